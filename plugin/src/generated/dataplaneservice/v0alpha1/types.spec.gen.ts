@@ -1,0 +1,48 @@
+// Code generated - EDITING IS FUTILE. DO NOT EDIT.
+
+export interface Service {
+	// type of plugin call served.
+	type: ServiceType;
+	// method applies to type "route" only.
+	method?: HTTPMethod;
+	// path applies to type "route" only (and is required there): it starts with "/",
+	// may hold {param} placeholders and one trailing {path...} catch-all.
+	path?: string;
+}
+
+export const defaultService = (): Service => ({
+	type: "query",
+});
+
+// ServiceType is the kind of plugin call a service entry exposes.
+export type ServiceType = "query" | "resource" | "route" | "stream" | "health" | "metrics" | "admission" | "conversion" | "datasource-proxy";
+
+export const defaultServiceType = (): ServiceType => ("query");
+
+// HTTPMethod restricts a route entry to one method. Empty means any method.
+export type HTTPMethod = "" | "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export const defaultHTTPMethod = (): HTTPMethod => ("");
+
+export interface Spec {
+	// pluginID is the Grafana plugin id: lower-case letters, digits and dashes.
+	pluginID: string;
+	// pluginType is "app" or "datasource". (A plain string so it can be a field selector.)
+	pluginType: string;
+	// group is the API group the plugin's routes are served under: a DNS-1123 subdomain.
+	group: string;
+	// version is the API version: a DNS-1035 label, e.g. v0alpha1.
+	version: string;
+	// services lists the plugin calls exposed; at least one. Several "route" entries are allowed;
+	// a duplicate (type, method, path) is not.
+	services: Service[];
+}
+
+export const defaultSpec = (): Spec => ({
+	pluginID: "",
+	pluginType: "",
+	group: "",
+	version: "",
+	services: [],
+});
+
