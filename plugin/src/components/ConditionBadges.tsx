@@ -1,0 +1,60 @@
+import React from 'react';
+import { Badge, Tooltip, type BadgeColor } from '@grafana/ui';
+import type { Condition } from '../api/types';
+
+export function conditionColor(status: Condition['status']): BadgeColor {
+  switch (status) {
+    case 'True':
+      return 'green';
+    case 'False':
+      return 'red';
+    default:
+      return 'orange';
+  }
+}
+
+function conditionIcon(status: Condition['status']) {
+  switch (status) {
+    case 'True':
+      return 'check' as const;
+    case 'False':
+      return 'exclamation-triangle' as const;
+    default:
+      return 'question-circle' as const;
+  }
+}
+
+export function conditionSummary(c: Condition): string {
+  const parts = [`${c.type}=${c.status}`];
+  if (c.reason) {
+    parts.push(c.reason);
+  }
+  if (c.message) {
+    parts.push(c.message);
+  }
+  return parts.join(' — ');
+}
+
+/** One badge per condition; the tooltip (also reachable by keyboard focus) carries reason and message. */
+export function ConditionBadges({ conditions }: { conditions?: Condition[] }) {
+  if (!conditions || conditions.length === 0) {
+    return <Badge text="Pending" color="darkgrey" icon="clock-nine" />;
+  }
+  return (
+    <span style={{ display: 'inline-flex', gap: 4, flexWrap: 'wrap' }}>
+      {conditions.map((c) => (
+        <Tooltip key={c.type} content={conditionSummary(c)} placement="top">
+          <span
+            tabIndex={0}
+            role="status"
+            aria-label={conditionSummary(c)}
+            data-testid={`condition-${c.type}`}
+            data-status={c.status}
+          >
+            <Badge text={c.type} color={conditionColor(c.status)} icon={conditionIcon(c.status)} />
+          </span>
+        </Tooltip>
+      ))}
+    </span>
+  );
+}

@@ -1,0 +1,55 @@
+import React, { useState } from 'react';
+import { Button, ConfirmModal, IconButton } from '@grafana/ui';
+import { useEnv } from '../context';
+import { errorMessage } from '../api/errors';
+
+interface Props {
+  name: string;
+  onDeleted: () => void;
+  onError: (message: string) => void;
+  /** 'icon' for table rows, 'button' for the detail page. */
+  variant?: 'icon' | 'button';
+}
+
+/** Delete with a confirmation modal; only the confirm button sends the DELETE. */
+export function DeleteButton({ name, onDeleted, onError, variant = 'button' }: Props) {
+  const { client, canWrite } = useEnv();
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  if (!canWrite) {
+    return null;
+  }
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await client.delete(name);
+      setOpen(false);
+      onDeleted();
+    } catch (e) {
+      setOpen(false);
+      onError(`Could not delete ${name}: ${errorMessage(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      {variant === 'icon' ? (
+        <IconButton name="trash-alt" tooltip={`Delete ${name}`} aria-label={`Delete ${name}`} onClick={() => setOpen(true)} />
+      ) : (
+        <Button variant="destructive" icon="trash-alt" onClick={() => setOpen(true)}>
+          Delete
+        </Button>
+      )}
+      <ConfirmModal
+        isOpen={open}
+        title={`Delete ${name}?`}
+        body={`The DataPlaneService "${name}" will be removed and the plugin's routes unregistered from the aggregator.`}
+        confirmText={busy ? 'Deleting…' : 'Delete'}
+        confirmationText={undefined}
+        onConfirm={confirm}
+        onDismiss={() => setOpen(false)}
+      />
+    </>
+  );
+}

@@ -1,0 +1,54 @@
+import React from 'react';
+import { css } from '@emotion/css';
+import { PluginPage } from '@grafana/runtime';
+import type { GrafanaTheme2 } from '@grafana/data';
+import { useStyles2 } from '@grafana/ui';
+import { useEnv } from '../context';
+
+interface Props {
+  title: string;
+  subTitle?: string;
+  actions?: React.ReactNode;
+  children: React.ReactNode;
+}
+
+/** Grafana: PluginPage chrome with a breadcrumb; standalone: a plain heading row. */
+export function PageLayout({ title, subTitle, actions, children }: Props) {
+  const { chrome } = useEnv();
+  const styles = useStyles2(getStyles);
+  if (chrome === 'grafana') {
+    return (
+      <PluginPage pageNav={{ text: title, subTitle }} actions={actions}>
+        <div className={styles.body}>{children}</div>
+      </PluginPage>
+    );
+  }
+  return (
+    <main className={styles.main}>
+      <div className={styles.header}>
+        <div>
+          <h1 className={styles.title}>{title}</h1>
+          {subTitle && <div className={styles.sub}>{subTitle}</div>}
+        </div>
+        {actions && <div className={styles.actions}>{actions}</div>}
+      </div>
+      <div className={styles.body}>{children}</div>
+    </main>
+  );
+}
+
+const getStyles = (theme: GrafanaTheme2) => ({
+  main: css({ padding: theme.spacing(2, 3), maxWidth: 1400, margin: '0 auto' }),
+  header: css({
+    display: 'flex',
+    justifyContent: 'space-between',
+    alignItems: 'flex-start',
+    gap: theme.spacing(2),
+    marginBottom: theme.spacing(2),
+    flexWrap: 'wrap',
+  }),
+  title: css({ margin: 0, fontSize: theme.typography.h2.fontSize, wordBreak: 'break-all' }),
+  sub: css({ color: theme.colors.text.secondary, marginTop: theme.spacing(0.5) }),
+  actions: css({ display: 'flex', gap: theme.spacing(1), flexWrap: 'wrap' }),
+  body: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(2) }),
+});

@@ -1,0 +1,97 @@
+import React, { createContext, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { DataPlaneServiceClient } from './api/client';
+
+/** Routes, relative to the app's base: '/', '/new', '/services/:name', '/services/:name/edit'. */
+export interface Nav {
+  path: string;
+  navigate(to: string): void;
+  href(to: string): string;
+}
+
+export interface Env {
+  client: DataPlaneServiceClient;
+  /** 'grafana' renders inside Grafana's page chrome (PluginPage); 'standalone' draws its own headings. */
+  chrome: 'grafana' | 'standalone';
+  /** May the user write? (Inside Grafana: org Admin; the server decides in the end anyway.) */
+  canWrite: boolean;
+}
+
+const NavContext = createContext<Nav | null>(null);
+const EnvContext = createContext<Env | null>(null);
+
+export function useNav(): Nav {
+  const n = useContext(NavContext);
+  if (!n) {
+    throw new Error('useNav outside NavProvider');
+  }
+  return n;
+}
+
+export function useEnv(): Env {
+  const e = useContext(EnvContext);
+  if (!e) {
+    throw new Error('useEnv outside EnvProvider');
+  }
+  return e;
+}
+
+export const EnvProvider = EnvContext.Provider;
+export const NavProvider = NavContext.Provider;
+
+/** stripBase turns '/ui/services/x' into '/services/x' for base '/ui'. */
+export function stripBase(pathname: string, base: string): string {
+  const b = base.replace(/\/+$/, '');
+  let p = pathname.startsWith(b) ? pathname.slice(b.length) : pathname;
+  if (!p.startsWith('/')) {
+    p = '/' + p;
+  }
+  return p;
+}
+
+/** A Nav over window.history (standalone host). */
+export function useHistoryNav(base: string): Nav {
+  const [pathname, setPathname] = useState(() => window.location.pathname);
+  useEffect(() => {
+    const onPop = () => setPathname(window.location.pathname);
+    window.addEventListener('popstate', onPop);
+    return () => window.removeEventListener('popstate', onPop);
+  }, []);
+  const href = useCallback((to: string) => base.replace(/\/+$/, '') + to, [base]);
+  const navigate = useCallback(
+    (to: string) => {
+      window.history.pushState(null, '', href(to));
+      setPathname(window.location.pathname);
+      window.scrollTo?.(0, 0);
+    },
+    [href]
+  );
+  return useMemo(() => ({ path: stripBase(pathname, base), navigate, href }), [pathname, base, navigate, href]);
+}
+
+/** A Nav kept in memory (tests). */
+export function useMemoryNav(initial = '/'): Nav {
+  const [path, setPath] = useState(initial);
+  return useMemo(() => ({ path, navigate: setPath, href: (to: string) => to }), [path]);
+}
+
+/** matchRoute returns params for a pattern like '/services/:name/edit'. */
+export function matchRoute(pattern: string, path: string): Record<string, string> | null {
+  const pp = pattern.split('/').filter(Boolean);
+  const sp = path.split('/').filter(Boolean);
+  if (pp.length !== sp.length) {
+    return null;
+  }
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pp.length; i++) {
+    if (pp[i].startsWith(':')) {
+      params[pp[i].slice(1)] = decodeURIComponent(sp[i]);
+    } else if (pp[i] !== sp[i]) {
+      return null;
+    }
+  }
+  return params;
+}
+
+export function servicePath(name: string, suffix = ''): string {
+  return `/services/${encodeURIComponent(name)}${suffix}`;
+}

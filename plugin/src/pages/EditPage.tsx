@@ -1,0 +1,426 @@
+import React, { useCallback, useEffect, useState } from 'react';
+import { css } from '@emotion/css';
+import type { GrafanaTheme2, SelectableValue } from '@grafana/data';
+import {
+  Alert,
+  Button,
+  Field,
+  IconButton,
+  Input,
+  LoadingPlaceholder,
+  RadioButtonGroup,
+  Select,
+  useStyles2,
+} from '@grafana/ui';
+import { useEnv, useNav, servicePath } from '../context';
+import {
+  HTTP_METHODS,
+  SERVICE_TYPES,
+  newDataPlaneService,
+  type DataPlaneService,
+  type HTTPMethod,
+  type Service,
+  type ServiceType,
+} from '../api/types';
+import { ApiError, causesByField, errorMessage } from '../api/errors';
+import { cleanServices, validateObject, type FieldErrors } from '../api/validation';
+import { PageLayout } from '../components/PageLayout';
+
+const TYPE_OPTIONS: Array<SelectableValue<ServiceType>> = SERVICE_TYPES.map((t) => ({ label: t, value: t }));
+const METHOD_OPTIONS = HTTP_METHODS.map((m) => ({ label: m || 'Any', value: m }));
+const PLUGIN_TYPE_OPTIONS = [
+  { label: 'Data source', value: 'datasource' },
+  { label: 'App', value: 'app' },
+];
+
+const FIELD_LABELS: Record<string, string> = {
+  'metadata.name': 'Name',
+  'spec.pluginID': 'Plugin ID',
+  'spec.pluginType': 'Plugin type',
+  'spec.group': 'Group',
+  'spec.version': 'Version',
+  'spec.services': 'Services',
+};
+
+/** Field keys the form renders inline; server causes for other fields go to the summary only. */
+function renderedFields(services: Service[]): Set<string> {
+  const s = new Set(Object.keys(FIELD_LABELS));
+  services.forEach((_, i) => ['type', 'method', 'path'].forEach((f) => s.add(`spec.services[${i}].${f}`)));
+  return s;
+}
+
+interface Props {
+  /** Name of the object to edit; undefined creates a new one. */
+  name?: string;
+}
+
+export function EditPage({ name }: Props) {
+  const { client } = useEnv();
+  const nav = useNav();
+  const styles = useStyles2(getStyles);
+  const isNew = name === undefined;
+
+  const [original, setOriginal] = useState<DataPlaneService | null>(isNew ? newDataPlaneService() : null);
+  const [draft, setDraft] = useState<DataPlaneService | null>(isNew ? newDataPlaneService() : null);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [clientErrors, setClientErrors] = useState<FieldErrors>({});
+  const [serverErrors, setServerErrors] = useState<FieldErrors>({});
+  const [submitError, setSubmitError] = useState<ApiError | string | null>(null);
+  const [conflict, setConflict] = useState(false);
+  const [submitted, setSubmitted] = useState(false);
+  const [saving, setSaving] = useState(false);
+
+  const load = useCallback(async () => {
+    if (isNew) {
+      return;
+    }
+    try {
+      const o = await client.get(name!);
+      setOriginal(o);
+      setDraft(structuredCloneSafe(o));
+      setLoadError(null);
+    } catch (e) {
+      setLoadError(e);
+    }
+  }, [client, isNew, name]);
+
+  useEffect(() => {
+    load();
+  }, [load]);
+
+  const reload = async () => {
+    setConflict(false);
+    setSubmitError(null);
+    setServerErrors({});
+    setClientErrors({});
+    setSubmitted(false);
+    await load();
+  };
+
+  if (!draft) {
+    return (
+      <PageLayout title={`Edit ${name}`}>
+        {loadError ? (
+          <Alert title="Could not load the service" severity="error">
+            {errorMessage(loadError)}
+          </Alert>
+        ) : (
+          <LoadingPlaceholder text="Loading…" />
+        )}
+      </PageLayout>
+    );
+  }
+
+  const update = (fn: (d: DataPlaneService) => void, touched: string[]) => {
+    const next = structuredCloneSafe(draft);
+    fn(next);
+    setDraft(next);
+    if (submitted) {
+      setClientErrors(validateObject({ ...next, spec: { ...next.spec, services: cleanServices(next.spec.services) } }));
+    }
+    if (touched.some((t) => serverErrors[t])) {
+      const se = { ...serverErrors };
+      touched.forEach((t) => delete se[t]);
+      setServerErrors(se);
+    }
+  };
+  const setService = (i: number, patch: Partial<Service>) =>
+    update(
+      (d) => {
+        d.spec.services[i] = { ...d.spec.services[i], ...patch };
+      },
+      Object.keys(patch).map((k) => `spec.services[${i}].${k}`)
+    );
+
+  const errorFor = (key: string): string | undefined => serverErrors[key] ?? clientErrors[key];
+
+  const submit = async (e: React.FormEvent) => {
+    e.preventDefault();
+    setSubmitted(true);
+    setSubmitError(null);
+    setConflict(false);
+    setServerErrors({});
+    const toSend: DataPlaneService = { ...draft, spec: { ...draft.spec, services: cleanServices(draft.spec.services) } };
+    const errs = validateObject(toSend);
+    setClientErrors(errs);
+    if (Object.keys(errs).length > 0) {
+      focusFirstInvalid();
+      return;
+    }
+    setSaving(true);
+    try {
+      const saved = isNew ? await client.create(toSend) : await client.update(toSend);
+      nav.navigate(servicePath(saved.metadata?.name ?? toSend.metadata.name));
+    } catch (err) {
+      const ae = err instanceof ApiError ? err : new ApiError(0, undefined, errorMessage(err));
+      if (ae.isInvalid) {
+        setServerErrors(causesByField(ae));
+        setSubmitError(ae);
+        focusFirstInvalid();
+      } else if (ae.isConflict) {
+        setConflict(true);
+      } else if (ae.isAlreadyExists) {
+        setServerErrors({ 'metadata.name': `A DataPlaneService named "${toSend.metadata.name}" already exists` });
+        setSubmitError(ae);
+      } else {
+        setSubmitError(ae);
+      }
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const rendered = renderedFields(draft.spec.services);
+  const otherServerErrors = Object.entries(serverErrors).filter(([k]) => !rendered.has(k));
+  const servicesError = errorFor('spec.services');
+
+  return (
+    <PageLayout title={isNew ? 'New data plane service' : `Edit ${name}`} subTitle="DataPlaneService">
+      {conflict && (
+        <Alert
+          title="Someone else changed this service"
+          severity="warning"
+          onRemove={reload}
+          buttonContent="Reload"
+          data-testid="conflict-alert"
+        >
+          The object was modified after you opened it (HTTP 409 Conflict: stale resourceVersion), so your changes were not saved.
+          Reload to get the current version, then apply your changes again.
+        </Alert>
+      )}
+      {submitError && (
+        <Alert
+          title={submitError instanceof ApiError && submitError.isInvalid ? 'The server rejected the service' : 'Save failed'}
+          severity="error"
+        >
+          <div>{submitError instanceof ApiError ? submitError.message : submitError}</div>
+          {otherServerErrors.length > 0 && (
+            <ul>
+              {otherServerErrors.map(([k, v]) => (
+                <li key={k}>
+                  {k ? <code>{k}</code> : null} {v}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Alert>
+      )}
+      <form onSubmit={submit} noValidate className={styles.form} aria-label="Data plane service">
+        <Field
+          label="Name"
+          description="Object name (cluster-scoped). Cannot be changed after creation."
+          invalid={!!errorFor('metadata.name')}
+          error={errorFor('metadata.name')}
+        >
+          <Input
+            id="dps-name"
+            name="metadata.name"
+            value={draft.metadata.name}
+            disabled={!isNew}
+            placeholder="my-datasource"
+            onChange={(e) => {
+              const v = e.currentTarget.value;
+              update((d) => (d.metadata.name = v), ['metadata.name']);
+            }}
+          />
+        </Field>
+        <Field
+          label="Plugin ID"
+          description="The Grafana plugin id, e.g. grafana-testdata-datasource"
+          invalid={!!errorFor('spec.pluginID')}
+          error={errorFor('spec.pluginID')}
+        >
+          <Input
+            id="dps-plugin-id"
+            name="spec.pluginID"
+            value={draft.spec.pluginID}
+            onChange={(e) => {
+              const v = e.currentTarget.value;
+              update((d) => (d.spec.pluginID = v), ['spec.pluginID']);
+            }}
+          />
+        </Field>
+        <Field label="Plugin type" invalid={!!errorFor('spec.pluginType')} error={errorFor('spec.pluginType')}>
+          <RadioButtonGroup
+            aria-label="Plugin type"
+            options={PLUGIN_TYPE_OPTIONS}
+            value={draft.spec.pluginType}
+            onChange={(v) => update((d) => (d.spec.pluginType = v), ['spec.pluginType'])}
+          />
+        </Field>
+        <div className={styles.row}>
+          <Field
+            label="Group"
+            description="API group (DNS-1123 subdomain), e.g. testdata.grafana.app"
+            invalid={!!errorFor('spec.group')}
+            error={errorFor('spec.group')}
+            className={styles.grow}
+          >
+            <Input
+              id="dps-group"
+              name="spec.group"
+              value={draft.spec.group}
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                update((d) => (d.spec.group = v), ['spec.group']);
+              }}
+            />
+          </Field>
+          <Field
+            label="Version"
+            description="API version (DNS-1035 label), e.g. v0alpha1"
+            invalid={!!errorFor('spec.version')}
+            error={errorFor('spec.version')}
+          >
+            <Input
+              id="dps-version"
+              name="spec.version"
+              value={draft.spec.version}
+              onChange={(e) => {
+                const v = e.currentTarget.value;
+                update((d) => (d.spec.version = v), ['spec.version']);
+              }}
+            />
+          </Field>
+        </div>
+
+        <fieldset className={styles.fieldset}>
+          <legend className={styles.legend}>Services</legend>
+          {servicesError && (
+            <div role="alert" className={styles.error} data-testid="services-error">
+              {servicesError}
+            </div>
+          )}
+          {draft.spec.services.map((s, i) => (
+            <div key={i} className={styles.service} data-testid={`service-${i}`}>
+              <Field
+                label={`Service ${i + 1} type`}
+                invalid={!!errorFor(`spec.services[${i}].type`)}
+                error={errorFor(`spec.services[${i}].type`)}
+                className={styles.typeField}
+              >
+                <Select
+                  inputId={`svc-${i}-type`}
+                  aria-label={`Service ${i + 1} type`}
+                  options={TYPE_OPTIONS}
+                  value={s.type}
+                  onChange={(v) => setService(i, v.value === 'route' ? { type: 'route' } : { type: v.value!, method: undefined, path: undefined })}
+                />
+              </Field>
+              {s.type === 'route' && (
+                <>
+                  <Field
+                    label="Method"
+                    invalid={!!errorFor(`spec.services[${i}].method`)}
+                    error={errorFor(`spec.services[${i}].method`)}
+                  >
+                    <RadioButtonGroup
+                      aria-label={`Service ${i + 1} method`}
+                      options={METHOD_OPTIONS}
+                      value={s.method ?? ''}
+                      onChange={(v) => setService(i, { method: v as HTTPMethod })}
+                    />
+                  </Field>
+                  <Field
+                    label="Path"
+                    description="Starts with /; {param} placeholders; optional trailing {path...}"
+                    invalid={!!errorFor(`spec.services[${i}].path`)}
+                    error={errorFor(`spec.services[${i}].path`)}
+                    className={styles.grow}
+                  >
+                    <Input
+                      id={`svc-${i}-path`}
+                      name={`spec.services[${i}].path`}
+                      value={s.path ?? ''}
+                      placeholder="/things/{name}"
+                      onChange={(e) => setService(i, { path: e.currentTarget.value })}
+                    />
+                  </Field>
+                </>
+              )}
+              {(s.type !== 'route' && (errorFor(`spec.services[${i}].method`) || errorFor(`spec.services[${i}].path`))) && (
+                <div role="alert" className={styles.error}>
+                  {errorFor(`spec.services[${i}].method`) ?? errorFor(`spec.services[${i}].path`)}
+                </div>
+              )}
+              <IconButton
+                name="trash-alt"
+                className={styles.remove}
+                aria-label={`Remove service ${i + 1}`}
+                tooltip={`Remove service ${i + 1}`}
+                onClick={() =>
+                  update(
+                    (d) => {
+                      d.spec.services.splice(i, 1);
+                    },
+                    ['spec.services']
+                  )
+                }
+              />
+            </div>
+          ))}
+          <div>
+            <Button
+              type="button"
+              variant="secondary"
+              icon="plus"
+              onClick={() => update((d) => d.spec.services.push({ type: 'query' }), ['spec.services'])}
+            >
+              Add service
+            </Button>
+          </div>
+        </fieldset>
+
+        <div className={styles.buttons}>
+          <Button type="submit" disabled={saving} icon={saving ? 'spinner' : undefined}>
+            {isNew ? 'Create' : 'Save'}
+          </Button>
+          <Button
+            type="button"
+            variant="secondary"
+            onClick={() => nav.navigate(isNew ? '/' : servicePath(original?.metadata.name ?? name!))}
+          >
+            Cancel
+          </Button>
+        </div>
+      </form>
+    </PageLayout>
+  );
+}
+
+function structuredCloneSafe<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v));
+}
+
+function focusFirstInvalid() {
+  setTimeout(() => {
+    const el = document.querySelector<HTMLElement>('form [aria-invalid="true"], form input[aria-invalid="true"]');
+    el?.focus();
+  }, 0);
+}
+
+const getStyles = (theme: GrafanaTheme2) => ({
+  form: css({ maxWidth: 960 }),
+  row: css({ display: 'flex', gap: theme.spacing(2), flexWrap: 'wrap' }),
+  grow: css({ flex: '1 1 280px' }),
+  fieldset: css({
+    border: `1px solid ${theme.colors.border.weak}`,
+    borderRadius: theme.shape.radius.default,
+    padding: theme.spacing(2),
+    marginBottom: theme.spacing(2),
+  }),
+  legend: css({ fontSize: theme.typography.h5.fontSize, padding: theme.spacing(0, 1), width: 'auto', marginBottom: 0 }),
+  service: css({
+    display: 'flex',
+    gap: theme.spacing(2),
+    alignItems: 'flex-start',
+    flexWrap: 'wrap',
+    borderBottom: `1px dashed ${theme.colors.border.weak}`,
+    paddingTop: theme.spacing(1),
+    marginBottom: theme.spacing(1),
+  }),
+  typeField: css({ minWidth: 200 }),
+  remove: css({ marginTop: theme.spacing(3.5) }),
+  error: css({ color: theme.colors.error.text, marginBottom: theme.spacing(1) }),
+  buttons: css({ display: 'flex', gap: theme.spacing(1) }),
+});
