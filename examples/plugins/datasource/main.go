@@ -1,0 +1,108 @@
+// Command gpx_example-datasource is an example Grafana backend datasource
+// plugin. It exists to exercise every call of the Grafana plugin protocol
+// (data, resources, health, metrics, streaming, admission and conversion)
+// against a real plugin process; see ../README.md.
+//
+// Nothing may be written to stdout before go-plugin's handshake line: all
+// logging goes through the SDK logger (hclog JSON on stderr).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/datasource"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const pluginID = "example-datasource"
+
+// queriesServed counts the queries answered by QueryData. It is registered
+// in the default Prometheus registry, which the SDK gathers and encodes in
+// the text exposition format for CollectMetrics.
+var queriesServed = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "example_datasource",
+	Name:      "queries_total",
+	Help:      "Queries served by the example datasource, by scenario.",
+}, []string{"scenario"})
+
+func main() {
+	prometheus.MustRegister(queriesServed)
+	err := datasource.Manage(pluginID, newInstance, datasource.ManageOpts{
+		AdmissionHandler:  admissionHandler{},
+		ConversionHandler: conversionHandler{},
+	})
+	if err != nil {
+		log.DefaultLogger.Error("plugin exited with error", "error", err)
+		os.Exit(1)
+	}
+}
+
+// jsonSettings is the datasource's jsonData.
+type jsonSettings struct {
+	// FailHealth makes CheckHealth report an error.
+	FailHealth bool `json:"failHealth"`
+}
+
+// instance is one configured datasource (one per DataSourceInstanceSettings
+// and Updated timestamp; the SDK disposes it when the settings change).
+type instance struct {
+	uid      string
+	name     string
+	url      string
+	settings jsonSettings
+	resource backend.CallResourceHandler
+}
+
+var (
+	_ backend.QueryDataHandler      = (*instance)(nil)
+	_ backend.CheckHealthHandler    = (*instance)(nil)
+	_ backend.CallResourceHandler   = (*instance)(nil)
+	_ backend.StreamHandler         = (*instance)(nil)
+	_ instancemgmt.InstanceDisposer = (*instance)(nil)
+)
+
+func newInstance(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
+	inst := &instance{uid: s.UID, name: s.Name, url: s.URL}
+	if len(s.JSONData) > 0 {
+		if err := json.Unmarshal(s.JSONData, &inst.settings); err != nil {
+			return nil, fmt.Errorf("invalid jsonData: %w", err)
+		}
+	}
+	inst.resource = httpadapter.New(newResourceMux())
+	log.DefaultLogger.Debug("datasource instance created", "uid", s.UID, "updated", s.Updated)
+	return inst, nil
+}
+
+// Dispose is called by the instance manager when the settings changed.
+func (inst *instance) Dispose() {
+	log.DefaultLogger.Debug("datasource instance disposed", "uid", inst.uid)
+}
+
+// CheckHealth reports OK unless jsonData has {"failHealth": true}.
+func (inst *instance) CheckHealth(_ context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
+	details, _ := json.Marshal(map[string]string{"uid": inst.uid, "url": inst.url})
+	if inst.settings.FailHealth {
+		return &backend.CheckHealthResult{
+			Status:      backend.HealthStatusError,
+			Message:     fmt.Sprintf("datasource %q at %s is failing: failHealth is set", inst.name, inst.url),
+			JSONDetails: details,
+		}, nil
+	}
+	return &backend.CheckHealthResult{
+		Status:      backend.HealthStatusOk,
+		Message:     fmt.Sprintf("datasource %q at %s is working", inst.name, inst.url),
+		JSONDetails: details,
+	}, nil
+}
+
+// CallResource serves the HTTP routes of newResourceMux.
+func (inst *instance) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
+	return inst.resource.CallResource(ctx, req, sender)
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+)
+
+// Channel paths: "ticks" (one packet per second) and "ticks/<duration>",
+// e.g. "ticks/100ms". "missing" is reported as not found and "forbidden" as
+// permission denied.
+
+const (
+	defaultTickInterval = time.Second
+	minTickInterval     = 10 * time.Millisecond
+)
+
+// tickInterval parses the interval from "ticks/<duration>" or from the
+// request data {"interval":"100ms"}.
+func tickInterval(path string, raw json.RawMessage) time.Duration {
+	interval := defaultTickInterval
+	if _, rest, ok := strings.Cut(path, "/"); ok {
+		if d, err := time.ParseDuration(rest); err == nil {
+			interval = d
+		}
+	}
+	if len(raw) > 0 {
+		var opts struct {
+			Interval string `json:"interval"`
+		}
+		if json.Unmarshal(raw, &opts) == nil && opts.Interval != "" {
+			if d, err := time.ParseDuration(opts.Interval); err == nil {
+				interval = d
+			}
+		}
+	}
+	return max(interval, minTickInterval)
+}
+
+// SubscribeStream allows "ticks*" channels.
+func (inst *instance) SubscribeStream(_ context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
+	switch {
+	case req.Path == "forbidden":
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusPermissionDenied}, nil
+	case strings.HasPrefix(req.Path, "ticks"):
+		initial, err := backend.NewInitialData(json.RawMessage(`{"interval":"` + tickInterval(req.Path, req.Data).String() + `"}`))
+		if err != nil {
+			return nil, err
+		}
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK, InitialData: initial}, nil
+	default: // includes "missing"
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
+	}
+}
+
+// RunStream sends one data frame packet per interval until ctx is done.
+func (inst *instance) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
+	interval := tickInterval(req.Path, req.Data)
+	logger := log.DefaultLogger.FromContext(ctx)
+	logger.Info("RunStream started", "path", req.Path, "interval", interval.String(), "datasource", inst.uid)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var n int64
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("RunStream context cancelled", "path", req.Path, "packets", n, "reason", context.Cause(ctx).Error())
+			return nil
+		case t := <-ticker.C:
+			n++
+			frame := data.NewFrame("ticks",
+				data.NewField("time", nil, []time.Time{t.UTC()}),
+				data.NewField("tick", nil, []int64{n}),
+			)
+			if err := sender.SendFrame(frame, data.IncludeAll); err != nil {
+				logger.Warn("RunStream send failed", "path", req.Path, "error", err)
+				return err
+			}
+		}
+	}
+}
+
+// PublishStream accepts publications on "ticks" only.
+func (inst *instance) PublishStream(_ context.Context, req *backend.PublishStreamRequest) (*backend.PublishStreamResponse, error) {
+	if req.Path == "ticks" {
+		return &backend.PublishStreamResponse{Status: backend.PublishStreamStatusOK, Data: req.Data}, nil
+	}
+	return &backend.PublishStreamResponse{Status: backend.PublishStreamStatusPermissionDenied}, nil
+}
