@@ -1,0 +1,275 @@
+package provisioning
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, dir, rel, content string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const dsYAML = `apiVersion: 1
+datasources:
+  - name: Example
+    type: example-datasource
+    uid: ex1
+    url: http://localhost:${EX_PORT}/api
+    basicAuth: true
+    basicAuthUser: admin
+    jsonData:
+      httpHeaderName1: X-Tenant
+      cost: $$5
+    secureJsonData:
+      basicAuthPassword: $EX_PASSWORD
+      httpHeaderValue1: tenant-secret-value
+  - name: Other org
+    type: example-datasource
+    uid: ex1
+    orgId: 3
+  - name: Prom
+    type: prometheus
+    uid: prom
+    orgId: 1
+    isDefault: true
+`
+
+const appYAML = `apiVersion: 1
+apps:
+  - type: example-app
+    org_id: 2
+    jsonData:
+      mode: fast
+    secureJsonData:
+      apiKey: app-secret-value
+`
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", dsYAML)
+	write(t, dir, "plugins/apps.yml", appYAML)
+	write(t, dir, "datasources/ignored.txt", "not yaml")
+	t.Setenv("EX_PORT", "9090")
+	t.Setenv("EX_PASSWORD", "pa$$word-from-env")
+
+	cfg, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, ok := cfg.Datasource("default", "ex1")
+	if !ok {
+		t.Fatal("ex1 not found in default")
+	}
+	if ds.URL != "http://localhost:9090/api" {
+		t.Errorf("url = %q", ds.URL)
+	}
+	if ds.JSONData["cost"] != "$5" {
+		t.Errorf("$$ escape: %v", ds.JSONData["cost"])
+	}
+	if v, _ := ds.SecureJSONData.Get("basicAuthPassword"); v != "pa$$word-from-env" {
+		t.Errorf("env value must not be re-interpolated, got %q", v)
+	}
+	if other, ok := cfg.Datasource("org-3", "ex1"); !ok || other.Name != "Other org" || other.OrgID != 3 {
+		t.Errorf("org-3 ex1: %+v %v", other, ok)
+	}
+	if _, ok := cfg.Datasource("org-3", "prom"); ok {
+		t.Error("prom must not be visible in org-3")
+	}
+	if got := cfg.Datasources("default", "example-datasource"); len(got) != 1 || got[0].UID != "ex1" {
+		t.Errorf("Datasources = %v", got)
+	}
+	if got := cfg.Datasources("default", "nope"); len(got) != 0 {
+		t.Errorf("Datasources(nope) = %v", got)
+	}
+	app, ok := cfg.App("org-2", "example-app")
+	if !ok || app.JSONData["mode"] != "fast" {
+		t.Fatalf("app = %+v %v", app, ok)
+	}
+	if _, ok := cfg.App("default", "example-app"); ok {
+		t.Error("app must only be in org-2")
+	}
+
+	s := ds.InstanceSettings()
+	if s.UID != "ex1" || !s.BasicAuthEnabled || s.BasicAuthUser != "admin" || s.Updated.IsZero() {
+		t.Errorf("settings = %+v", s)
+	}
+	var jd map[string]any
+	if err := json.Unmarshal(s.JSONData, &jd); err != nil || jd["httpHeaderName1"] != "X-Tenant" {
+		t.Errorf("jsonData = %s (%v)", s.JSONData, err)
+	}
+	if s.DecryptedSecureJSONData["httpHeaderValue1"] != "tenant-secret-value" {
+		t.Errorf("secure data missing from instance settings")
+	}
+	as := app.InstanceSettings()
+	if as.DecryptedSecureJSONData["apiKey"] != "app-secret-value" || string(as.JSONData) != `{"mode":"fast"}` {
+		t.Errorf("app settings = %s %v", as.JSONData, as.DecryptedSecureJSONData)
+	}
+}
+
+func TestSecretsNeverRendered(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", dsYAML)
+	write(t, dir, "plugins/apps.yml", appYAML)
+	t.Setenv("EX_PASSWORD", "env-secret-value")
+	cfg, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := cfg.Datasource("default", "ex1")
+	app, _ := cfg.App("org-2", "example-app")
+	secrets := []string{"env-secret-value", "tenant-secret-value", "app-secret-value"}
+
+	var out bytes.Buffer
+	js, _ := json.Marshal(ds)
+	out.Write(js)
+	js, _ = json.Marshal(*ds)
+	out.Write(js)
+	js, _ = json.Marshal(app)
+	out.Write(js)
+	js, _ = json.Marshal(cfg.AllDatasources())
+	out.Write(js)
+	fmt.Fprintf(&out, "%v %+v %#v %s %v %+v %#v %q", ds, ds, ds, ds, *ds, *app, *app, ds.SecureJSONData)
+	fmt.Fprintf(&out, "%v %#v %x", ds.SecureJSONData, app.SecureJSONData, ds.SecureJSONData)
+	for _, f := range []slog.Handler{slog.NewJSONHandler(&out, nil), slog.NewTextHandler(&out, nil)} {
+		l := slog.New(f)
+		l.Info("ds", "ds", ds, "value", *ds, "app", app, "secure", ds.SecureJSONData)
+	}
+	for _, s := range secrets {
+		if strings.Contains(out.String(), s) {
+			t.Fatalf("secret %q leaked in:\n%s", s, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), `"secureJsonFields":{"basicAuthPassword":true,"httpHeaderValue1":true}`) {
+		t.Errorf("secureJsonFields missing: %s", out.String())
+	}
+	if !strings.Contains(out.String(), "basicAuthPassword") {
+		t.Error("secure key names should be visible")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := map[string]struct {
+		files map[string]string
+		want  string
+	}{
+		"missing uid": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a}\n  - {name: b, type: t, uid: b}\n  - {name: c, type: t}\n"}, "datasources/x.yaml: datasources[2].uid: required"},
+		"duplicate uid": {map[string]string{
+			"datasources/a.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: same}\n",
+			"datasources/b.yaml": "apiVersion: 1\ndatasources:\n  - {name: b, type: t, uid: same, orgId: 1}\n",
+		}, `datasources/b.yaml: datasources[0].uid: duplicate uid "same" in namespace "default"`},
+		"bad orgId":      {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, orgId: abc}\n"}, "datasources/x.yaml: datasources[0].orgId: must be an integer"},
+		"bad apiVersion": {map[string]string{"datasources/x.yaml": "apiVersion: 2\ndatasources: []\n"}, "datasources/x.yaml: apiVersion: must be 1"},
+		"bad yaml":       {map[string]string{"plugins/x.yaml": "apiVersion: 1\napps: [\n"}, "plugins/x.yaml: invalid YAML"},
+		"missing type":   {map[string]string{"plugins/x.yaml": "apiVersion: 1\napps:\n  - org_id: 1\n"}, "plugins/x.yaml: apps[0].type: required"},
+		"bad secure":     {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, secureJsonData: {k: [topsecret]}}\n"}, "datasources/x.yaml: datasources[0].secureJsonData.k: must be a string"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for p, c := range tc.files {
+				write(t, dir, p, c)
+			}
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "topsecret") {
+				t.Fatalf("secret in error: %v", err)
+			}
+		})
+	}
+}
+
+func TestNamespaces(t *testing.T) {
+	for _, tc := range []struct {
+		ns         string
+		org, stack int64
+		wantErr    bool
+	}{
+		{"default", 1, 0, false}, {"org-2", 2, 0, false}, {"org-1", 0, 0, true}, {"org-x", 0, 0, true},
+		{"stacks-42", 1, 42, false}, {"stacks-", 0, 0, true}, {"kube-system", 0, 0, true},
+	} {
+		info, err := ParseNamespace(tc.ns)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && (info.OrgID != tc.org || info.StackID != tc.stack)) {
+			t.Errorf("ParseNamespace(%q) = %+v, %v", tc.ns, info, err)
+		}
+	}
+	if NamespaceForOrg(0) != "default" || NamespaceForOrg(1) != "default" || NamespaceForOrg(7) != "org-7" {
+		t.Error("NamespaceForOrg")
+	}
+}
+
+func TestStoreReload(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, url: 'http://one'}\n  - {name: b, type: t, uid: b}\n")
+	clock := time.Unix(1000, 0)
+	s := &Store{dir: dir, logger: slog.Default(), env: os.LookupEnv, now: func() time.Time { return clock }}
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := s.Config().Datasource("default", "a")
+	b1, _ := s.Config().Datasource("default", "b")
+	if s.Changed() {
+		t.Error("Changed() right after reload")
+	}
+
+	// Bad file: the previous config stays.
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t}\n")
+	if !s.Changed() {
+		t.Error("Changed() must notice the rewrite")
+	}
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "datasources[0].uid: required") {
+		t.Fatalf("reload err = %v", err)
+	}
+	if s.LastError() == nil {
+		t.Error("LastError not set")
+	}
+	if ds, ok := s.Config().Datasource("default", "a"); !ok || ds.URL != "http://one" {
+		t.Fatal("last good config not kept")
+	}
+
+	// Good change: a changes (Updated moves), b is unchanged (Updated kept).
+	clock = clock.Add(time.Minute)
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, url: 'http://two'}\n  - {name: b, type: t, uid: b}\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := s.Config().Datasource("default", "a")
+	b2, _ := s.Config().Datasource("default", "b")
+	if a2.URL != "http://two" || !a2.Updated.After(a1.Updated) {
+		t.Errorf("a not updated: %v %v", a2.URL, a2.Updated)
+	}
+	if !b2.Updated.Equal(b1.Updated) {
+		t.Errorf("b Updated changed although unchanged: %v → %v", b1.Updated, b2.Updated)
+	}
+	if s.LastError() != nil {
+		t.Error("LastError not cleared")
+	}
+}
+
+func TestEmptyDir(t *testing.T) {
+	s, err := NewStore(filepath.Join(t.TempDir(), "missing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Config().Datasource("default", "x"); ok {
+		t.Fatal("unexpected datasource")
+	}
+	if got := NewStaticStore(nil).Config(); got == nil {
+		t.Fatal("nil config")
+	}
+}

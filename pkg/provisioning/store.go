@@ -1,0 +1,197 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Store holds the current provisioning Config. Readers call Config() (one atomic load, no
+// lock); Reload swaps in a new snapshot, keeping the last good one when the files are invalid.
+type Store struct {
+	dir    string
+	logger *slog.Logger
+	env    lookupEnv
+	now    func() time.Time
+
+	cur     atomic.Pointer[Config]
+	mu      sync.Mutex // serialises Reload
+	lastSum uint64     // fingerprint of the file set (names, sizes, mtimes) at the last load
+	lastErr atomic.Pointer[error]
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// WithLogger sets the logger used by Watch.
+func WithLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.logger = l } }
+
+// NewStore loads dir and returns a Store. An empty dir means nothing is provisioned.
+func NewStore(dir string, opts ...StoreOption) (*Store, error) {
+	s := &Store{dir: dir, logger: slog.Default(), env: os.LookupEnv, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStaticStore returns a Store that always serves cfg (Reload is a no-op). For tests and
+// for deployments without provisioning.
+func NewStaticStore(cfg *Config) *Store {
+	if cfg == nil {
+		cfg = Empty()
+	}
+	s := &Store{logger: slog.Default(), now: time.Now}
+	s.cur.Store(cfg)
+	return s
+}
+
+// Config returns the current snapshot (never nil).
+func (s *Store) Config() *Config {
+	if s == nil {
+		return Empty()
+	}
+	if c := s.cur.Load(); c != nil {
+		return c
+	}
+	return Empty()
+}
+
+// Dir returns the provisioning directory.
+func (s *Store) Dir() string { return s.dir }
+
+// LastError returns the error of the last Reload (nil when it succeeded).
+func (s *Store) LastError() error {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Reload re-reads the directory. On error the previous config stays active and the error is
+// returned. Entries whose content did not change keep their Updated time, so plugin instance
+// caches are only refreshed for changed datasources/apps.
+func (s *Store) Reload() error {
+	if s.env == nil { // static store
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum, _ := s.fileSum()
+	cfg, err := load(s.dir, s.env, s.now())
+	if err != nil {
+		err = fmt.Errorf("provisioning reload (keeping the previous configuration): %w", err)
+		s.lastErr.Store(&err)
+		s.lastSum = sum
+		return err
+	}
+	if prev := s.cur.Load(); prev != nil {
+		carryUpdated(prev, cfg)
+	}
+	s.cur.Store(cfg)
+	s.lastSum = sum
+	s.lastErr.Store(nil)
+	return nil
+}
+
+// carryUpdated keeps Updated for unchanged entries and makes sure changed ones move forward
+// by at least a millisecond (plugins compare Updated at millisecond precision).
+func carryUpdated(prev, next *Config) {
+	for ns, m := range next.datasources {
+		for uid, ds := range m {
+			old, ok := prev.datasources[ns][uid]
+			if !ok {
+				continue
+			}
+			if old.fingerprint == ds.fingerprint {
+				ds.Updated = old.Updated
+			} else if !ds.Updated.After(old.Updated.Add(time.Millisecond)) {
+				ds.Updated = old.Updated.Add(time.Millisecond)
+			}
+		}
+	}
+	for ns, m := range next.apps {
+		for id, a := range m {
+			old, ok := prev.apps[ns][id]
+			if !ok {
+				continue
+			}
+			if old.fingerprint == a.fingerprint {
+				a.Updated = old.Updated
+			} else if !a.Updated.After(old.Updated.Add(time.Millisecond)) {
+				a.Updated = old.Updated.Add(time.Millisecond)
+			}
+		}
+	}
+}
+
+// fileSum hashes names, sizes and mtimes of the provisioning files (cheap: stat only).
+func (s *Store) fileSum() (uint64, error) {
+	h := fnv.New64a()
+	if s.dir == "" {
+		return 0, nil
+	}
+	for _, sub := range []string{"datasources", "plugins"} {
+		entries, err := os.ReadDir(filepath.Join(s.dir, sub))
+		if err != nil {
+			fmt.Fprintf(h, "%s:%v;", sub, err != nil)
+			continue
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		for _, e := range entries {
+			var info fs.FileInfo
+			if info, err = e.Info(); err != nil {
+				continue
+			}
+			fmt.Fprintf(h, "%s/%s:%d:%d;", sub, e.Name(), info.Size(), info.ModTime().UnixNano())
+		}
+	}
+	return h.Sum64(), nil
+}
+
+// Changed reports whether the files changed (by name, size or mtime) since the last Reload.
+func (s *Store) Changed() bool {
+	if s.env == nil {
+		return false
+	}
+	sum, _ := s.fileSum()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sum != s.lastSum
+}
+
+// Watch polls file metadata every interval and reloads when something changed, until ctx is
+// done. Reload errors are logged (without secrets) and the last good config stays active.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !s.Changed() {
+				continue
+			}
+			if err := s.Reload(); err != nil {
+				s.logger.Error("provisioning reload failed", "dir", s.dir, "error", err)
+			} else {
+				s.logger.Info("provisioning reloaded", "dir", s.dir, "files", len(s.Config().Files))
+			}
+		}
+	}
+}
