@@ -1,0 +1,210 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodToken = "s3cret"
+
+func auth(_ context.Context, token string) (bool, error) { return token == goodToken, nil }
+
+func bundleDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "index.html"), []byte(`<!doctype html><div id="root"></div>`), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "build", "app.123.js"), []byte(`console.log(1)`), 0o644))
+	return dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func do(h http.Handler, method, target string, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	var r *http.Request
+	if body != "" {
+		r = httptest.NewRequest(method, target, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		r = httptest.NewRequest(method, target, nil)
+	}
+	if mod != nil {
+		mod(r)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func withCookie(v string) func(*http.Request) {
+	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: CookieName, Value: v}) }
+}
+
+func TestLoginSetsSecureSessionCookie(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth, SessionTTL: time.Hour, Now: func() time.Time { return now }})
+	w := do(h, http.MethodPost, "/ui/login", url.Values{"token": {goodToken}, "next": {"/ui/services/x"}}.Encode(), nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("status %d, body %s", w.Code, w.Body)
+	}
+	if loc := w.Header().Get("Location"); loc != "/ui/services/x" {
+		t.Errorf("Location = %q", loc)
+	}
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	c := cookies[0]
+	if c.Name != "dpa_session" || c.Value != goodToken || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+		t.Errorf("cookie attributes wrong: %+v", c)
+	}
+	if c.MaxAge != 3600 {
+		t.Errorf("MaxAge = %d", c.MaxAge)
+	}
+	raw := w.Header().Get("Set-Cookie")
+	for _, want := range []string{"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("Set-Cookie %q lacks %s", raw, want)
+		}
+	}
+}
+
+func TestLoginRejectsBadTokenAndOpenRedirect(t *testing.T) {
+	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+	w := do(h, http.MethodPost, "/ui/login", url.Values{"token": {"nope"}}.Encode(), nil)
+	if w.Code != http.StatusUnauthorized || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("bad token: status %d cookies %v", w.Code, w.Result().Cookies())
+	}
+	if !strings.Contains(w.Body.String(), "not accepted") {
+		t.Errorf("no error message: %s", w.Body)
+	}
+	for _, next := range []string{"https://evil.example/", "//evil.example/ui/", "/apis/x", "/ui/login"} {
+		w = do(h, http.MethodPost, "/ui/login", url.Values{"token": {goodToken}, "next": {next}}.Encode(), nil)
+		if loc := w.Header().Get("Location"); loc != "/ui/" {
+			t.Errorf("next=%q redirected to %q", next, loc)
+		}
+	}
+	w = do(h, http.MethodGet, "/ui/login", "", nil)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `name="token"`) {
+		t.Errorf("login page: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestLogoutClearsCookie(t *testing.T) {
+	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+	for _, m := range []string{http.MethodPost, http.MethodGet} {
+		w := do(h, m, "/ui/logout", "", withCookie(goodToken))
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/ui/login" {
+			t.Fatalf("%s logout: %d %q", m, w.Code, w.Header().Get("Location"))
+		}
+		c := w.Result().Cookies()
+		if len(c) != 1 || c[0].Name != CookieName || c[0].Value != "" || c[0].MaxAge >= 0 || !c[0].HttpOnly || !c[0].Secure {
+			t.Errorf("%s logout cookie: %+v", m, c)
+		}
+	}
+}
+
+func TestCookieTokenFromRequestCSRF(t *testing.T) {
+	cases := []struct {
+		method string
+		cookie bool
+		header string
+		ok     bool
+	}{
+		{"GET", true, "", true},
+		{"HEAD", true, "", true},
+		{"OPTIONS", true, "", true},
+		{"POST", true, "", false},
+		{"PUT", true, "", false},
+		{"DELETE", true, "0", false},
+		{"PATCH", true, "1", true},
+		{"POST", true, "1", true},
+		{"DELETE", true, "1", true},
+		{"GET", false, "1", false},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest(c.method, "/apis/x", nil)
+		if c.cookie {
+			r.AddCookie(&http.Cookie{Name: CookieName, Value: goodToken})
+		}
+		if c.header != "" {
+			r.Header.Set(CSRFHeader, c.header)
+		}
+		tok, ok := CookieTokenFromRequest(r)
+		if ok != c.ok || (ok && tok != goodToken) {
+			t.Errorf("%s cookie=%v header=%q: got (%q,%v), want ok=%v", c.method, c.cookie, c.header, tok, ok, c.ok)
+		}
+	}
+}
+
+func TestMissingBundlePage(t *testing.T) {
+	h := Handler(Options{Dir: t.TempDir(), Authenticate: auth})
+	for _, p := range []string{"/ui/", "/ui/services/x"} {
+		w := do(h, http.MethodGet, p, "", withCookie(goodToken))
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "UI not built: run make ui") {
+			t.Errorf("%s: %d %s", p, w.Code, w.Body)
+		}
+	}
+	// Sign-in still works without a bundle.
+	if w := do(h, http.MethodGet, "/ui/login", "", nil); w.Code != 200 {
+		t.Errorf("login without bundle: %d", w.Code)
+	}
+}
+
+func TestEmbeddedPlaceholderCompiles(t *testing.T) {
+	// The embedded FS holds at least the committed README; whether index.html is there depends on the build.
+	h := Handler(Options{Authenticate: auth}).(*handler)
+	if h.files == nil {
+		t.Fatal("embedded dist missing")
+	}
+}
+
+func TestSPAFallbackAndAssets(t *testing.T) {
+	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+	for _, p := range []string{"/ui/", "/ui/services/my-ds", "/ui/services/my-ds/edit", "/ui/new"} {
+		w := do(h, http.MethodGet, p, "", withCookie(goodToken))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), `<div id="root">`) {
+			t.Errorf("%s: %d %s", p, w.Code, w.Body)
+		}
+		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("%s content type %q", p, ct)
+		}
+	}
+	w := do(h, http.MethodGet, "/ui/build/app.123.js", "", nil)
+	if w.Code != 200 || w.Body.String() != "console.log(1)" || !strings.Contains(w.Header().Get("Cache-Control"), "immutable") {
+		t.Errorf("asset: %d %q %q", w.Code, w.Body, w.Header().Get("Cache-Control"))
+	}
+	if w := do(h, http.MethodGet, "/ui/build/missing.js", "", withCookie(goodToken)); w.Code != 404 {
+		t.Errorf("missing asset: %d", w.Code)
+	}
+	if w := do(h, http.MethodGet, "/ui", "", nil); w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "/ui/" {
+		t.Errorf("/ui: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	// Without a session (or with a rejected one) the shell redirects to sign-in.
+	for _, mod := range []func(*http.Request){nil, withCookie("stale")} {
+		w := do(h, http.MethodGet, "/ui/services/x?y=1", "", mod)
+		if w.Code != http.StatusFound || w.Header().Get("Location") != "/ui/login?next=%2Fui%2Fservices%2Fx%3Fy%3D1" {
+			t.Errorf("no session: %d %q", w.Code, w.Header().Get("Location"))
+		}
+	}
+	if w := do(h, http.MethodPost, "/ui/services/x", "", withCookie(goodToken)); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST to shell: %d", w.Code)
+	}
+	if w := do(h, http.MethodGet, "/ui/", "", withCookie(goodToken)); w.Header().Get("X-Frame-Options") != "DENY" {
+		t.Errorf("security headers missing")
+	}
+}

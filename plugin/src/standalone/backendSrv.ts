@@ -1,0 +1,117 @@
+import { Observable } from 'rxjs';
+import type { BackendSrv, BackendSrvRequest, FetchResponse } from '@grafana/runtime';
+
+export const CSRF_HEADER = 'X-DPA-CSRF';
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface FetchBackendOptions {
+  /** Called on 401 (e.g. redirect to the sign-in page). */
+  onUnauthorized?: () => void;
+  fetchImpl?: typeof fetch;
+}
+
+function buildURL(url: string, params?: BackendSrvRequest['params']): string {
+  if (!params || Object.keys(params).length === 0) {
+    return url;
+  }
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params as Record<string, unknown>)) {
+    if (v === undefined || v === null) {
+      continue;
+    }
+    if (Array.isArray(v)) {
+      v.forEach((x) => q.append(k, String(x)));
+    } else {
+      q.append(k, String(v));
+    }
+  }
+  const s = q.toString();
+  return s ? `${url}${url.includes('?') ? '&' : '?'}${s}` : url;
+}
+
+/**
+ * A fetch-based stand-in for Grafana's BackendSrv, for the standalone UI. Requests go to the
+ * same origin with the session cookie; writes carry X-DPA-CSRF: 1 (the server only accepts
+ * cookie-authenticated writes with that header). Errors reject with Grafana's FetchError shape.
+ */
+export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSrv {
+  const doFetch = opts.fetchImpl ?? ((...a: Parameters<typeof fetch>) => window.fetch(...a));
+
+  function fetchObs<T>(options: BackendSrvRequest): Observable<FetchResponse<T>> {
+    return new Observable<FetchResponse<T>>((subscriber) => {
+      const controller = new AbortController();
+      const method = (options.method ?? 'GET').toUpperCase();
+      const headers: Record<string, string> = { Accept: 'application/json', ...(options.headers ?? {}) };
+      if (!SAFE.has(method)) {
+        headers[CSRF_HEADER] = '1';
+      }
+      let body: BodyInit | undefined;
+      if (options.data !== undefined && method !== 'GET') {
+        if (typeof options.data === 'string') {
+          body = options.data;
+        } else {
+          body = JSON.stringify(options.data);
+          headers['Content-Type'] = headers['Content-Type'] ?? 'application/json';
+        }
+      }
+      const url = buildURL(options.url, options.params);
+      doFetch(url, { method, headers, body, credentials: 'same-origin', signal: controller.signal })
+        .then(async (resp) => {
+          const text = await resp.text();
+          let data: unknown = text;
+          if (text && (resp.headers.get('content-type') ?? '').includes('json')) {
+            try {
+              data = JSON.parse(text);
+            } catch {
+              data = text;
+            }
+          }
+          const fr = {
+            data: data as T,
+            status: resp.status,
+            statusText: resp.statusText,
+            ok: resp.ok,
+            headers: resp.headers,
+            redirected: resp.redirected,
+            type: resp.type,
+            url: resp.url,
+            config: options,
+          } as FetchResponse<T>;
+          if (!resp.ok) {
+            if (resp.status === 401) {
+              opts.onUnauthorized?.();
+            }
+            subscriber.error({ status: resp.status, statusText: resp.statusText, data, config: options });
+            return;
+          }
+          subscriber.next(fr);
+          subscriber.complete();
+        })
+        .catch((e) => {
+          if (!controller.signal.aborted) {
+            subscriber.error({ status: 0, statusText: e instanceof Error ? e.message : String(e), data: undefined, config: options });
+          }
+        });
+      return () => controller.abort();
+    });
+  }
+
+  const request = <T>(options: BackendSrvRequest): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      fetchObs<T>(options).subscribe({ next: (r) => resolve(r.data), error: reject });
+    });
+
+  const srv = {
+    fetch: fetchObs,
+    request,
+    datasourceRequest: <T>(options: BackendSrvRequest) =>
+      new Promise<FetchResponse<T>>((resolve, reject) => fetchObs<T>(options).subscribe({ next: resolve, error: reject })),
+    get: <T>(url: string, params?: BackendSrvRequest['params']) => request<T>({ url, params, method: 'GET' }),
+    delete: <T>(url: string, data?: unknown) => request<T>({ url, data, method: 'DELETE' }),
+    post: <T>(url: string, data?: unknown) => request<T>({ url, data, method: 'POST' }),
+    patch: <T>(url: string, data?: unknown) => request<T>({ url, data, method: 'PATCH' }),
+    put: <T>(url: string, data?: unknown) => request<T>({ url, data, method: 'PUT' }),
+    resolveCancelerIfExists: () => {},
+  };
+  return srv as unknown as BackendSrv;
+}

@@ -1,0 +1,125 @@
+import { UI_BASE } from './publicPath';
+import React, { useEffect, useMemo, useState } from 'react';
+import { createRoot } from 'react-dom/client';
+import { css } from '@emotion/css';
+import { createTheme, type GrafanaTheme2 } from '@grafana/data';
+import { setBackendSrv } from '@grafana/runtime';
+import { Button, GlobalStyles, LinkButton, ThemeContext, useStyles2 } from '@grafana/ui';
+import { DataPlaneServiceClient } from '../api/client';
+import { EnvProvider, NavProvider, useHistoryNav, type Env } from '../context';
+import { Routes } from '../components/App';
+import { AppLink } from '../components/Link';
+import { createFetchBackendSrv } from './backendSrv';
+
+type Mode = 'light' | 'dark';
+const THEME_KEY = 'dpa.theme';
+
+function initialMode(): Mode {
+  const q = new URLSearchParams(window.location.search).get('theme');
+  if (q === 'light' || q === 'dark') {
+    return q;
+  }
+  const saved = window.localStorage?.getItem(THEME_KEY);
+  if (saved === 'light' || saved === 'dark') {
+    return saved;
+  }
+  return window.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
+}
+
+function redirectToLogin() {
+  const next = window.location.pathname + window.location.search;
+  window.location.assign(`${UI_BASE}/login?next=${encodeURIComponent(next)}`);
+}
+
+setBackendSrv(createFetchBackendSrv({ onUnauthorized: redirectToLogin }));
+
+function Header({ mode, onToggle }: { mode: Mode; onToggle: () => void }) {
+  const styles = useStyles2(getStyles);
+  return (
+    <header className={styles.header}>
+      <AppLink to="/" className={styles.brand}>
+        <img src={`${UI_BASE}/build/img/logo.svg`} alt="" width={24} height={24} />
+        <span>Data Plane Aggregator</span>
+      </AppLink>
+      <nav className={styles.right} aria-label="Session">
+        <Button
+          variant="secondary"
+          fill="text"
+          icon="circle-mono"
+          aria-label={mode === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
+          onClick={onToggle}
+          data-testid="theme-toggle"
+        >
+          {mode === 'dark' ? 'Light theme' : 'Dark theme'}
+        </Button>
+        <form method="post" action={`${UI_BASE}/logout`} className={styles.logout}>
+          <LinkButton
+            variant="secondary"
+            fill="text"
+            icon="signout"
+            href={`${UI_BASE}/logout`}
+            onClick={(e) => {
+              e.preventDefault();
+              (e.currentTarget.closest('form') as HTMLFormElement | null)?.submit();
+            }}
+          >
+            Sign out
+          </LinkButton>
+        </form>
+      </nav>
+    </header>
+  );
+}
+
+function Root() {
+  const [mode, setMode] = useState<Mode>(initialMode);
+  const theme = useMemo(() => createTheme({ colors: { mode } }), [mode]);
+  const nav = useHistoryNav(UI_BASE);
+  const env: Env = useMemo(
+    () => ({ client: new DataPlaneServiceClient({ base: '' }), chrome: 'standalone', canWrite: true }),
+    []
+  );
+  useEffect(() => {
+    document.documentElement.dataset.theme = mode;
+    document.body.classList.toggle('theme-dark', mode === 'dark');
+    document.body.classList.toggle('theme-light', mode === 'light');
+  }, [mode]);
+  const toggle = () => {
+    const next = mode === 'dark' ? 'light' : 'dark';
+    window.localStorage?.setItem(THEME_KEY, next);
+    setMode(next);
+  };
+  return (
+    <ThemeContext.Provider value={theme}>
+      <GlobalStyles />
+      <EnvProvider value={env}>
+        <NavProvider value={nav}>
+          <Header mode={mode} onToggle={toggle} />
+          <Routes />
+        </NavProvider>
+      </EnvProvider>
+    </ThemeContext.Provider>
+  );
+}
+
+const getStyles = (theme: GrafanaTheme2) => ({
+  header: css({
+    display: 'flex',
+    alignItems: 'center',
+    justifyContent: 'space-between',
+    padding: theme.spacing(1, 3),
+    background: theme.colors.background.primary,
+    borderBottom: `1px solid ${theme.colors.border.weak}`,
+  }),
+  brand: css({
+    display: 'inline-flex',
+    alignItems: 'center',
+    gap: theme.spacing(1),
+    fontSize: theme.typography.h4.fontSize,
+    color: theme.colors.text.primary,
+  }),
+  right: css({ display: 'flex', alignItems: 'center', gap: theme.spacing(2) }),
+  logout: css({ margin: 0 }),
+});
+
+createRoot(document.getElementById('root')!).render(<Root />);
