@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+)
+
+type collect struct {
+	mu    sync.Mutex
+	resps []*backend.CallResourceResponse
+}
+
+func (c *collect) Send(r *backend.CallResourceResponse) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resps = append(c.resps, r)
+	return nil
+}
+
+func (c *collect) status() int { return c.resps[0].Status }
+func (c *collect) body() string {
+	var b strings.Builder
+	for _, r := range c.resps {
+		b.Write(r.Body)
+	}
+	return b.String()
+}
+
+type seen struct {
+	method, path, query, auth, ctype, cookie, body string
+}
+
+func aggregator(t *testing.T, token string) (*httptest.Server, *[]seen) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []seen
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), r.Header.Get("Cookie"), string(b)})
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/readyz":
+			_, _ = w.Write([]byte("ok"))
+		case r.Header.Get("Authorization") != "Bearer "+token:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(401)
+			_, _ = w.Write([]byte(`{"kind":"Status","code":401,"reason":"Unauthorized"}`))
+		case r.Method == http.MethodPost:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(422)
+			_, _ = w.Write([]byte(`{"kind":"Status","code":422,"reason":"Invalid"}`))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Set-Cookie", "x=y")
+			_, _ = w.Write([]byte(`{"items":[{},{}],"metadata":{}}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &got
+}
+
+func caPEM(srv *httptest.Server) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+}
+
+func newApp(t *testing.T, cfg Settings, token string) *App {
+	t.Helper()
+	j, _ := json.Marshal(cfg)
+	inst, err := NewApp(context.Background(), backend.AppInstanceSettings{JSONData: j, DecryptedSecureJSONData: map[string]string{"token": token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inst.(*App)
+}
+
+func admin() backend.PluginContext { return backend.PluginContext{User: &backend.User{Login: "a", Role: "Admin"}} }
+
+func TestCallResourceForwards(t *testing.T) {
+	srv, got := aggregator(t, "tok")
+	a := newApp(t, Settings{URL: srv.URL + "/", CACert: caPEM(srv)}, "tok")
+
+	var c collect
+	err := a.CallResource(context.Background(), &backend.CallResourceRequest{
+		PluginContext: admin(), Path: "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", Method: "POST",
+		URL:     "apis/aggregation.grafana.app/v0alpha1/dataplaneservices?dryRun=All",
+		Headers: map[string][]string{"Content-Type": {"application/json"}, "Cookie": {"grafana_session=1"}, "Authorization": {"Bearer browser"}},
+		Body:    []byte(`{"spec":{}}`),
+	}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.status() != 422 || !strings.Contains(c.body(), `"Invalid"`) {
+		t.Fatalf("response %d %s", c.status(), c.body())
+	}
+	s := (*got)[0]
+	if s.method != "POST" || s.path != listPath || s.query != "dryRun=All" || s.auth != "Bearer tok" ||
+		s.ctype != "application/json" || s.cookie != "" || s.body != `{"spec":{}}` {
+		t.Errorf("forwarded request: %+v", s)
+	}
+
+	c = collect{}
+	_ = a.CallResource(context.Background(), &backend.CallResourceRequest{PluginContext: admin(), Path: "/apis/x", Method: "GET", URL: "/apis/x"}, &c)
+	if c.status() != 200 || c.resps[0].Headers["Set-Cookie"] != nil || c.resps[0].Headers["Content-Type"][0] != "application/json" {
+		t.Errorf("GET response: %+v", c.resps[0])
+	}
+}
+
+func TestCallResourceGuards(t *testing.T) {
+	srv, got := aggregator(t, "tok")
+	a := newApp(t, Settings{URL: srv.URL, TLSSkipVerify: true}, "tok")
+	cases := []struct {
+		req  backend.CallResourceRequest
+		code int
+	}{
+		{backend.CallResourceRequest{PluginContext: admin(), Path: "api/admin", Method: "GET"}, 404},
+		{backend.CallResourceRequest{PluginContext: backend.PluginContext{User: &backend.User{Role: "Viewer"}}, Path: "apis/x", Method: "DELETE"}, 403},
+		{backend.CallResourceRequest{PluginContext: backend.PluginContext{User: &backend.User{Role: "Viewer"}}, Path: "apis/x", Method: "GET"}, 200},
+	}
+	for _, tc := range cases {
+		var c collect
+		_ = a.CallResource(context.Background(), &tc.req, &c)
+		if c.status() != tc.code {
+			t.Errorf("%s %s: %d, want %d", tc.req.Method, tc.req.Path, c.status(), tc.code)
+		}
+	}
+	if len(*got) != 1 {
+		t.Errorf("only the allowed GET should reach the aggregator: %+v", *got)
+	}
+	var c collect
+	_ = newApp(t, Settings{}, "tok").CallResource(context.Background(), &backend.CallResourceRequest{Path: "apis/x", Method: "GET"}, &c)
+	if c.status() != 503 {
+		t.Errorf("unconfigured: %d", c.status())
+	}
+}
+
+func TestCheckHealth(t *testing.T) {
+	srv, _ := aggregator(t, "tok")
+	ok, _ := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "tok").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if ok.Status != backend.HealthStatusOk || !strings.Contains(ok.Message, "2 data plane services") {
+		t.Errorf("good token: %+v", ok)
+	}
+	bad, _ := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "wrong").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if bad.Status != backend.HealthStatusError || !strings.Contains(bad.Message, "401") {
+		t.Errorf("bad token: %+v", bad)
+	}
+	untrusted, _ := newApp(t, Settings{URL: srv.URL}, "tok").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if untrusted.Status != backend.HealthStatusError || !strings.Contains(untrusted.Message, "cannot reach") {
+		t.Errorf("untrusted cert: %+v", untrusted)
+	}
+	none, _ := newApp(t, Settings{}, "").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if none.Status != backend.HealthStatusError || !strings.Contains(none.Message, "not configured") {
+		t.Errorf("no url: %+v", none)
+	}
+}
