@@ -1,0 +1,168 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// serveAdmission handles a k8s AdmissionReview v1 (validate or mutate). A plugin denial is
+// answered with allowed:false and the plugin's status (HTTP 200), as webhooks must.
+func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
+	body, herr := c.readBody(w)
+	if herr != nil {
+		c.fail(w, herr)
+		return
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		c.fail(w, errBadRequest("invalid AdmissionReview: %v", err))
+		return
+	}
+	if review.Request == nil {
+		c.fail(w, errBadRequest("invalid AdmissionReview: request is missing"))
+		return
+	}
+	if review.APIVersion != "" && review.APIVersion != "admission.k8s.io/v1" {
+		c.fail(w, errBadRequest("unsupported AdmissionReview apiVersion %q (want admission.k8s.io/v1)", review.APIVersion))
+		return
+	}
+	in := review.Request
+	c.t.ns = in.Namespace
+	out := &admissionv1.AdmissionResponse{UID: in.UID}
+	reply := func() {
+		writeJSON(w, http.StatusOK, admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{Kind: "AdmissionReview", APIVersion: "admission.k8s.io/v1"},
+			Response: out,
+		})
+	}
+
+	var op pluginv2.AdmissionRequest_Operation
+	switch in.Operation {
+	case admissionv1.Create:
+		op = pluginv2.AdmissionRequest_CREATE
+	case admissionv1.Update:
+		op = pluginv2.AdmissionRequest_UPDATE
+	case admissionv1.Delete:
+		op = pluginv2.AdmissionRequest_DELETE
+	default:
+		// The plugin protocol has no CONNECT: fail closed, never silently allow.
+		out.Allowed = false
+		out.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusBadRequest,
+			Reason:  metav1.StatusReasonBadRequest,
+			Message: fmt.Sprintf("operation %s cannot be evaluated: plugin admission supports CREATE, UPDATE and DELETE", in.Operation)}
+		c.err = fmt.Errorf("unsupported admission operation %s", in.Operation)
+		reply()
+		return
+	}
+
+	pc := c.pluginContext(in.Namespace)
+	if in.UserInfo.Username != "" {
+		pc.User = &pluginv2.User{Login: in.UserInfo.Username, Name: in.UserInfo.Username}
+		if v := in.UserInfo.Extra["email"]; len(v) > 0 {
+			pc.User.Email = v[0]
+		}
+	}
+	req := &pluginv2.AdmissionRequest{
+		PluginContext:  pc,
+		Operation:      op,
+		Kind:           &pluginv2.GroupVersionKind{Group: in.Kind.Group, Version: in.Kind.Version, Kind: in.Kind.Kind},
+		ObjectBytes:    rawBytes(in.Object),
+		OldObjectBytes: rawBytes(in.OldObject),
+	}
+	if c.plugin.AdmissionControlClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "admission"))
+		return
+	}
+
+	if c.t.action == "validate" {
+		resp, err := c.plugin.ValidateAdmission(ctx, req)
+		if err != nil {
+			c.failErr(w, err, "ValidateAdmission")
+			return
+		}
+		out.Allowed = resp.Allowed
+		out.Warnings = resp.Warnings
+		out.Result = admissionStatus(resp.Allowed, resp.Result)
+		if !resp.Allowed {
+			c.err = fmt.Errorf("denied: %s", out.Result.Message)
+		}
+		reply()
+		return
+	}
+
+	resp, err := c.plugin.MutateAdmission(ctx, req)
+	if err != nil {
+		c.failErr(w, err, "MutateAdmission")
+		return
+	}
+	out.Allowed = resp.Allowed
+	out.Warnings = resp.Warnings
+	out.Result = admissionStatus(resp.Allowed, resp.Result)
+	if !resp.Allowed {
+		c.err = fmt.Errorf("denied: %s", out.Result.Message)
+		reply()
+		return
+	}
+	if len(resp.ObjectBytes) > 0 && len(req.ObjectBytes) > 0 {
+		ops, err := jsonpatch.CreatePatch(req.ObjectBytes, resp.ObjectBytes)
+		if err != nil {
+			c.fail(w, &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError,
+				msg: fmt.Sprintf("plugin %s: MutateAdmission returned an object that cannot be diffed: %v", c.e.pluginID, err)})
+			return
+		}
+		if len(ops) > 0 {
+			patch, err := json.Marshal(ops)
+			if err != nil {
+				c.fail(w, classify(err, c.e.pluginID, "MutateAdmission"))
+				return
+			}
+			pt := admissionv1.PatchTypeJSONPatch
+			out.Patch = patch // base64 in JSON
+			out.PatchType = &pt
+		}
+	}
+	reply()
+}
+
+func rawBytes(r runtime.RawExtension) []byte {
+	if len(r.Raw) == 0 || string(r.Raw) == "null" {
+		return nil
+	}
+	return r.Raw
+}
+
+func admissionStatus(allowed bool, r *pluginv2.StatusResult) *metav1.Status {
+	if allowed && r == nil {
+		return nil
+	}
+	st := &metav1.Status{Status: metav1.StatusSuccess}
+	if !allowed {
+		st.Status = metav1.StatusFailure
+		st.Code = http.StatusForbidden
+		st.Reason = metav1.StatusReasonForbidden
+		st.Message = "denied by plugin"
+	}
+	if r != nil {
+		if r.Status != "" {
+			st.Status = r.Status
+		}
+		if r.Message != "" {
+			st.Message = r.Message
+		}
+		if r.Reason != "" {
+			st.Reason = metav1.StatusReason(r.Reason)
+		}
+		if r.Code != 0 {
+			st.Code = r.Code
+		}
+	}
+	return st
+}

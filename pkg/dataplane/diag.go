@@ -1,0 +1,66 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+)
+
+// healthResult is the body of a health call (HTTP 200 whenever the plugin answered; "code"
+// carries 200 for OK and 400 otherwise, as Grafana's health subresource does).
+type healthResult struct {
+	Kind       string          `json:"kind"`
+	APIVersion string          `json:"apiVersion"`
+	Status     string          `json:"status"`
+	Message    string          `json:"message,omitempty"`
+	Details    json.RawMessage `json:"details,omitempty"`
+	Code       int             `json:"code"`
+}
+
+func (c *call) serveHealth(ctx context.Context, w http.ResponseWriter) {
+	if c.plugin.DiagnosticsClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "CheckHealth"))
+		return
+	}
+	resp, err := c.plugin.CheckHealth(ctx, &pluginv2.CheckHealthRequest{
+		PluginContext: c.pluginContext(c.t.ns),
+		Headers:       queryHeaders(c.r.Header),
+	})
+	if err != nil {
+		c.failErr(w, err, "CheckHealth")
+		return
+	}
+	out := healthResult{Kind: "HealthCheckResult", APIVersion: c.e.gv, Status: resp.Status.String(),
+		Message: resp.Message, Code: http.StatusOK}
+	if resp.Status != pluginv2.CheckHealthResponse_OK {
+		out.Code = http.StatusBadRequest
+	}
+	if len(resp.JsonDetails) > 0 && json.Valid(resp.JsonDetails) {
+		out.Details = resp.JsonDetails
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (c *call) serveMetrics(ctx context.Context, w http.ResponseWriter) {
+	if c.plugin.DiagnosticsClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "CollectMetrics"))
+		return
+	}
+	resp, err := c.plugin.CollectMetrics(ctx, &pluginv2.CollectMetricsRequest{PluginContext: c.pluginContext("")})
+	if err != nil {
+		c.failErr(w, err, "CollectMetrics")
+		return
+	}
+	var body []byte
+	if resp.Metrics != nil {
+		body = resp.Metrics.Prometheus
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,196 @@
+package dataplane
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+)
+
+func renderResourceList(e *gvEntry) []byte {
+	b, _ := json.Marshal(resourceList(e))
+	return b
+}
+
+func resourceList(e *gvEntry) *metav1.APIResourceList {
+	l := &metav1.APIResourceList{
+		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
+		GroupVersion: e.gv,
+		APIResources: []metav1.APIResource{},
+	}
+	if e.isApp {
+		return l
+	}
+	add := func(name string, verbs ...string) {
+		l.APIResources = append(l.APIResources, metav1.APIResource{
+			Name: name, Namespaced: true, Kind: "DataSource", Verbs: verbs,
+		})
+	}
+	l.APIResources = append(l.APIResources, metav1.APIResource{
+		Name: "datasources", SingularName: "datasource", Namespaced: true, Kind: "DataSource",
+		Verbs: metav1.Verbs{"get", "list"},
+	})
+	if e.has[svcQuery] {
+		add("datasources/query", "create")
+	}
+	if e.has[svcHealth] {
+		add("datasources/health", "get")
+	}
+	if e.has[svcResource] {
+		add("datasources/resource", "get", "create", "update", "patch", "delete")
+	}
+	if e.has[svcProxy] {
+		add("datasources/proxy", "get", "create", "update", "patch", "delete")
+	}
+	if e.has[svcStream] {
+		add("datasources/stream", "get", "create")
+	}
+	return l
+}
+
+// Groups returns the API groups the data plane currently serves, for /apis discovery. Versions
+// are sorted by Kubernetes version priority; the first is preferred.
+func (h *Handler) Groups() []metav1.APIGroup {
+	t := h.table.Load()
+	names := make([]string, 0, len(t.groups))
+	for g := range t.groups {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	out := make([]metav1.APIGroup, 0, len(names))
+	for _, g := range names {
+		out = append(out, groupDoc(g, t.groups[g]))
+	}
+	return out
+}
+
+func groupDoc(g string, versions map[string]*gvEntry) metav1.APIGroup {
+	vs := make([]string, 0, len(versions))
+	for v := range versions {
+		vs = append(vs, v)
+	}
+	sort.Slice(vs, func(i, j int) bool { return version.CompareKubeAwareVersionStrings(vs[i], vs[j]) > 0 })
+	grp := metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: g}
+	for _, v := range vs {
+		grp.Versions = append(grp.Versions, metav1.GroupVersionForDiscovery{GroupVersion: g + "/" + v, Version: v})
+	}
+	if len(grp.Versions) > 0 {
+		grp.PreferredVersion = grp.Versions[0]
+	}
+	return grp
+}
+
+// APIResourceList returns the discovery document of group/version, or false when the data
+// plane does not serve it.
+func (h *Handler) APIResourceList(group, version string) (*metav1.APIResourceList, bool) {
+	e := h.table.Load().groups[group][version]
+	if e == nil {
+		return nil, false
+	}
+	return resourceList(e), true
+}
+
+// serveGroup answers GET /apis/{g} for groups only the data plane serves.
+func (h *Handler) serveGroup(w http.ResponseWriter, r *http.Request, t *table) bool {
+	p, ok := strings.CutPrefix(r.URL.Path, "/apis/")
+	if !ok {
+		return false
+	}
+	p = strings.TrimSuffix(p, "/")
+	if p == "" || strings.Contains(p, "/") {
+		return false
+	}
+	versions := t.groups[p]
+	if versions == nil {
+		return false
+	}
+	writeJSON(w, http.StatusOK, groupDoc(p, versions))
+	return true
+}
+
+// datasourceObject is a provisioned datasource as a k8s-style object (no secrets).
+type datasourceObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              datasourceSpec `json:"spec"`
+}
+
+type datasourceSpec struct {
+	Title            string          `json:"title"`
+	Type             string          `json:"type"`
+	URL              string          `json:"url,omitempty"`
+	Access           string          `json:"access,omitempty"`
+	User             string          `json:"user,omitempty"`
+	Database         string          `json:"database,omitempty"`
+	BasicAuth        bool            `json:"basicAuth,omitempty"`
+	BasicAuthUser    string          `json:"basicAuthUser,omitempty"`
+	IsDefault        bool            `json:"isDefault,omitempty"`
+	ReadOnly         bool            `json:"readOnly"`
+	JSONData         map[string]any  `json:"jsonData,omitempty"`
+	SecureJSONFields map[string]bool `json:"secureJsonFields,omitempty"`
+}
+
+type datasourceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata"`
+	Items           []datasourceObject `json:"items"`
+}
+
+func toObject(gv string, ds *provisioning.Datasource) datasourceObject {
+	o := datasourceObject{
+		TypeMeta: metav1.TypeMeta{Kind: "DataSource", APIVersion: gv},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              ds.UID,
+			Namespace:         ds.Namespace,
+			UID:               types.UID(ds.Namespace + "/" + ds.UID),
+			ResourceVersion:   strconv.FormatInt(ds.Updated.UnixMilli(), 10),
+			CreationTimestamp: metav1.NewTime(ds.Updated),
+			Annotations:       map[string]string{"grafana.app/provisioned-from": ds.File},
+		},
+		Spec: datasourceSpec{
+			Title: ds.Name, Type: ds.Type, URL: ds.URL, Access: ds.Access, User: ds.User,
+			Database: ds.Database, BasicAuth: ds.BasicAuth, BasicAuthUser: ds.BasicAuthUser,
+			IsDefault: ds.IsDefault, ReadOnly: true, JSONData: ds.JSONData,
+		},
+	}
+	if keys := ds.SecureJSONData.Keys(); len(keys) > 0 {
+		o.Spec.SecureJSONFields = make(map[string]bool, len(keys))
+		for _, k := range keys {
+			o.Spec.SecureJSONFields[k] = true
+		}
+	}
+	return o
+}
+
+func (c *call) serveDatasources(w http.ResponseWriter) {
+	if c.e.isApp {
+		c.fail(w, errNotFound("app plugin %s has no datasources", c.e.pluginID))
+		return
+	}
+	if _, err := provisioning.ParseNamespace(c.t.ns); err != nil {
+		c.fail(w, errBadRequest("%v", err))
+		return
+	}
+	if c.t.action == "get" {
+		if herr := c.resolveDatasource(); herr != nil {
+			c.fail(w, herr)
+			return
+		}
+		writeJSON(w, http.StatusOK, toObject(c.e.gv, c.ds))
+		return
+	}
+	list := c.config().Datasources(c.t.ns, c.e.pluginID)
+	out := datasourceList{TypeMeta: metav1.TypeMeta{Kind: "DataSourceList", APIVersion: c.e.gv},
+		Items: make([]datasourceObject, 0, len(list))}
+	for i := range list {
+		out.Items = append(out.Items, toObject(c.e.gv, &list[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,537 @@
+// Package dataplane is the request path of the aggregator: it serves the routes declared by
+// DataPlaneService objects under /apis/{group}/{version}/ by translating HTTP requests into
+// Grafana plugin gRPC calls. Everything else goes to the next handler.
+//
+// The route table is compiled off the request path (SetRegistrations) and swapped in with an
+// atomic pointer: the request path takes no lock.
+package dataplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+)
+
+// Timeouts bounds each plugin call per service type. Zero means the default; a negative value
+// means no timeout. Streams (RunStream) never time out: they end when the client leaves.
+type Timeouts struct {
+	Query      time.Duration // default 30s
+	Resource   time.Duration // default 30s (resource, route, stream subscribe/publish)
+	Health     time.Duration // default 10s
+	Admission  time.Duration // default 10s
+	Conversion time.Duration // default 10s
+	Metrics    time.Duration // default 10s
+	Proxy      time.Duration // default 30s (datasource-proxy round trip)
+}
+
+func (t *Timeouts) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&t.Query, 30*time.Second)
+	def(&t.Resource, 30*time.Second)
+	def(&t.Health, 10*time.Second)
+	def(&t.Admission, 10*time.Second)
+	def(&t.Conversion, 10*time.Second)
+	def(&t.Metrics, 10*time.Second)
+	def(&t.Proxy, 30*time.Second)
+}
+
+func (t *Timeouts) forType(typ svcType) time.Duration {
+	switch typ {
+	case svcQuery:
+		return t.Query
+	case svcResource, svcRoute, svcStream:
+		return t.Resource
+	case svcHealth:
+		return t.Health
+	case svcAdmission:
+		return t.Admission
+	case svcConversion:
+		return t.Conversion
+	case svcMetrics:
+		return t.Metrics
+	case svcProxy:
+		return t.Proxy
+	}
+	return -1
+}
+
+// DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Options configures a Handler.
+type Options struct {
+	// Plugins gives access to running plugins (required).
+	Plugins PluginProvider
+	// Settings provides datasource/app instance settings (nil: nothing provisioned).
+	Settings *provisioning.Store
+	// Next serves everything the data plane does not own (nil: 404 Status).
+	Next http.Handler
+	// MaxBodyBytes limits request bodies (default 16 MiB, the plugin gRPC message limit).
+	MaxBodyBytes int64
+	Timeouts     Timeouts
+	Logger       *slog.Logger
+	Tracer       trace.TracerProvider
+	// Metrics registers the dpa_dataplane_* collectors (nil: not registered).
+	Metrics prometheus.Registerer
+	// GrafanaConfig is passed to plugins as PluginContext.GrafanaConfig (e.g. GF_APP_URL).
+	GrafanaConfig map[string]string
+	// ProxyTransport is the base transport for datasource-proxy (nil: a clone of
+	// http.DefaultTransport). TLS verification is switched off per datasource only with
+	// jsonData.tlsSkipVerify.
+	ProxyTransport *http.Transport
+	// UserAgent sent to plugins (default "dpa").
+	UserAgent string
+}
+
+// Handler is the data plane. It implements http.Handler and app.RouteSink.
+type Handler struct {
+	opts    Options
+	next    http.Handler
+	log     *slog.Logger
+	tracer  trace.Tracer
+	metrics *metrics
+	table   atomic.Pointer[table]
+
+	proxyVerify   *http.Transport
+	proxyInsecure *http.Transport
+
+	settingsCache atomic.Pointer[settingsCache]
+	reqSeq        atomic.Uint64
+	reqPrefix     string
+}
+
+var _ app.RouteSink = (*Handler)(nil)
+
+// New returns a Handler with an empty route table.
+func New(opts Options) *Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	opts.Timeouts.setDefaults()
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider()
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "dpa"
+	}
+	h := &Handler{
+		opts:    opts,
+		next:    opts.Next,
+		log:     opts.Logger,
+		tracer:  opts.Tracer.Tracer("github.com/dataplane-aggregator/dpa/pkg/dataplane"),
+		metrics: newMetrics(opts.Metrics),
+	}
+	if h.next == nil {
+		h.next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeStatus(w, errNotFound("the server could not find the requested resource"))
+		})
+	}
+	base := opts.ProxyTransport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	h.proxyVerify = base.Clone()
+	h.proxyInsecure = base.Clone()
+	if h.proxyInsecure.TLSClientConfig != nil {
+		h.proxyInsecure.TLSClientConfig = h.proxyInsecure.TLSClientConfig.Clone()
+	} else {
+		h.proxyInsecure.TLSClientConfig = newTLSConfig()
+	}
+	h.proxyInsecure.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // only with jsonData.tlsSkipVerify
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	h.reqPrefix = hex.EncodeToString(b[:]) + "-"
+	h.table.Store(compile(nil))
+	return h
+}
+
+// SetRegistrations implements app.RouteSink: it compiles regs into a new immutable route table
+// and swaps it in. It does not retain regs.
+func (h *Handler) SetRegistrations(regs []app.Registration) {
+	t := compile(regs)
+	h.table.Store(t)
+	h.metrics.routes.Set(float64(t.regs))
+}
+
+// Registered reports whether group/version is currently served by the data plane.
+func (h *Handler) Registered(group, version string) bool {
+	return h.table.Load().groups[group][version] != nil
+}
+
+// Close releases idle proxy connections.
+func (h *Handler) Close() {
+	h.proxyVerify.CloseIdleConnections()
+	h.proxyInsecure.CloseIdleConnections()
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := h.table.Load()
+	e, rest, ok := t.lookup(r.URL.Path)
+	if !ok {
+		if r.Method == http.MethodGet && h.serveGroup(w, r, t) {
+			return
+		}
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.serve(w, r, e, rest)
+}
+
+// call is the per-request state.
+type call struct {
+	h      *Handler
+	e      *gvEntry
+	t      target
+	r      *http.Request
+	reqID  string
+	cfg    *provisioning.Config
+	ds     *provisioning.Datasource
+	plugin *Plugin
+	err    error
+	span   trace.Span
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest string) {
+	start := time.Now()
+	reqID := r.Header.Get("X-Request-Id")
+	if reqID == "" || len(reqID) > 128 {
+		reqID = h.reqPrefix + strconv.FormatUint(h.reqSeq.Add(1), 10)
+	}
+	w.Header().Set("X-Request-Id", reqID)
+
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.tracer.Start(ctx, "dataplane "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("dpa.group", e.group),
+			attribute.String("dpa.version", e.version),
+			attribute.String("dpa.plugin_id", e.pluginID),
+			attribute.String("http.request.method", r.Method),
+		))
+	r = r.WithContext(ctx)
+
+	sw := &statusWriter{ResponseWriter: w}
+	c := &call{h: h, e: e, r: r, reqID: reqID, span: span}
+
+	tg, herr := e.match(r.Method, rest)
+	c.t = tg
+	if herr != nil {
+		c.fail(sw, herr)
+	} else {
+		c.dispatch(sw)
+	}
+
+	code := sw.code()
+	typ := c.t.typ.String()
+	dur := time.Since(start)
+	codeStr := strconv.Itoa(code)
+	h.metrics.requests.WithLabelValues(e.group, e.version, typ, codeStr).Inc()
+	h.metrics.duration.WithLabelValues(e.group, e.version, typ, codeStr).Observe(dur.Seconds())
+
+	span.SetAttributes(
+		attribute.String("dpa.service_type", typ),
+		attribute.String("dpa.namespace", c.t.ns),
+		attribute.Int("http.response.status_code", code),
+	)
+	if code >= 500 {
+		span.SetStatus(otelcodes.Error, http.StatusText(code))
+	}
+	span.End()
+
+	outcome := "ok"
+	level := slog.LevelInfo
+	switch {
+	case code == statusClientClosed:
+		outcome = "client_closed"
+	case code >= 500:
+		outcome, level = "error", slog.LevelError
+	case code >= 400:
+		outcome, level = "rejected", slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", reqID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("group", e.group),
+		slog.String("version", e.version),
+		slog.String("type", typ),
+		slog.String("plugin_id", e.pluginID),
+		slog.String("namespace", c.t.ns),
+		slog.Int("status", code),
+		slog.Duration("duration", dur),
+		slog.String("outcome", outcome),
+	}
+	if c.t.uid != "" {
+		attrs = append(attrs, slog.String("uid", c.t.uid))
+	}
+	if c.err != nil {
+		attrs = append(attrs, slog.String("error", c.err.Error()))
+	}
+	h.log.LogAttrs(ctx, level, "dataplane request", attrs...)
+}
+
+func (c *call) fail(w http.ResponseWriter, he *httpError) {
+	c.err = he
+	if c.span != nil {
+		c.span.RecordError(he)
+	}
+	writeStatus(w, he)
+}
+
+func (c *call) failErr(w http.ResponseWriter, err error, op string) {
+	c.fail(w, classify(err, c.e.pluginID, op))
+}
+
+func (c *call) dispatch(w *statusWriter) {
+	switch c.t.typ {
+	case svcDiscovery:
+		writeRawJSON(w, http.StatusOK, c.e.resourceList)
+		return
+	case svcDatasources:
+		c.serveDatasources(w)
+		return
+	case svcProxy:
+		c.serveProxy(w)
+		return
+	}
+
+	// Resolve instance settings before asking for the plugin: 404s do not need it.
+	if c.t.ns != "" {
+		if _, err := provisioning.ParseNamespace(c.t.ns); err != nil {
+			c.fail(w, errBadRequest("%v", err))
+			return
+		}
+	}
+	if c.t.uid != "" {
+		if herr := c.resolveDatasource(); herr != nil {
+			c.fail(w, herr)
+			return
+		}
+	} else if c.e.isApp && c.t.ns != "" {
+		if a, ok := c.config().App(c.t.ns, c.e.pluginID); ok && a.Disabled {
+			c.fail(w, errNotFound("app %s is disabled in namespace %q", c.e.pluginID, c.t.ns))
+			return
+		}
+	}
+
+	ctx := c.r.Context()
+	timeout := c.h.opts.Timeouts.forType(c.t.typ)
+	if c.t.typ == svcStream {
+		timeout = -1 // the stream handler bounds subscribe/publish itself
+	}
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+
+	p, err := c.h.opts.Plugins.Get(ctx, c.e.pluginID)
+	if err != nil {
+		c.failErr(w, err, "connect")
+		return
+	}
+	c.plugin = p
+
+	switch c.t.typ {
+	case svcQuery:
+		c.serveQuery(ctx, w)
+	case svcHealth:
+		c.serveHealth(ctx, w)
+	case svcResource, svcRoute:
+		c.serveResource(ctx, w)
+	case svcStream:
+		c.serveStream(w)
+	case svcMetrics:
+		c.serveMetrics(ctx, w)
+	case svcAdmission:
+		c.serveAdmission(ctx, w)
+	case svcConversion:
+		c.serveConversion(ctx, w)
+	default:
+		c.fail(w, errNotFound("unknown service"))
+	}
+}
+
+func (c *call) config() *provisioning.Config {
+	if c.cfg == nil {
+		c.cfg = c.h.opts.Settings.Config()
+	}
+	return c.cfg
+}
+
+// resolveDatasource finds the path's datasource; unknown uid or another plugin's → 404.
+func (c *call) resolveDatasource() *httpError {
+	ds, ok := c.config().Datasource(c.t.ns, c.t.uid)
+	if !ok || ds.Type != c.e.pluginID {
+		return errNotFound("datasource %q not found in namespace %q", c.t.uid, c.t.ns)
+	}
+	c.ds = ds
+	return nil
+}
+
+// readBody reads the request body up to the limit (413 beyond it).
+func (c *call) readBody(w http.ResponseWriter) ([]byte, *httpError) {
+	if c.r.Body == nil || c.r.Body == http.NoBody {
+		return nil, nil
+	}
+	limit := c.h.opts.MaxBodyBytes
+	if c.r.ContentLength > limit {
+		return nil, errTooLarge(limit)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, c.r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(limit)
+		}
+		return nil, errBadRequest("reading request body: %v", err)
+	}
+	return b, nil
+}
+
+type settingsCache struct {
+	cfg *provisioning.Config
+	ds  sync.Map // *provisioning.Datasource → *pluginv2.DataSourceInstanceSettings
+	app sync.Map // *provisioning.App → *pluginv2.AppInstanceSettings
+}
+
+func (h *Handler) cache(cfg *provisioning.Config) *settingsCache {
+	sc := h.settingsCache.Load()
+	if sc == nil || sc.cfg != cfg {
+		sc = &settingsCache{cfg: cfg}
+		h.settingsCache.Store(sc)
+	}
+	return sc
+}
+
+// pluginContext builds the PluginContext: plugin id, org (from namespace), user, settings.
+func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
+	pc := &pluginv2.PluginContext{
+		PluginId:      c.e.pluginID,
+		OrgId:         1,
+		Namespace:     ns,
+		GrafanaConfig: c.h.opts.GrafanaConfig,
+		UserAgent:     c.h.opts.UserAgent,
+		User:          userFrom(c.r.Context()),
+	}
+	if ns != "" {
+		if info, err := provisioning.ParseNamespace(ns); err == nil {
+			pc.OrgId = info.OrgID
+		}
+	}
+	cfg := c.config()
+	sc := c.h.cache(cfg)
+	if c.ds != nil {
+		if v, ok := sc.ds.Load(c.ds); ok {
+			pc.DataSourceInstanceSettings = v.(*pluginv2.DataSourceInstanceSettings)
+		} else {
+			s := backend.ToProto().DataSourceInstanceSettings(c.ds.InstanceSettings())
+			sc.ds.Store(c.ds, s)
+			pc.DataSourceInstanceSettings = s
+		}
+	}
+	if c.e.isApp {
+		if a, ok := cfg.App(ns, c.e.pluginID); ok {
+			if v, ok := sc.app.Load(a); ok {
+				pc.AppInstanceSettings = v.(*pluginv2.AppInstanceSettings)
+			} else {
+				s := backend.ToProto().AppInstanceSettings(a.InstanceSettings())
+				sc.app.Store(a, s)
+				pc.AppInstanceSettings = s
+			}
+		} else {
+			// Plugins managed by app.Manage need settings even when nothing is provisioned.
+			pc.AppInstanceSettings = &pluginv2.AppInstanceSettings{JsonData: []byte("{}"), LastUpdatedMS: cfg.LoadedAt.UnixMilli()}
+		}
+	}
+	return pc
+}
+
+func userFrom(ctx context.Context) *pluginv2.User {
+	u, ok := request.UserFrom(ctx)
+	if !ok || u == nil {
+		return nil
+	}
+	pu := &pluginv2.User{Login: u.GetName(), Name: u.GetName()}
+	if extra := u.GetExtra(); extra != nil {
+		if v := extra["email"]; len(v) > 0 {
+			pu.Email = v[0]
+		}
+		if v := extra["name"]; len(v) > 0 {
+			pu.Name = v[0]
+		}
+		if v := extra["role"]; len(v) > 0 {
+			pu.Role = v[0]
+		}
+	}
+	return pu
+}
+
+// statusWriter records the status code and supports Flush/Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status = code
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status = http.StatusOK
+		w.wrote = true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if !w.wrote {
+		w.status = http.StatusOK
+		w.wrote = true
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}

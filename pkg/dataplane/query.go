@@ -1,0 +1,270 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+	dsapi "github.com/grafana/grafana-plugin-sdk-go/experimental/apis/datasource/v0alpha1"
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+)
+
+// Query defaults, as in Grafana.
+const (
+	defaultRefID         = "A"
+	defaultMaxDataPoints = 100
+	defaultIntervalMS    = 1000
+	defaultFrom          = "now-6h"
+	defaultTo            = "now"
+)
+
+// forwardedHeaders are the request headers Grafana passes to QueryData/CheckHealth (besides
+// every X-Rule-* and X-Grafana-* header).
+var forwardedHeaders = []string{
+	"FromAlert", "X-Cache-Skip", "X-Dashboard-Uid", "X-Dashboard-Title", "X-Panel-Id",
+	"X-Panel-Title", "X-Panel-Plugin-Id", "X-Query-Group-Id", "X-Datasource-Uid",
+	"Accept-Language",
+}
+
+// queryHeaders copies Grafana's known query headers into a plugin header map, both under the
+// SDK's "http_" prefix convention and (for FromAlert/X-Cache-Skip and friends) plainly.
+func queryHeaders(h http.Header) map[string]string {
+	out := map[string]string{}
+	add := func(k, v string) {
+		out["http_"+k] = v
+		out[k] = v
+	}
+	for _, k := range forwardedHeaders {
+		if v := h.Get(k); v != "" {
+			add(k, v)
+		}
+	}
+	for k, vs := range h {
+		if len(vs) == 0 {
+			continue
+		}
+		if strings.HasPrefix(k, "X-Rule-") || strings.HasPrefix(k, "X-Grafana-") {
+			add(k, vs[0])
+		}
+	}
+	return out
+}
+
+func parseTime(tr gtime.TimeRange, now time.Time) (from, to time.Time, err error) {
+	from, err = tr.ParseFrom(gtime.WithNow(now))
+	if err != nil {
+		return from, to, fmt.Errorf("invalid from %q: %v", tr.From, err)
+	}
+	to, err = tr.ParseTo(gtime.WithNow(now))
+	if err != nil {
+		return from, to, fmt.Errorf("invalid to %q: %v", tr.To, err)
+	}
+	if from.Unix() <= 0 && tr.From != "0" {
+		// gtime maps some malformed input to the epoch: never run a query over 1970 silently.
+		return from, to, fmt.Errorf("invalid from %q", tr.From)
+	}
+	if to.Before(from) {
+		return from, to, fmt.Errorf("invalid time range: to %q is before from %q", tr.To, tr.From)
+	}
+	return from, to, nil
+}
+
+// buildQueryRequest translates Grafana's query body into a plugin QueryDataRequest.
+func (c *call) buildQueryRequest(body []byte) (*pluginv2.QueryDataRequest, []string, *httpError) {
+	var req dsapi.QueryDataRequest
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, nil, errBadRequest("request body is empty: expected {\"from\",\"to\",\"queries\":[...]}")
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, nil, errBadRequest("invalid query body: %v", err)
+	}
+	if len(req.Queries) == 0 {
+		return nil, nil, errBadRequest("no queries in request")
+	}
+	now := time.Now()
+	if req.From == "" {
+		req.From = defaultFrom
+	}
+	if req.To == "" {
+		req.To = defaultTo
+	}
+	from, to, err := parseTime(gtime.NewTimeRange(req.From, req.To), now)
+	if err != nil {
+		return nil, nil, errBadRequest("%v", err)
+	}
+	out := &pluginv2.QueryDataRequest{
+		Headers: queryHeaders(c.r.Header),
+		Format:  pluginv2.DataFrameFormat_JSON,
+		Queries: make([]*pluginv2.DataQuery, 0, len(req.Queries)),
+	}
+	order := make([]string, 0, len(req.Queries))
+	seen := map[string]bool{}
+	for i := range req.Queries {
+		q := &req.Queries[i]
+		if q.RefID == "" {
+			q.RefID = defaultRefID
+		}
+		if seen[q.RefID] {
+			return nil, nil, errBadRequest("duplicate refId %q", q.RefID)
+		}
+		seen[q.RefID] = true
+		if ref := q.Datasource; ref != nil {
+			if ref.UID != "" && ref.UID != c.t.uid {
+				return nil, nil, errBadRequest("query %s: datasource uid %q does not match %q from the path", q.RefID, ref.UID, c.t.uid)
+			}
+			if ref.Type != "" && ref.Type != c.e.pluginID {
+				return nil, nil, errBadRequest("query %s: datasource type %q does not match plugin %q", q.RefID, ref.Type, c.e.pluginID)
+			}
+		}
+		qFrom, qTo := from, to
+		if q.TimeRange != nil {
+			qFrom, qTo, err = parseTime(gtime.NewTimeRange(q.TimeRange.From, q.TimeRange.To), now)
+			if err != nil {
+				return nil, nil, errBadRequest("query %s: %v", q.RefID, err)
+			}
+			q.TimeRange = nil // plugins expect no timeRange in the query JSON
+		}
+		pq := &pluginv2.DataQuery{
+			RefId:         q.RefID,
+			QueryType:     q.QueryType,
+			MaxDataPoints: q.MaxDataPoints,
+			IntervalMS:    int64(q.IntervalMS),
+			TimeRange:     &pluginv2.TimeRange{FromEpochMS: qFrom.UnixMilli(), ToEpochMS: qTo.UnixMilli()},
+		}
+		if pq.MaxDataPoints <= 0 {
+			pq.MaxDataPoints = defaultMaxDataPoints
+		}
+		if pq.IntervalMS <= 0 {
+			pq.IntervalMS = defaultIntervalMS
+		}
+		pq.Json, err = json.Marshal(q)
+		if err != nil {
+			return nil, nil, errBadRequest("query %s: %v", q.RefID, err)
+		}
+		out.Queries = append(out.Queries, pq)
+		order = append(order, q.RefID)
+	}
+	return out, order, nil
+}
+
+func (c *call) serveQuery(ctx context.Context, w http.ResponseWriter) {
+	body, herr := c.readBody(w)
+	if herr != nil {
+		c.fail(w, herr)
+		return
+	}
+	preq, order, herr := c.buildQueryRequest(body)
+	if herr != nil {
+		c.fail(w, herr)
+		return
+	}
+	preq.PluginContext = c.pluginContext(c.t.ns)
+	if c.plugin.DataClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "QueryData"))
+		return
+	}
+	resp, err := c.plugin.QueryData(ctx, preq)
+	if err != nil {
+		c.failErr(w, err, "QueryData")
+		return
+	}
+	out, code, err := encodeQueryResponse(resp, order)
+	if err != nil {
+		c.fail(w, &httpError{code: http.StatusBadGateway, reason: "InternalError",
+			msg: fmt.Sprintf("plugin %s: QueryData: invalid response: %v", c.e.pluginID, err)})
+		return
+	}
+	if code != http.StatusOK {
+		c.err = fmt.Errorf("query failed with status %d", code)
+	}
+	writeRawJSON(w, code, out)
+}
+
+// encodeQueryResponse writes {"results":{refId:{status,frames,error,errorSource}}} splicing
+// the plugin's JSON frames (Arrow frames are converted without building data.Frames). The HTTP
+// status is 200, or the first failed query's status (400 when it gave none).
+func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int, error) {
+	var buf bytes.Buffer
+	code := http.StatusOK
+	buf.WriteString(`{"results":{`)
+	first := true
+	write := func(refID string, r *pluginv2.DataResponse) error {
+		status := int(r.Status)
+		failed := r.Error != "" || status >= 400
+		if status == 0 {
+			status = http.StatusOK
+			if failed {
+				status = http.StatusBadRequest
+			}
+		}
+		if failed && code == http.StatusOK {
+			code = status
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		k, _ := json.Marshal(refID)
+		buf.Write(k)
+		buf.WriteString(`:{"status":`)
+		buf.WriteString(strconv.Itoa(status))
+		if len(r.Frames) > 0 {
+			buf.WriteString(`,"frames":[`)
+			for i, f := range r.Frames {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				if r.Format == pluginv2.DataFrameFormat_JSON {
+					if !json.Valid(f) {
+						return fmt.Errorf("refId %s: frame %d is not valid JSON", refID, i)
+					}
+					buf.Write(f)
+					continue
+				}
+				j, err := data.ArrowBufferToJSON(f, data.IncludeAll)
+				if err != nil {
+					return fmt.Errorf("refId %s: frame %d: %w", refID, i, err)
+				}
+				buf.Write(j)
+			}
+			buf.WriteByte(']')
+		}
+		if r.Error != "" {
+			buf.WriteString(`,"error":`)
+			e, _ := json.Marshal(r.Error)
+			buf.Write(e)
+		}
+		if r.ErrorSource != "" {
+			buf.WriteString(`,"errorSource":`)
+			e, _ := json.Marshal(r.ErrorSource)
+			buf.Write(e)
+		}
+		buf.WriteByte('}')
+		return nil
+	}
+	done := make(map[string]bool, len(order))
+	for _, refID := range order {
+		if r, ok := resp.GetResponses()[refID]; ok && r != nil {
+			if err := write(refID, r); err != nil {
+				return nil, 0, err
+			}
+			done[refID] = true
+		}
+	}
+	for refID, r := range resp.GetResponses() { // responses for refIds we did not send
+		if !done[refID] && r != nil {
+			if err := write(refID, r); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	buf.WriteString(`}}`)
+	return buf.Bytes(), code, nil
+}

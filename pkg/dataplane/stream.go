@@ -1,0 +1,173 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// serveStream subscribes (GET) or publishes (POST) to a plugin stream channel path.
+// GET answers Server-Sent Events when the client accepts text/event-stream, newline-delimited
+// JSON otherwise. The stream has no timeout: it ends when the client leaves (which cancels
+// RunStream) or the plugin ends it.
+func (c *call) serveStream(w http.ResponseWriter) {
+	if c.plugin.StreamClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "SubscribeStream"))
+		return
+	}
+	if c.r.Method == http.MethodPost {
+		c.publish(w)
+		return
+	}
+	pc := c.pluginContext(c.t.ns)
+	headers := queryHeaders(c.r.Header)
+	subCtx, cancelSub := c.callCtx(c.r.Context(), c.h.opts.Timeouts.Resource)
+	sub, err := c.plugin.SubscribeStream(subCtx, &pluginv2.SubscribeStreamRequest{
+		PluginContext: pc, Path: c.t.sub, Headers: headers,
+	})
+	cancelSub()
+	if err != nil {
+		c.failErr(w, err, "SubscribeStream")
+		return
+	}
+	switch sub.Status {
+	case pluginv2.SubscribeStreamResponse_OK:
+	case pluginv2.SubscribeStreamResponse_PERMISSION_DENIED:
+		c.fail(w, &httpError{code: http.StatusForbidden, reason: metav1.StatusReasonForbidden,
+			msg: "plugin " + c.e.pluginID + " denied the subscription to " + c.t.sub})
+		return
+	default:
+		c.fail(w, errNotFound("stream %q not found", c.t.sub))
+		return
+	}
+
+	ctx, cancel := context.WithCancel(c.r.Context())
+	defer cancel()
+	run, err := c.plugin.RunStream(ctx, &pluginv2.RunStreamRequest{PluginContext: pc, Path: c.t.sub, Data: sub.Data, Headers: headers})
+	if err != nil {
+		c.failErr(w, err, "RunStream")
+		return
+	}
+
+	sse := strings.Contains(c.r.Header.Get("Accept"), "text/event-stream")
+	h := w.Header()
+	if sse {
+		h.Set("Content-Type", "text/event-stream")
+	} else {
+		h.Set("Content-Type", "application/x-ndjson")
+	}
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+
+	var buf bytes.Buffer
+	emit := func(data []byte) error {
+		buf.Reset()
+		frameEvent(&buf, data, sse)
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if len(sub.Data) > 0 {
+		if err := emit(sub.Data); err != nil {
+			return
+		}
+	}
+	for {
+		pkt, err := run.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				c.err = classify(err, c.e.pluginID, "RunStream")
+				if sse {
+					buf.Reset()
+					buf.WriteString("event: error\ndata: ")
+					msg, _ := json.Marshal(c.err.Error())
+					buf.Write(msg)
+					buf.WriteString("\n\n")
+					_, _ = w.Write(buf.Bytes())
+					_ = rc.Flush()
+				}
+			}
+			return
+		}
+		if err := emit(pkt.Data); err != nil {
+			c.err = err
+			return
+		}
+	}
+}
+
+// frameEvent writes one event: "data: <json>\n\n" (SSE) or "<json>\n" (NDJSON). Non-JSON
+// payloads are sent as a JSON string.
+func frameEvent(buf *bytes.Buffer, data []byte, sse bool) {
+	if sse {
+		buf.WriteString("data: ")
+	}
+	if json.Valid(data) {
+		if err := json.Compact(buf, data); err != nil {
+			buf.Write(data)
+		}
+	} else {
+		s, _ := json.Marshal(string(data))
+		buf.Write(s)
+	}
+	if sse {
+		buf.WriteString("\n\n")
+	} else {
+		buf.WriteByte('\n')
+	}
+}
+
+func (c *call) publish(w http.ResponseWriter) {
+	body, herr := c.readBody(w)
+	if herr != nil {
+		c.fail(w, herr)
+		return
+	}
+	ctx, cancel := c.callCtx(c.r.Context(), c.h.opts.Timeouts.Resource)
+	defer cancel()
+	resp, err := c.plugin.PublishStream(ctx, &pluginv2.PublishStreamRequest{
+		PluginContext: c.pluginContext(c.t.ns), Path: c.t.sub, Data: body, Headers: queryHeaders(c.r.Header),
+	})
+	if err != nil {
+		c.failErr(w, err, "PublishStream")
+		return
+	}
+	switch resp.Status {
+	case pluginv2.PublishStreamResponse_OK:
+	case pluginv2.PublishStreamResponse_PERMISSION_DENIED:
+		c.fail(w, &httpError{code: http.StatusForbidden, reason: metav1.StatusReasonForbidden,
+			msg: "plugin " + c.e.pluginID + " denied publishing to " + c.t.sub})
+		return
+	default:
+		c.fail(w, errNotFound("stream %q not found", c.t.sub))
+		return
+	}
+	out := resp.Data
+	if len(out) == 0 || !json.Valid(out) {
+		s, _ := json.Marshal(string(out))
+		out = []byte(`{"status":"OK","data":` + string(s) + `}`)
+		if len(resp.Data) == 0 {
+			out = []byte(`{"status":"OK"}`)
+		}
+	}
+	writeRawJSON(w, http.StatusOK, out)
+}
+
+func (c *call) callCtx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}

@@ -1,0 +1,422 @@
+package dataplane
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+)
+
+// svcType is the kind of data-plane request (also the metrics "type" label).
+type svcType uint8
+
+const (
+	svcUnknown svcType = iota
+	svcQuery
+	svcHealth
+	svcResource
+	svcRoute
+	svcStream
+	svcMetrics
+	svcAdmission
+	svcConversion
+	svcProxy
+	svcDiscovery
+	svcDatasources
+	numSvc
+)
+
+var svcNames = [numSvc]string{"unknown", "query", "health", "resource", "route", "stream", "metrics",
+	"admission", "conversion", "datasource-proxy", "discovery", "datasources"}
+
+func (t svcType) String() string { return svcNames[t] }
+
+func svcFromSpec(t v0alpha1.DataPlaneServiceServiceType) svcType {
+	switch t {
+	case v0alpha1.DataPlaneServiceServiceTypeQuery:
+		return svcQuery
+	case v0alpha1.DataPlaneServiceServiceTypeHealth:
+		return svcHealth
+	case v0alpha1.DataPlaneServiceServiceTypeResource:
+		return svcResource
+	case v0alpha1.DataPlaneServiceServiceTypeRoute:
+		return svcRoute
+	case v0alpha1.DataPlaneServiceServiceTypeStream:
+		return svcStream
+	case v0alpha1.DataPlaneServiceServiceTypeMetrics:
+		return svcMetrics
+	case v0alpha1.DataPlaneServiceServiceTypeAdmission:
+		return svcAdmission
+	case v0alpha1.DataPlaneServiceServiceTypeConversion:
+		return svcConversion
+	case v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy:
+		return svcProxy
+	}
+	return svcUnknown
+}
+
+// table is an immutable route snapshot.
+type table struct {
+	groups map[string]map[string]*gvEntry // group → version → entry
+	regs   int
+}
+
+// gvEntry is everything served under /apis/{group}/{version}.
+type gvEntry struct {
+	group, version string
+	gv             string // group/version
+	name           string // DataPlaneService name
+	pluginID       string
+	isApp          bool
+	has            [numSvc]bool
+	routes         []*route
+	// pre-rendered discovery document
+	resourceList []byte
+}
+
+type segment struct {
+	lit   string
+	param bool
+}
+
+// route is a compiled "route" service entry.
+type route struct {
+	method   string // "" = any
+	raw      string
+	segs     []segment
+	catchAll bool // last segment is {path...}
+	literals int
+}
+
+func compileRoute(method, p string) (*route, bool) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, false
+	}
+	r := &route{method: method, raw: p}
+	parts := strings.Split(strings.Trim(p, "/"), "/")
+	if len(parts) == 1 && parts[0] == "" {
+		parts = nil
+	}
+	for i, part := range parts {
+		switch {
+		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "...}"):
+			if i != len(parts)-1 {
+				return nil, false
+			}
+			r.catchAll = true
+		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
+			r.segs = append(r.segs, segment{param: true})
+		case part == "" || strings.ContainsAny(part, "{}"):
+			return nil, false
+		default:
+			r.segs = append(r.segs, segment{lit: part})
+			r.literals++
+		}
+	}
+	return r, true
+}
+
+// nextSeg splits "/a/b/c" into "a" and "/b/c". ok is false at the end.
+func nextSeg(p string) (seg, rest string, ok bool) {
+	if len(p) == 0 || p[0] != '/' {
+		return "", "", false
+	}
+	p = p[1:]
+	if i := strings.IndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i:], true
+	}
+	return p, "", true
+}
+
+// match reports whether rest (starting with "/") matches the route's path.
+func (r *route) match(rest string) bool {
+	p := rest
+	for _, s := range r.segs {
+		seg, next, ok := nextSeg(p)
+		if !ok || seg == "" {
+			return false
+		}
+		if !s.param && s.lit != seg {
+			return false
+		}
+		p = next
+	}
+	if r.catchAll {
+		return true
+	}
+	return p == "" || p == "/"
+}
+
+func compile(regs []app.Registration) *table {
+	sorted := make([]app.Registration, len(regs))
+	copy(sorted, regs)
+	// Deterministic winner when two registrations claim the same group/version.
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+
+	t := &table{groups: map[string]map[string]*gvEntry{}}
+	for _, reg := range sorted {
+		if reg.Group == "" || reg.Version == "" || reg.PluginID == "" {
+			continue
+		}
+		versions := t.groups[reg.Group]
+		if versions == nil {
+			versions = map[string]*gvEntry{}
+			t.groups[reg.Group] = versions
+		}
+		if _, taken := versions[reg.Version]; taken {
+			continue
+		}
+		e := &gvEntry{
+			group: reg.Group, version: reg.Version, gv: reg.Group + "/" + reg.Version,
+			name: reg.Name, pluginID: reg.PluginID, isApp: reg.PluginType == "app",
+		}
+		for _, s := range reg.Services {
+			typ := svcFromSpec(s.Type)
+			if typ == svcUnknown {
+				continue
+			}
+			if typ == svcRoute {
+				method := ""
+				if s.Method != nil {
+					method = strings.ToUpper(string(*s.Method))
+				}
+				if s.Path == nil {
+					continue
+				}
+				if r, ok := compileRoute(method, *s.Path); ok {
+					e.routes = append(e.routes, r)
+				}
+			}
+			e.has[typ] = true
+		}
+		// More specific routes first: more literal segments, then fixed length before catch-all.
+		sort.SliceStable(e.routes, func(i, j int) bool {
+			a, b := e.routes[i], e.routes[j]
+			if a.literals != b.literals {
+				return a.literals > b.literals
+			}
+			if a.catchAll != b.catchAll {
+				return !a.catchAll
+			}
+			return len(a.segs) > len(b.segs)
+		})
+		e.resourceList = renderResourceList(e)
+		versions[reg.Version] = e
+		t.regs++
+	}
+	return t
+}
+
+// lookup finds the entry for a request path. rest is the remainder after /apis/{g}/{v}.
+func (t *table) lookup(path string) (e *gvEntry, rest string, ok bool) {
+	const prefix = "/apis/"
+	if !strings.HasPrefix(path, prefix) {
+		return nil, "", false
+	}
+	p := path[len(prefix)-1:]
+	g, p, ok := nextSeg(p)
+	if !ok {
+		return nil, "", false
+	}
+	versions := t.groups[g]
+	if versions == nil {
+		return nil, "", false
+	}
+	v, p, ok := nextSeg(p)
+	if !ok {
+		return nil, "", false
+	}
+	e = versions[v]
+	if e == nil {
+		return nil, "", false
+	}
+	return e, p, true
+}
+
+// target is a matched request.
+type target struct {
+	typ   svcType
+	ns    string
+	uid   string
+	sub   string // sub-path for resource/stream/proxy (no leading "/"); path for routes
+	route *route
+	// admission: "validate" or "mutate"; datasources: "list" or "get"
+	action string
+}
+
+const (
+	allowGet      = http.MethodGet
+	allowPost     = http.MethodPost
+	allowGetPost  = "GET, POST"
+	anyMethodHint = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+)
+
+// match resolves rest to a target. It returns an httpError for 404/405.
+func (e *gvEntry) match(method, rest string) (target, *httpError) {
+	var allow []string
+	tg, al, found := e.matchBuiltin(method, rest)
+	if found && al == "" {
+		return tg, nil
+	}
+	if al != "" {
+		allow = append(allow, al)
+	}
+	if e.has[svcRoute] {
+		for _, r := range e.routes {
+			if !r.match(rest) {
+				continue
+			}
+			if r.method == "" || r.method == method || (method == http.MethodHead && r.method == http.MethodGet) {
+				t := target{typ: svcRoute, route: r, sub: strings.TrimPrefix(rest, "/")}
+				// Namespaced custom routes get the namespace's settings.
+				if seg, next, ok := nextSeg(rest); ok && seg == "namespaces" {
+					t.ns, _, _ = nextSeg(next)
+				}
+				return t, nil
+			}
+			allow = append(allow, r.method)
+		}
+	}
+	if len(allow) > 0 {
+		return target{}, errMethod(method, dedupJoin(allow))
+	}
+	return target{}, errNotFound("the server could not find the requested resource %q in %s", rest, e.gv)
+}
+
+func dedupJoin(ms []string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		for _, p := range strings.Split(m, ", ") {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// matchBuiltin matches the fixed per-type paths. When the path matches but the method does
+// not, allow lists the allowed methods.
+func (e *gvEntry) matchBuiltin(method, rest string) (t target, allow string, found bool) {
+	check := func(tt target, allowed string) (target, string, bool) {
+		switch allowed {
+		case allowGet:
+			if method == http.MethodGet || method == http.MethodHead {
+				return tt, "", true
+			}
+		case allowPost:
+			if method == http.MethodPost {
+				return tt, "", true
+			}
+		case allowGetPost:
+			if method == http.MethodGet || method == http.MethodHead || method == http.MethodPost {
+				return tt, "", true
+			}
+		case "":
+			return tt, "", true
+		}
+		return target{}, allowed, false
+	}
+
+	if rest == "" || rest == "/" {
+		return check(target{typ: svcDiscovery}, allowGet)
+	}
+	s1, r1, _ := nextSeg(rest)
+	switch s1 {
+	case "metrics":
+		if e.has[svcMetrics] && (r1 == "" || r1 == "/") {
+			return check(target{typ: svcMetrics}, allowGet)
+		}
+		return
+	case "conversion":
+		if e.has[svcConversion] && (r1 == "" || r1 == "/") {
+			return check(target{typ: svcConversion}, allowPost)
+		}
+		return
+	case "admission":
+		s2, r2, _ := nextSeg(r1)
+		if e.has[svcAdmission] && (s2 == "validate" || s2 == "mutate") && (r2 == "" || r2 == "/") {
+			return check(target{typ: svcAdmission, action: s2}, allowPost)
+		}
+		return
+	case "namespaces":
+	default:
+		return
+	}
+	ns, r2, ok := nextSeg(r1)
+	if !ok || ns == "" {
+		return
+	}
+	kind, r3, _ := nextSeg(r2)
+	if e.isApp {
+		// /namespaces/{ns}/health | resource/{path...} | stream/{path...}
+		switch kind {
+		case "health":
+			if e.has[svcHealth] && (r3 == "" || r3 == "/") {
+				return check(target{typ: svcHealth, ns: ns}, allowGet)
+			}
+		case "resource":
+			if e.has[svcResource] {
+				return check(target{typ: svcResource, ns: ns, sub: strings.TrimPrefix(r3, "/")}, "")
+			}
+		case "stream":
+			if e.has[svcStream] && len(r3) > 1 {
+				return check(target{typ: svcStream, ns: ns, sub: r3[1:]}, allowGetPost)
+			}
+		}
+		return
+	}
+	if kind != "datasources" && kind != "connections" {
+		return
+	}
+	uid, r4, ok := nextSeg(r3)
+	if !ok || uid == "" {
+		if kind == "datasources" && (r3 == "" || r3 == "/") {
+			return check(target{typ: svcDatasources, ns: ns, action: "list"}, allowGet)
+		}
+		return
+	}
+	sub, r5, ok := nextSeg(r4)
+	if !ok || sub == "" {
+		if kind == "datasources" && (r4 == "" || r4 == "/") {
+			return check(target{typ: svcDatasources, ns: ns, uid: uid, action: "get"}, allowGet)
+		}
+		return
+	}
+	if kind == "connections" && sub != "query" {
+		return
+	}
+	base := target{ns: ns, uid: uid}
+	switch sub {
+	case "query":
+		if e.has[svcQuery] && (r5 == "" || r5 == "/") {
+			base.typ = svcQuery
+			return check(base, allowPost)
+		}
+	case "health":
+		if e.has[svcHealth] && (r5 == "" || r5 == "/") {
+			base.typ = svcHealth
+			return check(base, allowGet)
+		}
+	case "resource":
+		if e.has[svcResource] {
+			base.typ, base.sub = svcResource, strings.TrimPrefix(r5, "/")
+			return check(base, "")
+		}
+	case "stream":
+		if e.has[svcStream] && len(r5) > 1 {
+			base.typ, base.sub = svcStream, r5[1:]
+			return check(base, allowGetPost)
+		}
+	case "proxy":
+		if e.has[svcProxy] {
+			base.typ, base.sub = svcProxy, strings.TrimPrefix(r5, "/")
+			return check(base, "")
+		}
+	}
+	return
+}
