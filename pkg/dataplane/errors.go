@@ -82,7 +82,8 @@ func classify(err error, pluginID, op string) *httpError {
 		msg := fmt.Sprintf("plugin %s: %s: %s", pluginID, op, s.Message())
 		switch s.Code() {
 		case codes.DeadlineExceeded:
-			return &httpError{code: http.StatusGatewayTimeout, reason: metav1.StatusReasonTimeout, msg: msg, cause: err}
+			return &httpError{code: http.StatusGatewayTimeout, reason: metav1.StatusReasonTimeout,
+				msg: fmt.Sprintf("plugin %s: %s timed out", pluginID, op), cause: err}
 		case codes.Canceled:
 			return &httpError{code: statusClientClosed, reason: metav1.StatusReasonUnknown, msg: msg, cause: err}
 		case codes.Unavailable:

@@ -58,11 +58,12 @@ func queryHeaders(h http.Header) map[string]string {
 }
 
 func parseTime(tr gtime.TimeRange, now time.Time) (from, to time.Time, err error) {
-	from, err = tr.ParseFrom(gtime.WithNow(now))
+	tr.Now = now
+	from, err = tr.ParseFrom()
 	if err != nil {
 		return from, to, fmt.Errorf("invalid from %q: %v", tr.From, err)
 	}
-	to, err = tr.ParseTo(gtime.WithNow(now))
+	to, err = tr.ParseTo()
 	if err != nil {
 		return from, to, fmt.Errorf("invalid to %q: %v", tr.To, err)
 	}
