@@ -85,6 +85,13 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 	}
 	all = append(all, a.args...)
 	all = append(all, args...)
+	// go-plugin names the executable "plugin"; our loggers already carry
+	// plugin=<id>.
+	for i := 0; i+1 < len(all); i += 2 {
+		if k, ok := all[i].(string); ok && k == "plugin" {
+			all[i] = "executable"
+		}
+	}
 	a.l.Log(context.Background(), slogLevel(level), msg, all...)
 }
 
@@ -161,7 +168,8 @@ type stderrWriter struct {
 
 const maxStderrLine = 64 << 10
 
-func newStderrWriter(l *slog.Logger) *stderrWriter {
+// newStderrWriter forwards lines at level min or above (and enabled in l).
+func newStderrWriter(l *slog.Logger, min slog.Level) *stderrWriter {
 	w := &stderrWriter{l: l, minimum: slog.LevelError + 4}
 	for _, lvl := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
 		if l.Enabled(context.Background(), lvl) {
@@ -169,6 +177,7 @@ func newStderrWriter(l *slog.Logger) *stderrWriter {
 			break
 		}
 	}
+	w.minimum = max(w.minimum, min)
 	return w
 }
 

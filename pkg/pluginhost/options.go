@@ -61,6 +61,12 @@ type Options struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 
+	// PluginLogLevel is the lowest level of plugin log lines (their stderr)
+	// forwarded to Logger; default Info. SDK plugins log every request at
+	// Info ("Plugin Request Completed"): use slog.LevelWarn to drop those.
+	// Lines below the level are discarded before any JSON decoding.
+	PluginLogLevel slog.Level
+
 	// RestartBackoff bounds the delay before restarting an exited plugin
 	// (doubling from Min up to Max; default 100ms to 30s).
 	RestartBackoff Backoff

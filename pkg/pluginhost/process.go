@@ -259,9 +259,9 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 		// go-plugin's own messages; its per-line stderr parser is disabled
 		// (Named(<exe>) is off) in favour of the cheaper stderrWriter.
 		Logger:     newHCLogAdapter(e.log, filepath.Base(exe)),
-		Stderr:     newStderrWriter(e.log),
-		SyncStderr: newStderrWriter(e.log),
-		SyncStdout: newStderrWriter(e.log),
+		Stderr:     newStderrWriter(e.log, h.opts.PluginLogLevel),
+		SyncStderr: newStderrWriter(e.log, h.opts.PluginLogLevel),
+		SyncStdout: newStderrWriter(e.log, h.opts.PluginLogLevel),
 	})
 	rpc, err := client.Client()
 	if err != nil {
@@ -393,8 +393,9 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 
 	ar := &attachedRunner{id: "standalone " + addr.String(), done: make(chan struct{})}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  handshake,
-		VersionedPlugins: pluginSet(),
+		HandshakeConfig: handshake,
+		// No handshake on reattach, so no version negotiation either.
+		Plugins: pluginSet()[grpcplugin.ProtocolVersion],
 		Reattach: &goplugin.ReattachConfig{
 			Protocol:        goplugin.ProtocolGRPC,
 			ProtocolVersion: grpcplugin.ProtocolVersion,
