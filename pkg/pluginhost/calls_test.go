@@ -596,4 +596,3 @@ func TestTracing(t *testing.T) {
 		t.Fatalf("no gRPC client span for CheckHealth; spans: %v", names)
 	}
 }
-
