@@ -400,3 +400,58 @@ func TestStandaloneAddress(t *testing.T) {
 		t.Error("Stop killed the standalone plugin")
 	}
 }
+
+// TestRestartBackoff: the delay doubles while the plugin keeps crashing
+// and resets once it stayed up for StableAfter.
+func TestRestartBackoff(t *testing.T) {
+	h, _ := newTestHost(t, Options{
+		RestartBackoff: Backoff{Min: 150 * time.Millisecond, Max: 450 * time.Millisecond},
+		StableAfter:    time.Second,
+		Lazy:           true,
+	})
+	var mu sync.Mutex
+	var delays []time.Duration
+	h.OnChange(func(id string) {
+		e := h.entries[id]
+		e.mu.Lock()
+		if e.phase == PhaseBackoff {
+			mu.Lock()
+			delays = append(delays, e.backoff)
+			mu.Unlock()
+		}
+		e.mu.Unlock()
+	})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	crash := func() {
+		t.Helper()
+		waitGet(t, h, dsID, 20*time.Second)
+		if err := syscall.Kill(h.State(dsID).PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "the crash to be noticed", func() bool { return h.State(dsID).Phase != PhaseRunning })
+	}
+	crash()
+	crash()
+	crash()
+	crash() // capped at Max
+	waitGet(t, h, dsID, 20*time.Second)
+	time.Sleep(1200 * time.Millisecond) // stable
+	crash()
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []time.Duration{150, 300, 450, 450, 150}
+	if len(delays) != len(want) {
+		t.Fatalf("backoff delays = %v, want %v ms", delays, want)
+	}
+	for i := range want {
+		if delays[i] != want[i]*time.Millisecond {
+			t.Fatalf("backoff delays = %v, want %v ms", delays, want)
+		}
+	}
+	if st := h.State(dsID); st.Restarts < 4 {
+		t.Errorf("restarts = %d", st.Restarts)
+	}
+}
