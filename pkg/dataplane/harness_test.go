@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -275,9 +276,11 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 		fmt.Fprintf(w, "upstream saw %s", r.URL.RequestURI())
 	}))
 	t.Cleanup(upstream.Close)
-	tlsUpstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tlsUpstream := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "tls ok")
 	}))
+	tlsUpstream.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tlsUpstream.StartTLS()
 	t.Cleanup(tlsUpstream.Close)
 
 	dir := t.TempDir()
