@@ -164,6 +164,11 @@ func TestPdeathsig(t *testing.T) {
 	if !processAlive(pluginPID) {
 		t.Fatalf("plugin %d not running", pluginPID)
 	}
+	t.Cleanup(func() {
+		if processAlive(pluginPID) {
+			_ = syscall.Kill(pluginPID, syscall.SIGKILL)
+		}
+	})
 
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

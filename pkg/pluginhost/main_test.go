@@ -93,7 +93,7 @@ func writePluginJSON(dir, content string) error {
 // helperHost runs a Host in a child process (for the Pdeathsig test): it
 // prints the datasource plugin's PID and waits to be killed.
 func helperHost() {
-	h, err := New(Options{PluginsDir: os.Getenv("DPA_PLUGINHOST_DIR"), SocketDir: os.Getenv("DPA_PLUGINHOST_SOCKETS"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := New(Options{Lazy: true, PluginsDir: os.Getenv("DPA_PLUGINHOST_DIR"), SocketDir: os.Getenv("DPA_PLUGINHOST_SOCKETS"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
