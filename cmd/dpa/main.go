@@ -1,0 +1,104 @@
+// Command dpa is the Data Plane Aggregator: a Kubernetes-style API server for
+// DataPlaneService objects and a data plane in front of Grafana backend plugins.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/dataplane-aggregator/dpa/pkg/registry"
+	"github.com/dataplane-aggregator/dpa/pkg/version"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "dpa",
+		Short:         "Data Plane Aggregator: a Kubernetes-style data plane for Grafana backend plugins",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(newServeCommand(), &cobra.Command{
+		Use:   "version",
+		Short: "Print the dpa version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), version.Version)
+		},
+	})
+	return root
+}
+
+func newServeCommand() *cobra.Command {
+	var (
+		opts      registry.Options
+		logLevel  string
+		logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API server and data plane",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			opts.Logger = logger
+			srv, err := registry.New(opts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return srv.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", "./data", "directory for the SQLite store, TLS material, admin token and kubeconfig")
+	f.StringVar(&opts.BindAddress, "bind-address", "127.0.0.1", "IP address to serve HTTPS on (0.0.0.0 for all interfaces)")
+	f.IntVar(&opts.SecurePort, "secure-port", 6443, "HTTPS port (0 picks a free port)")
+	f.StringSliceVar(&opts.TLSSANs, "tls-san", nil, "extra DNS names or IPs for the generated serving certificate")
+	f.StringVar(&opts.TokenAuthFile, "token-auth-file", "", "Kubernetes static token CSV (token,user,uid,\"group1,group2\") for more users")
+	f.StringVar(&opts.DelegateURL, "delegate-url", "", "reverse-proxy requests that dpa does not serve to this URL")
+	f.StringVar(&opts.Storage.DSN, "storage", "", "kine datastore: empty for SQLite in --data-dir, or postgres://…, mysql://…, sqlite://path")
+	f.StringSliceVar(&opts.Storage.EtcdServers, "etcd-servers", nil, "external etcd endpoints (https://host:2379,…) instead of kine")
+	f.StringVar(&opts.Storage.EtcdCAFile, "etcd-cafile", "", "CA bundle for --etcd-servers")
+	f.StringVar(&opts.Storage.EtcdCertFile, "etcd-certfile", "", "client certificate for --etcd-servers")
+	f.StringVar(&opts.Storage.EtcdKeyFile, "etcd-keyfile", "", "client key for --etcd-servers")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, hopts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, hopts)
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+	}
+	logger := slog.New(h)
+	slog.SetDefault(logger)
+	// The Kubernetes libraries log through klog; send it to the same handler.
+	klog.SetSlogLogger(logger)
+	return logger, nil
+}

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+)
+
+// Plugin types accepted in spec.pluginType.
+const (
+	PluginTypeApp        = "app"
+	PluginTypeDatasource = "datasource"
+)
+
+// ReservedGroup is served by the resource API itself and can never be claimed by a plugin.
+const ReservedGroup = "aggregation.grafana.app"
+
+var (
+	pluginIDPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	paramPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+	serviceTypes = []string{
+		string(v0alpha1.DataPlaneServiceServiceTypeQuery),
+		string(v0alpha1.DataPlaneServiceServiceTypeResource),
+		string(v0alpha1.DataPlaneServiceServiceTypeRoute),
+		string(v0alpha1.DataPlaneServiceServiceTypeStream),
+		string(v0alpha1.DataPlaneServiceServiceTypeHealth),
+		string(v0alpha1.DataPlaneServiceServiceTypeMetrics),
+		string(v0alpha1.DataPlaneServiceServiceTypeAdmission),
+		string(v0alpha1.DataPlaneServiceServiceTypeConversion),
+		string(v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy),
+	}
+	routeMethods = []string{"", "GET", "POST", "PUT", "PATCH", "DELETE"}
+)
+
+// maxPluginIDLength keeps plugin ids usable in file names and label values.
+const maxPluginIDLength = 63
+
+// ClaimLookup answers which DataPlaneService claims a group/version. The reconciler's
+// cache implements it; validation uses it to reject a second claim on the same group/version.
+type ClaimLookup interface {
+	// ClaimedBy returns the names of the objects claiming group/version, oldest first.
+	ClaimedBy(group, version string) []string
+}
+
+// Validate checks every rule of the DataPlaneService schema. claims may be nil (no
+// uniqueness check). It returns field errors with paths, which the API server turns into a
+// 422 Invalid response.
+func Validate(obj *v0alpha1.DataPlaneService, claims ClaimLookup) field.ErrorList {
+	var errs field.ErrorList
+	spec := &obj.Spec
+	specPath := field.NewPath("spec")
+
+	switch {
+	case spec.PluginID == "":
+		errs = append(errs, field.Required(specPath.Child("pluginID"), "the Grafana plugin id"))
+	case len(spec.PluginID) > maxPluginIDLength:
+		errs = append(errs, field.TooLong(specPath.Child("pluginID"), spec.PluginID, maxPluginIDLength))
+	case !pluginIDPattern.MatchString(spec.PluginID):
+		errs = append(errs, field.Invalid(specPath.Child("pluginID"), spec.PluginID,
+			"must consist of lower-case letters, digits and single dashes, starting and ending with a letter or digit"))
+	}
+
+	switch spec.PluginType {
+	case PluginTypeApp, PluginTypeDatasource:
+	case "":
+		errs = append(errs, field.Required(specPath.Child("pluginType"), `"app" or "datasource"`))
+	default:
+		errs = append(errs, field.NotSupported(specPath.Child("pluginType"), spec.PluginType, []string{PluginTypeApp, PluginTypeDatasource}))
+	}
+
+	if spec.Group == "" {
+		errs = append(errs, field.Required(specPath.Child("group"), "a DNS-1123 subdomain, e.g. testdata.datasource.grafana.app"))
+	} else if msgs := validation.IsDNS1123Subdomain(spec.Group); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(specPath.Child("group"), spec.Group, strings.Join(msgs, "; ")))
+	} else if spec.Group == ReservedGroup {
+		errs = append(errs, field.Forbidden(specPath.Child("group"), "group "+ReservedGroup+" is served by the aggregator itself"))
+	}
+
+	if spec.Version == "" {
+		errs = append(errs, field.Required(specPath.Child("version"), "a DNS-1035 label, e.g. v0alpha1"))
+	} else if msgs := validation.IsDNS1035Label(spec.Version); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(specPath.Child("version"), spec.Version, strings.Join(msgs, "; ")))
+	}
+
+	errs = append(errs, validateServices(spec.Services, specPath.Child("services"))...)
+
+	if claims != nil && spec.Group != "" && spec.Version != "" {
+		for _, other := range claims.ClaimedBy(spec.Group, spec.Version) {
+			if other != obj.Name {
+				errs = append(errs, field.Duplicate(specPath.Child("group"),
+					fmt.Sprintf("%s/%s (already claimed by DataPlaneService %q)", spec.Group, spec.Version, other)))
+				break
+			}
+		}
+	}
+	return errs
+}
+
+func validateServices(services []v0alpha1.DataPlaneServiceService, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(services) == 0 {
+		return append(errs, field.Required(path, "at least one service"))
+	}
+	seen := make(map[string]int, len(services))
+	for i, svc := range services {
+		p := path.Index(i)
+		method, routePath := "", ""
+		if svc.Method != nil {
+			method = string(*svc.Method)
+		}
+		if svc.Path != nil {
+			routePath = *svc.Path
+		}
+		if !slices.Contains(serviceTypes, string(svc.Type)) {
+			errs = append(errs, field.NotSupported(p.Child("type"), string(svc.Type), serviceTypes))
+			continue
+		}
+		if svc.Type != v0alpha1.DataPlaneServiceServiceTypeRoute {
+			if svc.Method != nil && method != "" {
+				errs = append(errs, field.Forbidden(p.Child("method"), "method applies to type \"route\" only"))
+			}
+			if svc.Path != nil && routePath != "" {
+				errs = append(errs, field.Forbidden(p.Child("path"), "path applies to type \"route\" only"))
+			}
+		} else {
+			if !slices.Contains(routeMethods, method) {
+				errs = append(errs, field.NotSupported(p.Child("method"), method, routeMethods[1:]))
+			}
+			if routePath == "" {
+				errs = append(errs, field.Required(p.Child("path"), "a route needs a path starting with /"))
+			} else if _, err := ParseRoutePath(routePath); err != nil {
+				errs = append(errs, field.Invalid(p.Child("path"), routePath, err.Error()))
+			}
+		}
+		key := string(svc.Type) + " " + method + " " + routePath
+		if j, dup := seen[key]; dup {
+			errs = append(errs, field.Duplicate(p, fmt.Sprintf("same type, method and path as services[%d]", j)))
+			continue
+		}
+		seen[key] = i
+	}
+	return errs
+}
+
+// RouteSegment is one "/"-separated segment of a route path.
+type RouteSegment struct {
+	// Literal is the segment text when Param is empty.
+	Literal string
+	// Param is the placeholder name of a {param} or {param...} segment.
+	Param string
+	// CatchAll marks a trailing {param...} that matches the rest of the path.
+	CatchAll bool
+}
+
+// ParseRoutePath parses a route path such as /items/{id}/files/{path...}. The path starts with
+// "/", has no empty, "." or ".." segments, placeholders are identifiers used once, and a
+// catch-all may only be the last segment.
+func ParseRoutePath(p string) ([]RouteSegment, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("must start with /")
+	}
+	if p == "/" {
+		return nil, nil
+	}
+	if strings.ContainsAny(p, "?#") {
+		return nil, fmt.Errorf("must not contain a query or fragment")
+	}
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	segs := make([]RouteSegment, 0, len(parts))
+	names := map[string]bool{}
+	for i, part := range parts {
+		switch {
+		case part == "" && i == len(parts)-1:
+			return nil, fmt.Errorf("must not end with /")
+		case part == "":
+			return nil, fmt.Errorf("must not contain empty segments (//)")
+		case part == "." || part == "..":
+			return nil, fmt.Errorf("must not contain . or .. segments")
+		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
+			name := part[1 : len(part)-1]
+			catchAll := strings.HasSuffix(name, "...")
+			name = strings.TrimSuffix(name, "...")
+			if !paramPattern.MatchString(name) {
+				return nil, fmt.Errorf("placeholder %q must be {name} or {name...} with an identifier name", part)
+			}
+			if names[name] {
+				return nil, fmt.Errorf("placeholder {%s} is used twice", name)
+			}
+			if catchAll && i != len(parts)-1 {
+				return nil, fmt.Errorf("catch-all {%s...} must be the last segment", name)
+			}
+			names[name] = true
+			segs = append(segs, RouteSegment{Param: name, CatchAll: catchAll})
+		case strings.ContainsAny(part, "{}"):
+			return nil, fmt.Errorf("segment %q: a placeholder must fill the whole segment", part)
+		default:
+			segs = append(segs, RouteSegment{Literal: part})
+		}
+	}
+	return segs, nil
+}

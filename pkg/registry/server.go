@@ -1,0 +1,279 @@
+// Package registry wires the product together: storage (kine or etcd), the App SDK installer
+// with our strategy and table columns, authentication, the handler chain, and start-up and
+// shutdown order.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	sdkapp "github.com/grafana/grafana-app-sdk/app"
+	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+)
+
+// Options configure `dpa serve`. Every field maps to a flag documented in README.md.
+type Options struct {
+	DataDir     string
+	BindAddress string
+	SecurePort  int
+	// TLSSANs are extra DNS names or IPs for the serving certificate.
+	TLSSANs       []string
+	TokenAuthFile string
+	// DelegateURL, when set, receives every request neither the data plane nor the local
+	// resource API serves (e.g. a Grafana or kube-apiserver behind dpa).
+	DelegateURL string
+	Storage     StorageOptions
+	Logger      *slog.Logger
+}
+
+// Server is a configured, not yet running dpa.
+type Server struct {
+	opts       Options
+	reconciler *app.Reconciler
+	kubeconfig string
+}
+
+// New validates options. Nothing is started until Run.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("--data-dir is required")
+	}
+	if opts.SecurePort < 0 || opts.SecurePort > 65535 {
+		return nil, fmt.Errorf("--secure-port %d out of range", opts.SecurePort)
+	}
+	if net.ParseIP(opts.BindAddress) == nil {
+		return nil, fmt.Errorf("--bind-address %q is not an IP address", opts.BindAddress)
+	}
+	if opts.DelegateURL != "" {
+		u, err := url.Parse(opts.DelegateURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--delegate-url %q must be an http(s) URL", opts.DelegateURL)
+		}
+	}
+	opts.Storage.DataDir = opts.DataDir
+	return &Server{
+		opts:       opts,
+		reconciler: app.NewReconciler(nil, opts.Logger.With("component", "reconciler")),
+		kubeconfig: filepath.Join(opts.DataDir, "kubeconfig"),
+	}, nil
+}
+
+// Run starts storage, the API server and the app, and blocks until ctx is cancelled. Then it
+// stops accepting, drains in-flight requests, stops the app, and stops storage, in that order.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.opts.Logger
+	start := time.Now()
+	if err := os.MkdirAll(s.opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+
+	ips, dnsNames := servingNames(s.opts.BindAddress, s.opts.TLSSANs)
+	certs, err := ensurePKI(filepath.Join(s.opts.DataDir, "pki"), ips, dnsNames)
+	if err != nil {
+		return err
+	}
+	adminToken, err := ensureAdminToken(s.opts.DataDir)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	tokens, err := tokenAuthenticator(adminToken, s.opts.TokenAuthFile)
+	if err != nil {
+		return err
+	}
+
+	store, err := startStorage(ctx, s.opts.Storage)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		store.stop()
+		log.Info("storage stopped")
+	}()
+	log.Info("storage started", "backend", store.desc)
+
+	provider := app.NewProvider(s.reconciler)
+	installer, err := apiserver.NewDefaultAppInstaller(provider, sdkapp.Config{ManifestData: *manifestdata.LocalManifest().ManifestData}, manifestdata.NewGoTypeAssociator())
+	if err != nil {
+		return err
+	}
+	o := apiserver.NewOptions([]apiserver.AppInstaller{installer})
+	ro := o.RecommendedOptions
+	// Standalone: no kube-apiserver to delegate authn/authz/admission/core APIs to.
+	ro.Authentication = nil
+	ro.Authorization = nil
+	ro.CoreAPI = nil
+	ro.Admission = nil
+	ro.Features.EnablePriorityAndFairness = false
+	ro.SecureServing.BindAddress = net.ParseIP(s.opts.BindAddress)
+	ro.SecureServing.BindPort = s.opts.SecurePort
+	ro.SecureServing.ServerCert.CertKey.CertFile = certs.CertFile
+	ro.SecureServing.ServerCert.CertKey.KeyFile = certs.KeyFile
+	ro.SecureServing.ServerCert.CertDirectory = ""
+	ro.Etcd.StorageConfig.Transport = store.transport
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		return fmt.Errorf("configuring API server: %w", err)
+	}
+	cfg.Generic.EffectiveVersion = effectiveVersion()
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(tokens)
+	cfg.Generic.Authorization.Authorizer = allowAuthenticated
+	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		return genericapiserver.DefaultBuildHandlerChain(withStrictFieldValidation(apiHandler), c)
+	}
+
+	delegate := genericapiserver.NewEmptyDelegate()
+	if s.opts.DelegateURL != "" {
+		u, _ := url.Parse(s.opts.DelegateURL)
+		delegate = genericapiserver.NewEmptyDelegateWithCustomHandler(httputil.NewSingleHostReverseProxy(u))
+	}
+
+	loopback := *cfg.Generic.LoopbackClientConfig
+	loopback.APIPath = "/apis"
+	if err := installer.InitializeApp(loopback); err != nil {
+		return err
+	}
+	server, err := cfg.Generic.Complete().New("dpa", delegate)
+	if err != nil {
+		return fmt.Errorf("creating API server: %w", err)
+	}
+	target := &installTarget{KubernetesGenericAPIServer: apiserver.NewKubernetesGenericAPIServer(server), claims: s.reconciler}
+	if err := installer.InstallAPIs(target, cfg.Generic.RESTOptionsGetter); err != nil {
+		return fmt.Errorf("installing APIs: %w", err)
+	}
+	if !target.patched {
+		return errors.New("DataPlaneService storage was not found while installing the API group")
+	}
+
+	// The App SDK's own hook runs the app in the hook itself and never returns, which keeps
+	// /readyz failing forever. Start the runner in the background instead.
+	appCtx, stopApp := context.WithCancel(context.Background())
+	appDone := make(chan struct{})
+	var appRunning atomic.Bool
+	server.AddPostStartHookOrDie("dpa-app", func(genericapiserver.PostStartHookContext) error {
+		a, err := installer.App()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(appDone)
+			appRunning.Store(true)
+			if err := a.Runner().Run(appCtx); err != nil && appCtx.Err() == nil {
+				log.Error("app runner stopped", "error", err)
+			}
+			appRunning.Store(false)
+		}()
+		return nil
+	})
+	if err := server.AddReadyzChecks(healthz.NamedCheck("dpa-app", func(*http.Request) error {
+		if !appRunning.Load() {
+			return errors.New("app runner is not running")
+		}
+		return nil
+	})); err != nil {
+		return err
+	}
+	server.AddPostStartHookOrDie("dpa-ready-log", func(genericapiserver.PostStartHookContext) error {
+		log.Info("serving", "address", net.JoinHostPort(s.opts.BindAddress, strconv.Itoa(s.opts.SecurePort)),
+			"kubeconfig", s.kubeconfig, "startup", time.Since(start).Round(time.Millisecond).String())
+		return nil
+	})
+
+	serverURL := "https://" + net.JoinHostPort(kubeconfigHost(s.opts.BindAddress), strconv.Itoa(s.opts.SecurePort))
+	if err := writeKubeconfig(s.kubeconfig, serverURL, certs.CAData, adminToken); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+
+	runErr := server.PrepareRun().RunWithContext(ctx)
+	log.Info("API server stopped; stopping app")
+	stopApp()
+	if appRunning.Load() {
+		select {
+		case <-appDone:
+		case <-time.After(10 * time.Second):
+			log.Warn("app runner did not stop within 10s")
+		}
+	}
+	return runErr
+}
+
+// installTarget intercepts the App SDK's API group installation to put our strategy and
+// table convertor on the DataPlaneService store, which the SDK builds internally.
+type installTarget struct {
+	*apiserver.KubernetesGenericAPIServer
+	claims  app.ClaimLookup
+	patched bool
+}
+
+func (t *installTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) error {
+	plural := v0alpha1.DataPlaneServiceKind().Plural()
+	for _, storage := range info.VersionedResourcesStorageMap {
+		if st, ok := storage[plural].(*genericregistry.Store); ok {
+			inner, ok := st.CreateStrategy.(objectStrategy)
+			if !ok {
+				return fmt.Errorf("unexpected strategy type %T", st.CreateStrategy)
+			}
+			vs := validatingStrategy{objectStrategy: inner, claims: t.claims}
+			st.CreateStrategy, st.UpdateStrategy = vs, vs
+			st.TableConvertor = tableConvertor{}
+			t.patched = true
+		}
+		if st, ok := storage[plural+"/status"].(*apiserver.StatusREST); ok {
+			st.Store.UpdateStrategy = statusStrategy{RESTUpdateStrategy: st.Store.UpdateStrategy}
+			st.Store.TableConvertor = tableConvertor{}
+		}
+	}
+	return t.KubernetesGenericAPIServer.InstallAPIGroup(info)
+}
+
+// servingNames lists the names the serving certificate must hold.
+func servingNames(bind string, extra []string) ([]net.IP, []string) {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	dns := []string{"localhost"}
+	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		ips = append(ips, ip)
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		dns = append(dns, h)
+	}
+	for _, san := range extra {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else if san != "" {
+			dns = append(dns, san)
+		}
+	}
+	return ips, dns
+}
+
+// kubeconfigHost is the address clients on this machine use to reach the bind address.
+func kubeconfigHost(bind string) string {
+	ip := net.ParseIP(bind)
+	if ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return ip.String()
+}

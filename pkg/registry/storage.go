@@ -1,0 +1,135 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k3s-io/kine/pkg/endpoint"
+	"github.com/sirupsen/logrus"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+)
+
+// sqliteParams: WAL with synchronous=NORMAL (kine's and k3s's default). A process crash loses
+// nothing; an OS crash or power loss can lose the last committed transactions but never
+// corrupts the file. Users who need FULL durability pass their own sqlite:// DSN.
+const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate"
+
+// StorageOptions selects where DataPlaneService objects live.
+type StorageOptions struct {
+	// DataDir holds the default SQLite file and kine's unix socket.
+	DataDir string
+	// DSN is a kine datastore endpoint: "" (SQLite in DataDir), sqlite://path, postgres://…,
+	// mysql://…
+	DSN string
+	// EtcdServers, when set, bypasses kine and talks to an external etcd cluster.
+	EtcdServers  []string
+	EtcdCAFile   string
+	EtcdCertFile string
+	EtcdKeyFile  string
+}
+
+// storage is a running storage backend as the API server sees it: an etcd transport.
+type storage struct {
+	transport storagebackend.TransportConfig
+	// stop shuts kine down (no-op for external etcd) and waits for it.
+	stop func()
+	desc string
+}
+
+func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
+	if len(o.EtcdServers) > 0 {
+		if o.DSN != "" {
+			return nil, fmt.Errorf("--storage and --etcd-servers are mutually exclusive")
+		}
+		return &storage{
+			transport: storagebackend.TransportConfig{
+				ServerList:    o.EtcdServers,
+				TrustedCAFile: o.EtcdCAFile,
+				CertFile:      o.EtcdCertFile,
+				KeyFile:       o.EtcdKeyFile,
+			},
+			stop: func() {},
+			desc: "etcd " + strings.Join(o.EtcdServers, ","),
+		}, nil
+	}
+	dsn := o.DSN
+	desc := "kine on " + redactDSN(dsn)
+	if dsn == "" {
+		dsn = "sqlite://" + filepath.Join(o.DataDir, "state.db") + "?" + sqliteParams
+		desc = "kine on SQLite " + filepath.Join(o.DataDir, "state.db")
+	}
+	sock := filepath.Join(o.DataDir, "kine.sock")
+	if abs, err := filepath.Abs(sock); err == nil {
+		sock = abs
+	}
+	if len(sock) > 100 {
+		// unix socket paths are limited to 108 bytes
+		return nil, fmt.Errorf("data dir path too long for kine's unix socket (%d bytes): %s", len(sock), sock)
+	}
+	logrus.SetLevel(logrus.WarnLevel)
+	kctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	cfg := endpoint.Config{
+		Listener:  "unix://" + sock,
+		Endpoint:  dsn,
+		WaitGroup: &wg,
+		// kine's own defaults (its CLI flags); compaction stays off: the API server drives it.
+		NotifyInterval:      5 * time.Second,
+		EmulatedETCDVersion: "3.6.11",
+		CompactTimeout:      5 * time.Second,
+		CompactMinRetain:    1000,
+		CompactBatchSize:    1000,
+		PollBatchSize:       500,
+	}
+	cfg.ConnectionPoolConfig.MaxIdle = 20
+	cfg.ConnectionPoolConfig.MaxIdleTime = 2 * time.Minute
+	// Several replicas starting together on an empty database race on schema creation:
+	// retry briefly.
+	var etcd endpoint.ETCDConfig
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		etcd, err = endpoint.Listen(kctx, cfg)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			cancel()
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("starting kine: %w", err)
+	}
+	return &storage{
+		transport: storagebackend.TransportConfig{ServerList: etcd.Endpoints},
+		stop: func() {
+			cancel()
+			wg.Wait()
+			_ = os.Remove(sock)
+		},
+		desc: desc,
+	}, nil
+}
+
+// redactDSN removes a password from a datastore URL for logs.
+func redactDSN(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return "<invalid dsn>"
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		creds := rest[:at]
+		if user, _, hasPw := strings.Cut(creds, ":"); hasPw {
+			rest = user + ":***" + rest[at:]
+		}
+	}
+	return scheme + "://" + rest
+}
