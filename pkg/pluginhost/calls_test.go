@@ -37,6 +37,16 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("panel info = %+v", panel)
 	}
 
+	if info, ok := h.Info(dsID); !ok || info.Dir == "" || info.Type != "datasource" {
+		t.Errorf("Info(%s) = %+v, %v", dsID, info, ok)
+	}
+	if _, ok := h.Info("nope"); ok {
+		t.Error("Info(nope) found something")
+	}
+	if v := AddressEnvVar(dsID); v != "GF_PLUGIN_GRPC_ADDRESS_EXAMPLE_DATASOURCE" {
+		t.Errorf("AddressEnvVar = %q", v)
+	}
+
 	problems := h.Problems()
 	if len(problems) != 1 || !strings.HasSuffix(problems[0].Path, "broken/plugin.json") || !strings.Contains(problems[0].Error, "invalid JSON") {
 		t.Errorf("Problems() = %+v, want the broken plugin.json", problems)

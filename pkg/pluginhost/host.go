@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -300,6 +301,23 @@ func (h *Host) Plugins() []PluginInfo {
 		out = append(out, h.entries[id].info)
 	}
 	return out
+}
+
+// Info returns one plugin's description.
+func (h *Host) Info(id string) (PluginInfo, bool) {
+	e, ok := h.entries[id]
+	if !ok {
+		return PluginInfo{}, false
+	}
+	return e.info, true
+}
+
+// AddressEnvVar is the environment variable Grafana reads a plugin's
+// standalone address from (GF_PLUGIN_GRPC_ADDRESS_<ID>, upper case, dashes
+// as underscores). The host never reads it itself: map it into
+// Options.Addresses if dpa should honour it.
+func AddressEnvVar(pluginID string) string {
+	return "GF_PLUGIN_GRPC_ADDRESS_" + strings.ReplaceAll(strings.ToUpper(pluginID), "-", "_")
 }
 
 // Problems lists plugin directories skipped by discovery (invalid or
