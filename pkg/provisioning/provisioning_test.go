@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -272,4 +273,25 @@ func TestEmptyDir(t *testing.T) {
 	if got := NewStaticStore(nil).Config(); got == nil {
 		t.Fatal("nil config")
 	}
+}
+
+func TestWatchReloadsOnChange(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a}\n")
+	s, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Watch(ctx, 20*time.Millisecond)
+	write(t, dir, "datasources/b.yaml", "apiVersion: 1\ndatasources:\n  - {name: b, type: t, uid: b}\n")
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := s.Config().Datasource("default", "b"); ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("Watch did not pick up the new file")
 }
