@@ -83,7 +83,9 @@ func newApp(t *testing.T, cfg Settings, token string) *App {
 	return inst.(*App)
 }
 
-func admin() backend.PluginContext { return backend.PluginContext{User: &backend.User{Login: "a", Role: "Admin"}} }
+func admin() backend.PluginContext {
+	return backend.PluginContext{User: &backend.User{Login: "a", Role: "Admin"}}
+}
 
 func TestCallResourceForwards(t *testing.T) {
 	srv, got := aggregator(t, "tok")

@@ -177,15 +177,14 @@ export function EditPage({ name }: Props) {
   return (
     <PageLayout title={isNew ? 'New data plane service' : `Edit ${name}`} subTitle="DataPlaneService">
       {conflict && (
-        <Alert
-          title="Someone else changed this service"
-          severity="warning"
-          onRemove={reload}
-          buttonContent="Reload"
-          data-testid="conflict-alert"
-        >
-          The object was modified after you opened it (HTTP 409 Conflict: stale resourceVersion), so your changes were not saved.
-          Reload to get the current version, then apply your changes again.
+        <Alert title="Someone else changed this service" severity="warning" data-testid="conflict-alert">
+          <p>
+            The object was modified after you opened it (HTTP 409 Conflict: stale resourceVersion), so your changes were not
+            saved. Reload to get the current version, then apply your changes again.
+          </p>
+          <Button variant="secondary" icon="sync" onClick={reload}>
+            Reload
+          </Button>
         </Alert>
       )}
       {submitError && (
@@ -209,6 +208,7 @@ export function EditPage({ name }: Props) {
         <Field
           label="Name"
           description="Object name (cluster-scoped). Cannot be changed after creation."
+          data-testid="field-metadata.name"
           invalid={!!errorFor('metadata.name')}
           error={errorFor('metadata.name')}
         >
@@ -227,6 +227,7 @@ export function EditPage({ name }: Props) {
         <Field
           label="Plugin ID"
           description="The Grafana plugin id, e.g. grafana-testdata-datasource"
+          data-testid="field-spec.pluginID"
           invalid={!!errorFor('spec.pluginID')}
           error={errorFor('spec.pluginID')}
         >
@@ -240,7 +241,8 @@ export function EditPage({ name }: Props) {
             }}
           />
         </Field>
-        <Field label="Plugin type" invalid={!!errorFor('spec.pluginType')} error={errorFor('spec.pluginType')}>
+        <Field label="Plugin type" data-testid="field-spec.pluginType"
+          invalid={!!errorFor('spec.pluginType')} error={errorFor('spec.pluginType')}>
           <RadioButtonGroup
             aria-label="Plugin type"
             options={PLUGIN_TYPE_OPTIONS}
@@ -252,7 +254,8 @@ export function EditPage({ name }: Props) {
           <Field
             label="Group"
             description="API group (DNS-1123 subdomain), e.g. testdata.grafana.app"
-            invalid={!!errorFor('spec.group')}
+            data-testid="field-spec.group"
+          invalid={!!errorFor('spec.group')}
             error={errorFor('spec.group')}
             className={styles.grow}
           >
@@ -269,7 +272,8 @@ export function EditPage({ name }: Props) {
           <Field
             label="Version"
             description="API version (DNS-1035 label), e.g. v0alpha1"
-            invalid={!!errorFor('spec.version')}
+            data-testid="field-spec.version"
+          invalid={!!errorFor('spec.version')}
             error={errorFor('spec.version')}
           >
             <Input
@@ -295,7 +299,8 @@ export function EditPage({ name }: Props) {
             <div key={i} className={styles.service} data-testid={`service-${i}`}>
               <Field
                 label={`Service ${i + 1} type`}
-                invalid={!!errorFor(`spec.services[${i}].type`)}
+                data-testid={`field-spec.services[${i}].type`}
+          invalid={!!errorFor(`spec.services[${i}].type`)}
                 error={errorFor(`spec.services[${i}].type`)}
                 className={styles.typeField}
               >
@@ -311,7 +316,8 @@ export function EditPage({ name }: Props) {
                 <>
                   <Field
                     label="Method"
-                    invalid={!!errorFor(`spec.services[${i}].method`)}
+                    data-testid={`field-spec.services[${i}].method`}
+          invalid={!!errorFor(`spec.services[${i}].method`)}
                     error={errorFor(`spec.services[${i}].method`)}
                   >
                     <RadioButtonGroup
@@ -324,7 +330,8 @@ export function EditPage({ name }: Props) {
                   <Field
                     label="Path"
                     description="Starts with /; {param} placeholders; optional trailing {path...}"
-                    invalid={!!errorFor(`spec.services[${i}].path`)}
+                    data-testid={`field-spec.services[${i}].path`}
+          invalid={!!errorFor(`spec.services[${i}].path`)}
                     error={errorFor(`spec.services[${i}].path`)}
                     className={styles.grow}
                   >

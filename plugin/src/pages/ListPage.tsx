@@ -73,8 +73,11 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
   return (
     <PageLayout title="Data plane services" subTitle="Plugins whose routes the aggregator serves" actions={createButton}>
       {loadError && (
-        <Alert title="Could not load data plane services" severity="error" onRemove={() => setRefresh((r) => r + 1)} buttonContent="Retry">
-          {loadError}
+        <Alert title="Could not load data plane services" severity="error">
+          <p>{loadError}</p>
+          <Button variant="secondary" icon="sync" onClick={() => setRefresh((r) => r + 1)}>
+            Retry
+          </Button>
         </Alert>
       )}
       {actionError && (
@@ -102,7 +105,12 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
         <>
           <div className={styles.filters}>
             <div className={styles.search}>
-              <FilterInput placeholder="Filter by name, plugin, group or version" value={text} onChange={setText} />
+              <FilterInput
+                placeholder="Filter by name, plugin, group or version"
+                value={text}
+                escapeRegex={false}
+                onChange={setText}
+              />
             </div>
             <RadioButtonGroup options={TYPE_OPTIONS} value={pluginType} onChange={(v) => setPluginType(v ?? '')} />
           </div>

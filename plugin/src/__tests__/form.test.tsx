@@ -1,0 +1,149 @@
+import { screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { FakeServer, dps, renderApp, status, currentNav } from './harness';
+
+const field = (key: string) => screen.getByTestId(`field-${key}`);
+
+async function fillNew(values: Record<string, string>) {
+  for (const [id, v] of Object.entries(values)) {
+    const input = document.getElementById(id) as HTMLInputElement;
+    await userEvent.clear(input);
+    if (v) {
+      await userEvent.type(input, v);
+    }
+  }
+}
+
+describe('create form', () => {
+  it('shows client-side validation messages and sends nothing', async () => {
+    const server = new FakeServer();
+    renderApp(server, '/new');
+    await screen.findByText('New data plane service');
+    await fillNew({ 'dps-name': 'Bad Name', 'dps-plugin-id': 'My_Plugin', 'dps-group': 'not a group', 'dps-version': '1beta' });
+    await userEvent.click(screen.getByRole('button', { name: 'Remove service 1' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Create' }));
+
+    expect(within(field('metadata.name')).getByText(/DNS-1123 subdomain/)).toBeInTheDocument();
+    expect(within(field('spec.pluginID')).getByText(/lower-case letters and digits separated by single dashes/)).toBeInTheDocument();
+    expect(within(field('spec.group')).getByText(/^Must be a DNS-1123 subdomain/)).toBeInTheDocument();
+    expect(within(field('spec.version')).getByText(/^Must be a DNS-1035 label/)).toBeInTheDocument();
+    expect(screen.getByTestId('services-error')).toHaveTextContent('Add at least one service');
+    expect(server.requests('POST')).toHaveLength(0);
+
+    // Fixing a field clears its message on the fly.
+    await fillNew({ 'dps-plugin-id': 'my-plugin' });
+    expect(within(field('spec.pluginID')).queryByText(/single dashes/)).not.toBeInTheDocument();
+  });
+
+  it('creates a service with a POST of the typed object and opens its page', async () => {
+    const server = new FakeServer();
+    renderApp(server, '/new');
+    await screen.findByText('New data plane service');
+    await fillNew({ 'dps-name': 'my-ds', 'dps-plugin-id': 'my-datasource', 'dps-group': 'my.grafana.app', 'dps-version': 'v1' });
+    await userEvent.click(screen.getByRole('button', { name: 'Add service' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Create' }));
+    // two "query" services are duplicates
+    expect(within(field('spec.services[1].type')).getByText('Duplicate of service #1')).toBeInTheDocument();
+    expect(server.requests('POST')).toHaveLength(0);
+    await userEvent.click(screen.getByRole('button', { name: 'Remove service 2' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(server.requests('POST')).toHaveLength(1));
+    const post = server.requests('POST')[0];
+    expect(post.headers['X-DPA-CSRF']).toBe('1');
+    expect(post.body).toEqual({
+      apiVersion: 'aggregation.grafana.app/v0alpha1',
+      kind: 'DataPlaneService',
+      metadata: { name: 'my-ds' },
+      spec: { pluginID: 'my-datasource', pluginType: 'datasource', group: 'my.grafana.app', version: 'v1', services: [{ type: 'query' }] },
+    });
+    await waitFor(() => expect(currentNav?.path).toBe('/services/my-ds'));
+  });
+
+  it('maps a 422 Invalid to the named fields', async () => {
+    const server = new FakeServer([dps('other', { group: 'taken.grafana.app', version: 'v1' })]);
+    server.overrides.push((c) =>
+      c.method === 'POST'
+        ? {
+            status: 422,
+            body: status(422, 'Invalid', 'DataPlaneService.aggregation.grafana.app "my-ds" is invalid: spec.group: Duplicate value: ...', [
+              { field: 'spec.group', reason: 'FieldValueDuplicate', message: 'Duplicate value: "taken.grafana.app/v1" is already served by "other"' },
+              { field: 'spec.services[0].type', reason: 'FieldValueNotSupported', message: 'Unsupported value: "query": app plugins have no query service' },
+              { field: 'metadata.labels', reason: 'FieldValueInvalid', message: 'Invalid value: "x"' },
+            ]),
+          }
+        : undefined
+    );
+    renderApp(server, '/new');
+    await screen.findByText('New data plane service');
+    await fillNew({ 'dps-name': 'my-ds', 'dps-plugin-id': 'my-datasource', 'dps-group': 'taken.grafana.app', 'dps-version': 'v1' });
+    await userEvent.click(screen.getByRole('button', { name: 'Create' }));
+    expect(await within(field('spec.group')).findByText(/already served by "other"/)).toBeInTheDocument();
+    expect(within(field('spec.services[0].type')).getByText(/app plugins have no query service/)).toBeInTheDocument();
+    expect(screen.getByText('The server rejected the service')).toBeInTheDocument();
+    // A cause for a field the form does not render is listed in the summary.
+    expect(screen.getByText('metadata.labels')).toBeInTheDocument();
+    expect(currentNav?.path).toBe('/new');
+    // Editing the field clears the server message.
+    await fillNew({ 'dps-group': 'free.grafana.app' });
+    expect(within(field('spec.group')).queryByText(/already served/)).not.toBeInTheDocument();
+  });
+
+  it('shows route method/path only for route services and maps 422 causes to a service path', async () => {
+    const server = new FakeServer([dps('r', { services: [{ type: 'query' }, { type: 'route', method: 'GET', path: '/things/{name}' }] })]);
+    server.overrides.push((c) =>
+      c.method === 'PUT'
+        ? {
+            status: 422,
+            body: status(422, 'Invalid', 'DataPlaneService.aggregation.grafana.app "r" is invalid: spec.services[1].path: Invalid value', [
+              { field: 'spec.services[1].path', reason: 'FieldValueInvalid', message: 'Invalid value: "/things/{name}/x y": segment contains a space' },
+            ]),
+          }
+        : undefined
+    );
+    renderApp(server, '/services/r/edit');
+    await screen.findByDisplayValue('/things/{name}');
+    expect(document.getElementById('svc-0-path')).toBeNull();
+    const path = document.getElementById('svc-1-path') as HTMLInputElement;
+    expect(path.value).toBe('/things/{name}');
+    // client check for catch-all placement
+    await userEvent.clear(path);
+    await userEvent.type(path, '/a/{{rest...}/b');
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(within(field('spec.services[1].path')).getByText(/catch-all is only allowed as the last segment/)).toBeInTheDocument();
+    expect(server.requests('PUT')).toHaveLength(0);
+
+    await userEvent.clear(path);
+    await userEvent.type(path, '/things/{{name}/x y');
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await within(field('spec.services[1].path')).findByText(/segment contains a space/)).toBeInTheDocument();
+    const put = server.requests('PUT')[0];
+    expect(put.url).toMatch(/\/dataplaneservices\/r$/);
+    expect((put.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe('1');
+    expect((put.body as { spec: { services: unknown[] } }).spec.services).toEqual([{ type: 'query' }, { type: 'route', method: 'GET', path: '/things/{name}/x y' }]);
+  });
+
+  it('explains a 409 Conflict and reloads on request', async () => {
+    const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
+    renderApp(server, '/services/c/edit');
+    await screen.findByDisplayValue('old-id');
+    // Someone else updates the object meanwhile.
+    server.objects.set('c', { ...dps('c', { pluginID: 'their-id' }), metadata: { ...dps('c').metadata, resourceVersion: '7' } });
+    await fillNew({ 'dps-plugin-id': 'my-id' });
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    const alert = await screen.findByTestId('conflict-alert');
+    expect(alert).toHaveTextContent('Someone else changed this service');
+    expect(alert).toHaveTextContent('409');
+    expect(server.requests('PUT')).toHaveLength(1);
+    expect(currentNav?.path).toBe('/services/c/edit');
+    const getsBefore = server.requests('GET', '/dataplaneservices/c').length;
+    await userEvent.click(within(alert).getByRole('button', { name: 'Reload' }));
+    await waitFor(() => expect(server.requests('GET', '/dataplaneservices/c').length).toBe(getsBefore + 1));
+    await waitFor(() => expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('their-id'));
+    expect(screen.queryByTestId('conflict-alert')).not.toBeInTheDocument();
+    // Saving again now carries the fresh resourceVersion and succeeds.
+    await fillNew({ 'dps-plugin-id': 'my-id' });
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(currentNav?.path).toBe('/services/c'));
+    expect((server.requests('PUT')[1].body as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe('7');
+  });
+});

@@ -1,0 +1,104 @@
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { FakeServer, dps, renderApp, currentNav } from './harness';
+
+const conds = (registered: 'True' | 'False' | 'Unknown', available: 'True' | 'False' | 'Unknown') => ({
+  observedGeneration: 1,
+  conditions: [
+    { type: 'Registered', status: registered, reason: registered === 'True' ? 'RoutesRegistered' : 'Conflict', message: 'routes in table', lastTransitionTime: '2026-01-01T00:00:00Z' },
+    { type: 'Available', status: available, reason: available === 'True' ? 'PluginServing' : 'PluginNotRunning', message: 'plugin process exited', lastTransitionTime: '2026-01-01T00:00:00Z' },
+  ],
+});
+
+describe('list page', () => {
+  it('renders services with condition badges carrying reason and message', async () => {
+    const server = new FakeServer([dps('alpha-ds', {}, conds('True', 'True')), dps('beta-app', { pluginType: 'app' }, conds('True', 'False')), dps('gamma')]);
+    renderApp(server);
+    const row = await screen.findByTestId('row-beta-app');
+    expect(within(row).getByText('beta-app.grafana.app/v0alpha1')).toBeInTheDocument();
+    expect(within(row).getByText('app')).toBeInTheDocument();
+    expect(within(row).getByText('3h')).toBeInTheDocument();
+    const available = within(row).getByTestId('condition-Available');
+    expect(available).toHaveAttribute('data-status', 'False');
+    expect(available).toHaveAccessibleName('Available=False — PluginNotRunning — plugin process exited');
+    expect(within(row).getByTestId('condition-Registered')).toHaveAttribute('data-status', 'True');
+    // Tooltip shows on keyboard focus.
+    act(() => available.focus());
+    expect(await screen.findByText('Available=False — PluginNotRunning — plugin process exited', { selector: 'div, span' })).toBeInTheDocument();
+    // No conditions yet -> Pending badge.
+    expect(within(screen.getByTestId('row-gamma')).getByText('Pending')).toBeInTheDocument();
+    // Only GETs, to the Grafana resource prefix, without the CSRF header.
+    expect(server.calls.every((c) => c.method === 'GET')).toBe(true);
+    expect(server.calls[0].url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices');
+    expect(server.calls[0].headers['X-DPA-CSRF']).toBeUndefined();
+  });
+
+  it('filters by text and plugin type', async () => {
+    const server = new FakeServer([dps('alpha-ds'), dps('beta-app', { pluginType: 'app' }), dps('gamma-ds', { group: 'metrics.example.com' })]);
+    renderApp(server);
+    await screen.findByTestId('row-alpha-ds');
+    await userEvent.type(screen.getByPlaceholderText(/Filter by name/), 'metrics.example');
+    expect(screen.queryByTestId('row-alpha-ds')).not.toBeInTheDocument();
+    expect(screen.getByTestId('row-gamma-ds')).toBeInTheDocument();
+    await userEvent.clear(screen.getByPlaceholderText(/Filter by name/));
+    await userEvent.click(screen.getByLabelText('App'));
+    expect(screen.getByTestId('row-beta-app')).toBeInTheDocument();
+    expect(screen.queryByTestId('row-alpha-ds')).not.toBeInTheDocument();
+    expect(screen.queryByTestId('row-gamma-ds')).not.toBeInTheDocument();
+    await userEvent.type(screen.getByPlaceholderText(/Filter by name/), 'nothing-matches');
+    expect(screen.getByText('No data plane services match the filter')).toBeInTheDocument();
+  });
+
+  it('shows an empty state with a create call to action', async () => {
+    const server = new FakeServer([]);
+    renderApp(server);
+    expect(await screen.findByText('No data plane services yet')).toBeInTheDocument();
+    fireEvent.click(screen.getByRole('button', { name: /Create data plane service/ }));
+    await waitFor(() => expect(currentNav?.path).toBe('/new'));
+    expect(await screen.findByText('New data plane service')).toBeInTheDocument();
+  });
+
+  it('shows load errors', async () => {
+    const server = new FakeServer([]);
+    server.overrides.push(() => ({ status: 401, body: { kind: 'Status', code: 401, reason: 'Unauthorized', message: 'Unauthorized' } }));
+    renderApp(server);
+    expect(await screen.findByText('Could not load data plane services')).toBeInTheDocument();
+  });
+});
+
+describe('delete', () => {
+  it('asks for confirmation and only then sends DELETE (with the CSRF header)', async () => {
+    const server = new FakeServer([dps('alpha-ds'), dps('beta-ds')]);
+    renderApp(server);
+    await screen.findByTestId('row-alpha-ds');
+    await userEvent.click(screen.getByRole('button', { name: 'Delete alpha-ds' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(within(dialog).getByText('Delete alpha-ds?')).toBeInTheDocument();
+    expect(server.requests('DELETE')).toHaveLength(0);
+    // Cancel first: nothing is sent.
+    await userEvent.click(within(dialog).getByRole('button', { name: /Cancel/ }));
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
+    expect(server.requests('DELETE')).toHaveLength(0);
+
+    await userEvent.click(screen.getByRole('button', { name: 'Delete alpha-ds' }));
+    const dialog2 = await screen.findByRole('dialog');
+    await userEvent.click(within(dialog2).getByRole('button', { name: /^Delete$/ }));
+    await waitFor(() => expect(server.requests('DELETE')).toHaveLength(1));
+    const del = server.requests('DELETE')[0];
+    expect(del.url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices/alpha-ds');
+    expect(del.headers['X-DPA-CSRF']).toBe('1');
+    await waitFor(() => expect(screen.queryByTestId('row-alpha-ds')).not.toBeInTheDocument());
+    expect(screen.getByTestId('row-beta-ds')).toBeInTheDocument();
+  });
+
+  it('deletes from the detail page and returns to the list', async () => {
+    const server = new FakeServer([dps('alpha-ds')]);
+    renderApp(server, '/services/alpha-ds');
+    await screen.findByText('Spec');
+    await userEvent.click(screen.getByRole('button', { name: /Delete/ }));
+    const dialog = await screen.findByRole('dialog');
+    await userEvent.click(within(dialog).getByRole('button', { name: /^Delete$/ }));
+    await waitFor(() => expect(server.requests('DELETE', '/alpha-ds')).toHaveLength(1));
+    await waitFor(() => expect(currentNav?.path).toBe('/'));
+  });
+});
