@@ -15,8 +15,15 @@ describe('validation mirrors the server rules', () => {
     ['', 'Path is required for a route'],
     ['things', 'Path must start with "/"'],
     ['/a/{rest...}/b', 'A {name...} catch-all is only allowed as the last segment'],
-    ['/a/{}', 'Segment "{}" must be a literal, a {param} placeholder or a trailing {path...} catch-all'],
-    ['/a/x{y}', 'Segment "x{y}" must be a literal, a {param} placeholder or a trailing {path...} catch-all'],
+    ['/a/{}', 'Placeholder "{}" must be {name} or {name...} with an identifier name'],
+    ['/a/{p-q}', 'Placeholder "{p-q}" must be {name} or {name...} with an identifier name'],
+    ['/a/x{y}', 'Segment "x{y}": a placeholder must fill the whole segment'],
+    ['/a/', 'Path must not end with "/"'],
+    ['/a//b', 'Path must not contain empty segments (//)'],
+    ['/a/../b', 'Path must not contain "." or ".." segments'],
+    ['/a?x=1', 'Path must not contain a query or fragment'],
+    ['/a/{id}/b/{id}', 'Placeholder {id} is used twice'],
+    ['/a/{id}/b/{id...}', 'Placeholder {id} is used twice'],
   ])('route path %p', (p, want) => {
     expect(validateRoutePath(p)).toBe(want);
   });

@@ -4,6 +4,8 @@ import { HTTP_METHODS, PLUGIN_TYPES, SERVICE_TYPES, type DataPlaneService, type 
 
 export type FieldErrors = Record<string, string>;
 
+/** Served by the resource API itself; no plugin may claim it. */
+export const RESERVED_GROUP = 'aggregation.grafana.app';
 export const PLUGIN_ID_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 export const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);
@@ -25,6 +27,9 @@ export function validatePluginID(id: string): string | undefined {
   if (!id) {
     return 'Plugin ID is required';
   }
+  if (id.length > 63) {
+    return 'Must be at most 63 characters';
+  }
   if (!PLUGIN_ID_RE.test(id)) {
     return 'Must be lower-case letters and digits separated by single dashes, e.g. "my-datasource"';
   }
@@ -37,6 +42,9 @@ export function validateGroup(group: string): string | undefined {
   }
   if (group.length > 253 || !DNS1123_SUBDOMAIN_RE.test(group)) {
     return 'Must be a DNS-1123 subdomain, e.g. "myplugin.grafana.app"';
+  }
+  if (group === RESERVED_GROUP) {
+    return `${RESERVED_GROUP} is served by the aggregator itself`;
   }
   return undefined;
 }
@@ -51,7 +59,11 @@ export function validateVersion(version: string): string | undefined {
   return undefined;
 }
 
-/** validateRoutePath checks "/" prefix, {param} segments and one trailing {path...} catch-all. */
+/**
+ * validateRoutePath mirrors the server's ParseRoutePath: starts with "/", no "?"/"#", no empty,
+ * "." or ".." segments, no trailing "/", placeholders fill a whole segment, are identifiers used
+ * once, and a {name...} catch-all is only allowed as the last segment.
+ */
 export function validateRoutePath(path: string | undefined): string | undefined {
   if (!path) {
     return 'Path is required for a route';
@@ -59,21 +71,40 @@ export function validateRoutePath(path: string | undefined): string | undefined 
   if (!path.startsWith('/')) {
     return 'Path must start with "/"';
   }
+  if (path === '/') {
+    return undefined;
+  }
+  if (/[?#]/.test(path)) {
+    return 'Path must not contain a query or fragment';
+  }
   const segments = path.slice(1).split('/');
+  const names = new Set<string>();
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i];
+    if (seg === '') {
+      return i === segments.length - 1 ? 'Path must not end with "/"' : 'Path must not contain empty segments (//)';
+    }
+    if (seg === '.' || seg === '..') {
+      return 'Path must not contain "." or ".." segments';
+    }
     if (!seg.includes('{') && !seg.includes('}')) {
       continue;
     }
-    if (CATCHALL_RE.test(seg)) {
-      if (i !== segments.length - 1) {
-        return 'A {name...} catch-all is only allowed as the last segment';
+    const catchAll = CATCHALL_RE.test(seg);
+    if (!catchAll && !PARAM_RE.test(seg)) {
+      if (seg.startsWith('{') && seg.endsWith('}')) {
+        return `Placeholder "${seg}" must be {name} or {name...} with an identifier name`;
       }
-      continue;
+      return `Segment "${seg}": a placeholder must fill the whole segment`;
     }
-    if (!PARAM_RE.test(seg)) {
-      return `Segment "${seg}" must be a literal, a {param} placeholder or a trailing {path...} catch-all`;
+    if (catchAll && i !== segments.length - 1) {
+      return 'A {name...} catch-all is only allowed as the last segment';
     }
+    const name = seg.replace(/^\{|(\.\.\.)?\}$/g, '');
+    if (names.has(name)) {
+      return `Placeholder {${name}} is used twice`;
+    }
+    names.add(name);
   }
   return undefined;
 }

@@ -45,7 +45,10 @@ const FIELD_LABELS: Record<string, string> = {
 /** Field keys the form renders inline; server causes for other fields go to the summary only. */
 function renderedFields(services: Service[]): Set<string> {
   const s = new Set(Object.keys(FIELD_LABELS));
-  services.forEach((_, i) => ['type', 'method', 'path'].forEach((f) => s.add(`spec.services[${i}].${f}`)));
+  services.forEach((_, i) => {
+    s.add(`spec.services[${i}]`);
+    ['type', 'method', 'path'].forEach((f) => s.add(`spec.services[${i}].${f}`));
+  });
   return s;
 }
 
@@ -348,6 +351,11 @@ export function EditPage({ name }: Props) {
               {(s.type !== 'route' && (errorFor(`spec.services[${i}].method`) || errorFor(`spec.services[${i}].path`))) && (
                 <div role="alert" className={styles.error}>
                   {errorFor(`spec.services[${i}].method`) ?? errorFor(`spec.services[${i}].path`)}
+                </div>
+              )}
+              {errorFor(`spec.services[${i}]`) && (
+                <div role="alert" className={styles.error} data-testid={`service-${i}-error`}>
+                  {errorFor(`spec.services[${i}]`)}
                 </div>
               )}
               <IconButton
