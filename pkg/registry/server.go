@@ -171,6 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// The App SDK's own hook runs the app in the hook itself and never returns, which keeps
 	// /readyz failing forever. Start the runner in the background instead.
 	appCtx, stopApp := context.WithCancel(context.Background())
+	defer stopApp()
 	appDone := make(chan struct{})
 	var appRunning atomic.Bool
 	server.AddPostStartHookOrDie("dpa-app", func(genericapiserver.PostStartHookContext) error {
@@ -207,16 +208,24 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("writing kubeconfig: %w", err)
 	}
 
-	runErr := server.PrepareRun().RunWithContext(ctx)
-	log.Info("API server stopped; stopping app")
-	stopApp()
-	if appRunning.Load() {
-		select {
-		case <-appDone:
-		case <-time.After(10 * time.Second):
-			log.Warn("app runner did not stop within 10s")
+	// Shutdown order: the listener closes and in-flight requests drain, then storage stops
+	// (deferred above). The app's informers are themselves long-running watch clients of this
+	// server, so they are stopped in the pre-shutdown hook; otherwise the drain would wait on
+	// them forever.
+	server.AddPreShutdownHookOrDie("dpa-app-stop", func() error {
+		stopApp()
+		if appRunning.Load() {
+			select {
+			case <-appDone:
+			case <-time.After(10 * time.Second):
+				log.Warn("app runner did not stop within 10s")
+			}
 		}
-	}
+		log.Info("app stopped")
+		return nil
+	})
+	runErr := server.PrepareRun().RunWithContext(ctx)
+	log.Info("API server stopped")
 	return runErr
 }
 

@@ -1,0 +1,206 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-app-sdk/operator"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+)
+
+// recordingWriter stores statuses like the API server would: the written status lands on a
+// copy with a bumped resource version.
+type recordingWriter struct {
+	writes []string
+	fail   error
+	rv     int
+}
+
+func (w *recordingWriter) WriteStatus(_ context.Context, obj *v0alpha1.DataPlaneService, st v0alpha1.DataPlaneServiceStatus) (*v0alpha1.DataPlaneService, error) {
+	if w.fail != nil {
+		return nil, w.fail
+	}
+	w.writes = append(w.writes, obj.Name)
+	out := obj.DeepCopy()
+	out.Status = st
+	w.rv++
+	out.ResourceVersion = strconv.Itoa(1000 + w.rv)
+	return out, nil
+}
+
+type recordingSink struct{ last []Registration }
+
+func (s *recordingSink) SetRegistrations(regs []Registration) { s.last = regs }
+
+func object(name string, created time.Time, group, version string) *v0alpha1.DataPlaneService {
+	return &v0alpha1.DataPlaneService{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, UID: types.UID("uid-" + name), Generation: 1, ResourceVersion: "1",
+			CreationTimestamp: metav1.NewTime(created),
+		},
+		Spec: v0alpha1.DataPlaneServiceSpec{
+			PluginID: "p-" + name, PluginType: "datasource", Group: group, Version: version,
+			Services: []v0alpha1.DataPlaneServiceService{{Type: "query"}},
+		},
+	}
+}
+
+func condition(o *v0alpha1.DataPlaneService, ty string) *v0alpha1.DataPlaneServiceCondition {
+	for i := range o.Status.Conditions {
+		if o.Status.Conditions[i].Type == ty {
+			return &o.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func reconcile(t *testing.T, r *Reconciler, action operator.ReconcileAction, o *v0alpha1.DataPlaneService) {
+	t.Helper()
+	if _, err := r.Reconcile(context.Background(), operator.ReconcileRequest{Action: action, Object: o}); err != nil {
+		t.Fatalf("reconcile %s: %v", o.Name, err)
+	}
+}
+
+func TestReconcilerTableAndStatus(t *testing.T) {
+	w := &recordingWriter{}
+	sink := &recordingSink{}
+	r := NewReconciler(w, nil, sink)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r.Now = func() time.Time { return now }
+
+	a := object("a", now, "a.example.app", "v1")
+	reconcile(t, r, operator.ReconcileActionCreated, a)
+	if len(sink.last) != 1 || sink.last[0].Name != "a" || sink.last[0].PluginID != "p-a" || len(sink.last[0].Services) != 1 {
+		t.Fatalf("route table = %+v", sink.last)
+	}
+	reg, ok := r.Lookup("a.example.app", "v1")
+	if !ok || reg.Name != "a" {
+		t.Fatalf("Lookup = %+v, %v", reg, ok)
+	}
+	if _, ok := r.Lookup("a.example.app", "v2"); ok {
+		t.Fatal("Lookup of an unclaimed version succeeded")
+	}
+	cur := r.objects["a"]
+	c := condition(cur, ConditionRegistered)
+	if c == nil || c.Status != "True" || c.Reason != ReasonRegistered || c.LastTransitionTime != "2026-01-02T03:04:05Z" {
+		t.Fatalf("Registered condition = %+v", c)
+	}
+	if cur.Status.ObservedGeneration == nil || *cur.Status.ObservedGeneration != 1 {
+		t.Fatalf("observedGeneration = %v", cur.Status.ObservedGeneration)
+	}
+
+	// Status is written only when it changes: the informer echoing our write is a no-op.
+	writes := len(w.writes)
+	reconcile(t, r, operator.ReconcileActionUpdated, cur.DeepCopy())
+	if len(w.writes) != writes {
+		t.Fatalf("unchanged status was written again: %v", w.writes)
+	}
+
+	// A spec change bumps generation: observedGeneration follows, transition time is kept.
+	now = now.Add(time.Hour)
+	upd := cur.DeepCopy()
+	upd.Generation = 2
+	upd.ResourceVersion = "5000"
+	upd.Spec.Version = "v2"
+	reconcile(t, r, operator.ReconcileActionUpdated, upd)
+	cur = r.objects["a"]
+	if *cur.Status.ObservedGeneration != 2 || condition(cur, ConditionRegistered).LastTransitionTime != "2026-01-02T03:04:05Z" {
+		t.Fatalf("after spec change: %+v", cur.Status)
+	}
+	if _, ok := r.Lookup("a.example.app", "v1"); ok {
+		t.Fatal("old group/version still routed after the version changed")
+	}
+	if _, ok := r.Lookup("a.example.app", "v2"); !ok {
+		t.Fatal("new group/version not routed")
+	}
+
+	reconcile(t, r, operator.ReconcileActionDeleted, cur)
+	if len(sink.last) != 0 {
+		t.Fatalf("route table after delete = %+v", sink.last)
+	}
+}
+
+func TestReconcilerConflictOldestWins(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	older := object("zeta", base, "g.example.app", "v1")
+	newer := object("alpha", base.Add(time.Second), "g.example.app", "v1")
+	tie := object("beta", base.Add(time.Second), "g.example.app", "v1")
+
+	// Every arrival order gives the same winner, as on every replica.
+	orders := [][]*v0alpha1.DataPlaneService{{older, newer, tie}, {newer, tie, older}, {tie, older, newer}}
+	for _, order := range orders {
+		w := &recordingWriter{}
+		sink := &recordingSink{}
+		r := NewReconciler(w, nil, sink)
+		for _, o := range order {
+			reconcile(t, r, operator.ReconcileActionCreated, o.DeepCopy())
+		}
+		if len(sink.last) != 1 || sink.last[0].Name != "zeta" {
+			t.Fatalf("order %s,%s,%s: winner = %+v", order[0].Name, order[1].Name, order[2].Name, sink.last)
+		}
+		if names := r.ClaimedBy("g.example.app", "v1"); len(names) != 3 || names[0] != "zeta" || names[1] != "alpha" || names[2] != "beta" {
+			t.Fatalf("ClaimedBy = %v", names)
+		}
+		for _, loser := range []string{"alpha", "beta"} {
+			c := condition(r.objects[loser], ConditionRegistered)
+			if c == nil || c.Status != "False" || c.Reason != ReasonGroupVersionConflict {
+				t.Fatalf("%s Registered = %+v", loser, c)
+			}
+		}
+		// The winner leaves: the next oldest (alpha, by name on the tie) takes over and its
+		// status flips to True without an event of its own.
+		reconcile(t, r, operator.ReconcileActionDeleted, r.objects["zeta"])
+		if len(sink.last) != 1 || sink.last[0].Name != "alpha" {
+			t.Fatalf("after delete winner = %+v", sink.last)
+		}
+		if c := condition(r.objects["alpha"], ConditionRegistered); c.Status != "True" {
+			t.Fatalf("alpha after takeover = %+v", c)
+		}
+		if c := condition(r.objects["beta"], ConditionRegistered); c.Status != "False" || c.Message == "" {
+			t.Fatalf("beta after takeover = %+v", c)
+		}
+	}
+}
+
+func TestReconcilerStatusWriteErrors(t *testing.T) {
+	w := &recordingWriter{fail: apierrors.NewConflict(schema.GroupResource{Resource: "dataplaneservices"}, "a", errors.New("stale"))}
+	r := NewReconciler(w, nil)
+	// A conflict is not an error: the newer object's own event re-runs reconcile.
+	if _, err := r.Reconcile(context.Background(), operator.ReconcileRequest{Action: operator.ReconcileActionCreated, Object: object("a", time.Now(), "g.app", "v1")}); err != nil {
+		t.Fatalf("conflict surfaced as error: %v", err)
+	}
+	// Anything else is returned so the SDK retries.
+	w.fail = errors.New("connection refused")
+	if _, err := r.Reconcile(context.Background(), operator.ReconcileRequest{Action: operator.ReconcileActionUpdated, Object: object("a", time.Now(), "g.app", "v1")}); err == nil {
+		t.Fatal("a failed status write was swallowed")
+	}
+}
+
+type fixedAvailability struct{}
+
+func (fixedAvailability) Available(reg Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
+	return "False", "PluginNotFound", "plugin " + reg.PluginID + " is not installed"
+}
+
+func TestReconcilerAvailability(t *testing.T) {
+	w := &recordingWriter{}
+	r := NewReconciler(w, nil)
+	r.Availability = fixedAvailability{}
+	base := time.Now()
+	reconcile(t, r, operator.ReconcileActionCreated, object("a", base, "g.app", "v1"))
+	reconcile(t, r, operator.ReconcileActionCreated, object("b", base.Add(time.Second), "g.app", "v1"))
+	if c := condition(r.objects["a"], ConditionAvailable); c == nil || c.Reason != "PluginNotFound" || c.Message != "plugin p-a is not installed" {
+		t.Fatalf("a Available = %+v", c)
+	}
+	if c := condition(r.objects["b"], ConditionAvailable); c == nil || c.Status != "False" || c.Reason != "NotRegistered" {
+		t.Fatalf("b Available = %+v", c)
+	}
+}
