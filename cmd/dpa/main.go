@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/registry"
 	"github.com/dataplane-aggregator/dpa/pkg/version"
 )
@@ -44,6 +46,7 @@ func newServeCommand() *cobra.Command {
 		opts      registry.Options
 		logLevel  string
 		logFormat string
+		timeouts  map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -55,6 +58,9 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			opts.Logger = logger
+			if opts.Timeouts, err = parseTimeouts(timeouts); err != nil {
+				return err
+			}
 			srv, err := registry.New(opts)
 			if err != nil {
 				return err
@@ -76,6 +82,13 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&opts.Storage.EtcdCAFile, "etcd-cafile", "", "CA bundle for --etcd-servers")
 	f.StringVar(&opts.Storage.EtcdCertFile, "etcd-certfile", "", "client certificate for --etcd-servers")
 	f.StringVar(&opts.Storage.EtcdKeyFile, "etcd-keyfile", "", "client key for --etcd-servers")
+	f.StringVar(&opts.PluginsDir, "plugins-dir", "", "backend plugins in Grafana's layout: DIR/<plugin>/plugin.json and its gpx_ executable")
+	f.StringToStringVar(&opts.PluginAddresses, "plugin-address", nil, "use an already running plugin: <plugin-id>=<host:port|unix socket path> (repeatable)")
+	f.BoolVar(&opts.LazyPlugins, "lazy-plugins", false, "start plugin processes on their first request instead of at start-up")
+	f.StringVar(&opts.ProvisioningDir, "provisioning", "", "Grafana provisioning directory (datasources/*.yaml, plugins/*.yaml); reloaded on SIGHUP and on change")
+	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 16<<20, "largest data-plane request body; the plugin side's gRPC limit is 16 MiB")
+	f.StringToStringVar(&timeouts, "timeout", nil, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
+	f.StringVar(&opts.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/gRPC to this URL (http://host:4317 plaintext, https://… TLS)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -101,4 +114,25 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	// The Kubernetes libraries log through klog; send it to the same handler.
 	klog.SetSlogLogger(logger)
 	return logger, nil
+}
+
+// parseTimeouts reads --timeout type=duration pairs.
+func parseTimeouts(in map[string]string) (dataplane.Timeouts, error) {
+	var t dataplane.Timeouts
+	fields := map[string]*time.Duration{
+		"query": &t.Query, "resource": &t.Resource, "health": &t.Health, "admission": &t.Admission,
+		"conversion": &t.Conversion, "metrics": &t.Metrics, "proxy": &t.Proxy,
+	}
+	for k, v := range in {
+		dst, ok := fields[k]
+		if !ok {
+			return t, fmt.Errorf("--timeout: unknown service type %q (query, resource, health, admission, conversion, metrics, proxy)", k)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return t, fmt.Errorf("--timeout %s=%s: want a positive duration such as 30s", k, v)
+		}
+		*dst = d
+	}
+	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +88,15 @@ func New(opts Options) (*Host, error) {
 	opts.setDefaults()
 	if opts.PluginsDir == "" && len(opts.Addresses) == 0 {
 		return nil, errors.New("pluginhost: PluginsDir or Addresses is required")
+	}
+	if opts.PluginsDir != "" {
+		// Plugins run with their own directory as working directory: executable paths
+		// must not be relative to ours.
+		abs, err := filepath.Abs(opts.PluginsDir)
+		if err != nil {
+			return nil, fmt.Errorf("pluginhost: %w", err)
+		}
+		opts.PluginsDir = abs
 	}
 	h := &Host{
 		opts:      opts,

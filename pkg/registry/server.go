@@ -20,13 +20,16 @@ import (
 
 	sdkapp "github.com/grafana/grafana-app-sdk/app"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 )
 
 // Options configure `dpa serve`. Every field maps to a flag documented in README.md.
@@ -42,6 +45,21 @@ type Options struct {
 	DelegateURL string
 	Storage     StorageOptions
 	Logger      *slog.Logger
+
+	// PluginsDir holds backend plugins in Grafana's layout (<dir>/<plugin>/plugin.json).
+	PluginsDir string
+	// PluginAddresses maps plugin ids to already running plugins (host:port or unix socket).
+	PluginAddresses map[string]string
+	// LazyPlugins starts plugin processes on their first request instead of at start-up.
+	LazyPlugins bool
+	// ProvisioningDir holds Grafana provisioning files (datasources/, plugins/).
+	ProvisioningDir string
+	// MaxBodyBytes limits data-plane request bodies (0: 16 MiB).
+	MaxBodyBytes int64
+	// Timeouts per data-plane service type (zero values: defaults).
+	Timeouts dataplane.Timeouts
+	// OTLPEndpoint exports traces over OTLP/gRPC when set.
+	OTLPEndpoint string
 }
 
 // Server is a configured, not yet running dpa.
@@ -102,6 +120,47 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
+	tp, shutdownTracing, err := newTracerProvider(ctx, s.opts.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.Background()) }()
+
+	settings, err := s.provisioningStore(ctx)
+	if err != nil {
+		return err
+	}
+	host, err := s.startPlugins(ctx, tp)
+	if err != nil {
+		return err
+	}
+	if host != nil {
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = host.Stop(stopCtx)
+			log.Info("plugins stopped")
+		}()
+	}
+	next := &nextHandler{}
+	dp := dataplane.New(dataplane.Options{
+		Plugins:      pluginProvider{host: host},
+		Settings:     settings,
+		Next:         next,
+		MaxBodyBytes: s.opts.MaxBodyBytes,
+		Timeouts:     s.opts.Timeouts,
+		Logger:       log.With("component", "dataplane"),
+		Tracer:       tp,
+		Metrics:      legacyregistry.Registerer(),
+	})
+	defer dp.Close()
+	discovery := &discoverySink{dp: dp, log: log}
+	s.reconciler.Sinks = []app.RouteSink{dp, discovery}
+	s.reconciler.Availability = availability{host: host}
+	if host != nil {
+		s.followPlugins(ctx, host)
+	}
+
 	store, err := startStorage(ctx, s.opts.Storage)
 	if err != nil {
 		return err
@@ -141,8 +200,20 @@ func (s *Server) Run(ctx context.Context) error {
 	cfg.Generic.EffectiveVersion = effectiveVersion()
 	cfg.Generic.Authentication.Authenticator = requestAuthenticator(tokens)
 	cfg.Generic.Authorization.Authorizer = allowAuthenticated
+	// The data plane sits first behind authentication and authorization; whatever it does
+	// not own goes on to the local resource API (and the delegate).
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-		return genericapiserver.DefaultBuildHandlerChain(withStrictFieldValidation(apiHandler), c)
+		next.h = withStrictFieldValidation(apiHandler)
+		return genericapiserver.DefaultBuildHandlerChain(dp, c)
+	}
+	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
+	// request timeout must not cut them off.
+	defaultLongRunning := cfg.Generic.LongRunningFunc
+	cfg.Generic.LongRunningFunc = func(r *http.Request, ri *apirequest.RequestInfo) bool {
+		if ri != nil && ri.APIGroup != "" && dp.Registered(ri.APIGroup, ri.APIVersion) {
+			return true
+		}
+		return defaultLongRunning(r, ri)
 	}
 
 	delegate := genericapiserver.NewEmptyDelegate()
@@ -167,6 +238,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if !target.patched {
 		return errors.New("DataPlaneService storage was not found while installing the API group")
 	}
+	discovery.attach(server)
 
 	// The App SDK's own hook runs the app in the hook itself and never returns, which keeps
 	// /readyz failing forever. Start the runner in the background instead.

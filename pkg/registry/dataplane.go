@@ -1,0 +1,199 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+)
+
+// pluginProvider adapts the plugin host to the data plane's PluginProvider. The two Plugin
+// structs share their layout on purpose: the data plane works on the host's gRPC clients.
+type pluginProvider struct{ host *pluginhost.Host }
+
+func (p pluginProvider) Get(ctx context.Context, id string) (*dataplane.Plugin, error) {
+	if p.host == nil {
+		return nil, fmt.Errorf("%w: %s (dpa runs without --plugins-dir or --plugin-address)", dataplane.ErrPluginNotFound, id)
+	}
+	pl, err := p.host.Get(ctx, id)
+	if err != nil {
+		var ue *pluginhost.UnavailableError
+		switch {
+		case errors.As(err, &ue):
+			return nil, &dataplane.UnavailableError{PluginID: ue.PluginID, RetryAfter: ue.RetryAfter, Cause: ue.Cause}
+		case errors.Is(err, pluginhost.ErrPluginNotFound), errors.Is(err, pluginhost.ErrNoBackend):
+			return nil, fmt.Errorf("%w: %v", dataplane.ErrPluginNotFound, err)
+		}
+		return nil, err
+	}
+	return (*dataplane.Plugin)(pl), nil
+}
+
+// Reasons of the Available condition.
+const (
+	ReasonAvailable          = "PluginRunning"
+	ReasonPluginNotFound     = "PluginNotFound"
+	ReasonPluginNotRunning   = "PluginNotRunning"
+	ReasonPluginTypeMismatch = "PluginTypeMismatch"
+	ReasonServiceUnsupported = "ServiceUnsupported"
+)
+
+// availability answers the Available condition from the plugin host's view of the plugin.
+type availability struct{ host *pluginhost.Host }
+
+// datasourceOnly services need datasource instance settings; an app plugin has none.
+var datasourceOnly = []v0alpha1.DataPlaneServiceServiceType{
+	v0alpha1.DataPlaneServiceServiceTypeQuery,
+	v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy,
+}
+
+func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
+	const f, t = v0alpha1.DataPlaneServiceConditionStatusFalse, v0alpha1.DataPlaneServiceConditionStatusTrue
+	if a.host == nil {
+		return f, ReasonPluginNotFound, fmt.Sprintf("plugin %q not found: dpa runs without --plugins-dir or --plugin-address", reg.PluginID)
+	}
+	info, ok := a.host.Info(reg.PluginID)
+	if !ok {
+		return f, ReasonPluginNotFound, fmt.Sprintf("plugin %q is not installed in the plugins directory", reg.PluginID)
+	}
+	if info.Type != "" && info.Type != reg.PluginType {
+		return f, ReasonPluginTypeMismatch, fmt.Sprintf("plugin %q is of type %q, the spec says %q", reg.PluginID, info.Type, reg.PluginType)
+	}
+	if !info.Backend {
+		return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q has no backend, so it serves no data-plane calls", reg.PluginID)
+	}
+	if reg.PluginType == app.PluginTypeApp {
+		for _, s := range reg.Services {
+			if slices.Contains(datasourceOnly, s.Type) {
+				return f, ReasonServiceUnsupported, fmt.Sprintf("service %q needs a datasource; app plugins have none", s.Type)
+			}
+		}
+	}
+	st := a.host.State(reg.PluginID)
+	if !st.Running {
+		msg := fmt.Sprintf("plugin %q is not running (%s)", reg.PluginID, st.Phase)
+		if st.LastError != "" {
+			msg += ": " + st.LastError
+		}
+		return f, ReasonPluginNotRunning, msg
+	}
+	return t, ReasonAvailable, fmt.Sprintf("plugin %q is running (restarts: %d)", reg.PluginID, st.Restarts)
+}
+
+// nextHandler forwards to the handler the API server builds after the data plane exists.
+type nextHandler struct{ h http.Handler }
+
+func (n *nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.h.ServeHTTP(w, r) }
+
+// discoverySink advertises the data plane's groups in /apis, in both the legacy and the
+// aggregated discovery documents, following the route table.
+type discoverySink struct {
+	dp     *dataplane.Handler
+	log    *slog.Logger
+	mu     sync.Mutex
+	server *genericapiserver.GenericAPIServer
+	groups map[string]metav1.APIGroup
+}
+
+func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
+	d.mu.Lock()
+	d.server = s
+	d.mu.Unlock()
+	d.SetRegistrations(nil)
+}
+
+// SetRegistrations implements app.RouteSink. It reads the data plane's current groups, so it
+// must run after the data plane's own SetRegistrations.
+func (d *discoverySink) SetRegistrations([]app.Registration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.server == nil {
+		return
+	}
+	want := map[string]metav1.APIGroup{}
+	for _, g := range d.dp.Groups() {
+		if g.Name == v0alpha1.GroupVersion.Group {
+			continue
+		}
+		want[g.Name] = g
+	}
+	for name := range d.groups {
+		if _, ok := want[name]; !ok {
+			d.server.DiscoveryGroupManager.RemoveGroup(name)
+			d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		}
+	}
+	for name, g := range want {
+		d.server.DiscoveryGroupManager.AddGroup(g)
+		// Replace the group's versions: a version may have gone or changed services.
+		d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		for i, v := range g.Versions {
+			list, ok := d.dp.APIResourceList(name, v.Version)
+			if !ok {
+				continue
+			}
+			gv := metav1.GroupVersion{Group: name, Version: v.Version}
+			d.server.AggregatedDiscoveryGroupManager.AddGroupVersion(name, apidiscoveryv2.APIVersionDiscovery{
+				Version:   v.Version,
+				Resources: aggregatedResources(gv, list.APIResources),
+				Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent,
+			})
+			// Plugin groups sort after built-in groups; earlier versions in g are preferred.
+			d.server.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(gv, 1000, 1000-i)
+		}
+	}
+	d.groups = want
+}
+
+func aggregatedResources(gv metav1.GroupVersion, in []metav1.APIResource) []apidiscoveryv2.APIResourceDiscovery {
+	var out []apidiscoveryv2.APIResourceDiscovery
+	index := map[string]int{}
+	scope := func(r metav1.APIResource) apidiscoveryv2.ResourceScope {
+		if r.Namespaced {
+			return apidiscoveryv2.ScopeNamespace
+		}
+		return apidiscoveryv2.ScopeCluster
+	}
+	for _, r := range in {
+		if strings.Contains(r.Name, "/") {
+			continue
+		}
+		index[r.Name] = len(out)
+		out = append(out, apidiscoveryv2.APIResourceDiscovery{
+			Resource:         r.Name,
+			SingularResource: r.SingularName,
+			Scope:            scope(r),
+			Verbs:            r.Verbs,
+			ResponseKind:     &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind},
+		})
+	}
+	for _, r := range in {
+		parent, sub, ok := strings.Cut(r.Name, "/")
+		if !ok {
+			continue
+		}
+		i, found := index[parent]
+		if !found {
+			continue
+		}
+		out[i].Subresources = append(out[i].Subresources, apidiscoveryv2.APISubresourceDiscovery{
+			Subresource:  sub,
+			Verbs:        r.Verbs,
+			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind},
+		})
+	}
+	return out
+}

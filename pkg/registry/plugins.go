@@ -1,0 +1,116 @@
+package registry
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"k8s.io/component-base/metrics/legacyregistry"
+
+	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+	"github.com/dataplane-aggregator/dpa/pkg/version"
+)
+
+// grafanaVersion is what plugins see as GF_VERSION: the Grafana API level dpa emulates.
+const grafanaVersion = "12.0.0"
+
+// startPlugins starts the plugin host in the background (nil when no plugins are configured).
+func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pluginhost.Host, error) {
+	if s.opts.PluginsDir == "" && len(s.opts.PluginAddresses) == 0 {
+		return nil, nil
+	}
+	socketDir := filepath.Join(s.opts.DataDir, "plugins")
+	if abs, err := filepath.Abs(socketDir); err == nil {
+		socketDir = abs
+	}
+	if len(socketDir) > pluginhost.MaxSocketDirLen {
+		socketDir = "" // the host makes a private temp dir
+	} else if err := os.MkdirAll(socketDir, 0o700); err != nil {
+		return nil, err
+	}
+	host, err := pluginhost.New(pluginhost.Options{
+		PluginsDir:     s.opts.PluginsDir,
+		SocketDir:      socketDir,
+		Addresses:      s.opts.PluginAddresses,
+		GrafanaVersion: grafanaVersion,
+		Env:            map[string]string{"GF_PLUGIN_DPA_VERSION": version.Version},
+		Logger:         s.opts.Logger,
+		Lazy:           s.opts.LazyPlugins,
+		TracerProvider: tp,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range host.Problems() {
+		s.opts.Logger.Warn("plugin skipped", "path", p.Path, "error", p.Error)
+	}
+	// Served with the API server's own metrics at /metrics (authenticated).
+	legacyregistry.Registerer().MustRegister(host.Collectors()...)
+	if err := host.Start(ctx); err != nil {
+		return nil, err
+	}
+	return host, nil
+}
+
+// followPlugins re-evaluates Available conditions when a plugin starts, crashes or recovers.
+// Changes are coalesced; the refresh runs off the plugin host's callback.
+func (s *Server) followPlugins(ctx context.Context, host *pluginhost.Host) {
+	kick := make(chan struct{}, 1)
+	cancel := host.OnChange(func(string) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	go func() {
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+				if err := s.reconciler.Refresh(ctx); err != nil {
+					s.opts.Logger.Warn("refreshing status after a plugin change", "error", err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+}
+
+// provisioningStore loads --provisioning and reloads it on SIGHUP and on file changes. A bad
+// reload keeps the last good configuration.
+func (s *Server) provisioningStore(ctx context.Context) (*provisioning.Store, error) {
+	if s.opts.ProvisioningDir == "" {
+		return provisioning.NewStaticStore(provisioning.Empty()), nil
+	}
+	log := s.opts.Logger.With("component", "provisioning")
+	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := store.Reload(); err != nil {
+					log.Error("provisioning reload failed; keeping the last good configuration", "error", err)
+				} else {
+					log.Info("provisioning reloaded")
+				}
+			}
+		}
+	}()
+	go store.Watch(ctx, 5*time.Second)
+	return store, nil
+}
