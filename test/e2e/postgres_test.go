@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// findPG locates a PostgreSQL server binary (Debian's /usr/lib/postgresql/N/bin or PATH).
+func findPG(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
+	if len(matches) > 0 {
+		return matches[len(matches)-1]
+	}
+	t.Fatalf("%s not found on PATH or in /usr/lib/postgresql/*/bin: install PostgreSQL (the CI script does: apt-get install postgresql)", name)
+	return ""
+}
+
+// pgCredential: PostgreSQL refuses to run as root, so under root run it as the postgres
+// (or nobody) user.
+func pgCredential(t *testing.T) *syscall.SysProcAttr {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	t.Fatal("running as root and neither a postgres nor a nobody user exists to run PostgreSQL")
+	return nil
+}
+
+// startPostgres runs a throwaway PostgreSQL on a free loopback port and returns its DSN.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	initdb, pgctl := findPG(t, "initdb"), findPG(t, "pg_ctl")
+	attr := pgCredential(t)
+	dir := shortTempDir(t)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "pg")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if attr != nil {
+		for _, p := range []string{dir, data} {
+			if err := os.Chown(p, int(attr.Credential.Uid), int(attr.Credential.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pgRun := func(name string, args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.SysProcAttr = attr
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
+		}
+	}
+	pgRun(initdb, "-D", data, "-U", "dpa", "--auth=trust", "-E", "UTF8", "--no-sync")
+	port := freePort(t)
+	pgRun(pgctl, "-D", data, "-l", filepath.Join(dir, "pg.log"), "-w", "-t", "60", "start",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir))
+	t.Cleanup(func() {
+		cmd := exec.Command(pgctl, "-D", data, "-m", "fast", "-w", "stop")
+		cmd.SysProcAttr = attr
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("stopping PostgreSQL: %v\n%s", err, out)
+		}
+	})
+	return fmt.Sprintf("postgres://dpa@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+func TestPostgresReplicas(t *testing.T) {
+	dsn := startPostgres(t)
+	a := startServer(t, "", "--storage", dsn)
+	b := startServer(t, "", "--storage", dsn)
+
+	// Watch on replica B, write through replica A.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	watch := exec.CommandContext(ctx, kubectl, "--kubeconfig", b.kubeconfig, "get", "dataplaneservices", "-w", "--output-watch-events", "-o", "json")
+	stdout, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = watch.Wait() }()
+	type event struct {
+		Type   string `json:"type"`
+		Object struct {
+			Metadata struct{ Name string } `json:"metadata"`
+			Status   struct {
+				Conditions []struct{ Type, Status string } `json:"conditions"`
+			} `json:"status"`
+		} `json:"object"`
+	}
+	events := make(chan event, 16)
+	go func() {
+		dec := json.NewDecoder(stdout)
+		for {
+			var ev event
+			if dec.Decode(&ev) != nil {
+				close(events)
+				return
+			}
+			events <- ev
+		}
+	}()
+	time.Sleep(time.Second)
+
+	f := writeFile(t, t.TempDir(), "pg.yaml", dpsYAML("shared", "shared.datasource.grafana.app", "v0alpha1", "  - type: query\n"))
+	created := time.Now()
+	a.mustKubectl("apply", "-f", f)
+
+	added, registered := false, false
+	timeout := time.After(20 * time.Second)
+	for !(added && registered) {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("watch on replica B ended early")
+			}
+			if ev.Object.Metadata.Name != "shared" {
+				continue
+			}
+			if ev.Type == "ADDED" && !added {
+				added = true
+				t.Logf("replica B saw ADDED %s after the write through A", time.Since(created).Round(time.Millisecond))
+			}
+			for _, c := range ev.Object.Status.Conditions {
+				registered = registered || (c.Type == "Registered" && c.Status == "True")
+			}
+		case <-timeout:
+			t.Fatalf("replica B did not see the object created through A (added=%v registered=%v)", added, registered)
+		}
+	}
+	// Both replicas read the same store.
+	if out := b.mustKubectl("get", "dataplaneservice", "shared", "-o", "name"); out == "" {
+		t.Fatal("replica B cannot get the object")
+	}
+	b.mustKubectl("delete", "dataplaneservice", "shared")
+	if _, errOut, err := a.kubectl("get", "dataplaneservice", "shared"); err == nil {
+		t.Fatalf("replica A still has the object deleted through B: %s", errOut)
+	}
+}
