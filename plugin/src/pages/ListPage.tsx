@@ -146,7 +146,8 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                       <ConditionBadges conditions={o.status?.conditions} />
                     </td>
                     <td title={o.metadata.creationTimestamp}>{age(o.metadata.creationTimestamp)}</td>
-                    <td className={styles.actions}>
+                    <td className={styles.actionsCell}>
+                      <div className={styles.actions}>
                       {canWrite && (
                         <IconButton
                           name="pen"
@@ -164,6 +165,7 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                         }}
                         onError={setActionError}
                       />
+                      </div>
                     </td>
                   </tr>
                 ))}
@@ -195,7 +197,8 @@ const getStyles = (theme: GrafanaTheme2) => ({
   search: css({ flex: '1 1 320px', maxWidth: 520 }),
   table: getTableStyles(theme),
   mono: css({ fontFamily: theme.typography.fontFamilyMonospace }),
-  actions: css({ whiteSpace: 'nowrap', textAlign: 'right', display: 'flex', gap: theme.spacing(1), justifyContent: 'flex-end' }),
+  actionsCell: css({ width: 1, whiteSpace: 'nowrap' }),
+  actions: css({ display: 'flex', gap: theme.spacing(1), justifyContent: 'flex-end' }),
   srOnly: css({
     position: 'absolute',
     width: 1,

@@ -4,7 +4,7 @@ import { createRoot } from 'react-dom/client';
 import { css } from '@emotion/css';
 import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { setBackendSrv } from '@grafana/runtime';
-import { Button, GlobalStyles, LinkButton, ThemeContext, useStyles2 } from '@grafana/ui';
+import { Button, GlobalStyles, ThemeContext, useStyles2 } from '@grafana/ui';
 import { DataPlaneServiceClient } from '../api/client';
 import { EnvProvider, NavProvider, useHistoryNav, type Env } from '../context';
 import { Routes } from '../components/App';
@@ -53,18 +53,9 @@ function Header({ mode, onToggle }: { mode: Mode; onToggle: () => void }) {
           {mode === 'dark' ? 'Light theme' : 'Dark theme'}
         </Button>
         <form method="post" action={`${UI_BASE}/logout`} className={styles.logout}>
-          <LinkButton
-            variant="secondary"
-            fill="text"
-            icon="signout"
-            href={`${UI_BASE}/logout`}
-            onClick={(e) => {
-              e.preventDefault();
-              (e.currentTarget.closest('form') as HTMLFormElement | null)?.submit();
-            }}
-          >
+          <Button type="submit" variant="secondary" fill="text" icon="signout">
             Sign out
-          </LinkButton>
+          </Button>
         </form>
       </nav>
     </header>
@@ -84,6 +75,17 @@ function Root() {
     document.body.classList.toggle('theme-dark', mode === 'dark');
     document.body.classList.toggle('theme-light', mode === 'light');
   }, [mode]);
+  useEffect(() => {
+    // Lets tests and embedders switch the theme without clicking (e.g. while a modal is open).
+    const onSet = (e: Event) => {
+      const m = (e as CustomEvent<string>).detail;
+      if (m === 'light' || m === 'dark') {
+        setMode(m);
+      }
+    };
+    window.addEventListener('dpa:set-theme', onSet);
+    return () => window.removeEventListener('dpa:set-theme', onSet);
+  }, []);
   const toggle = () => {
     const next = mode === 'dark' ? 'light' : 'dark';
     window.localStorage?.setItem(THEME_KEY, next);

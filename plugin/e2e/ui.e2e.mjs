@@ -1,0 +1,306 @@
+#!/usr/bin/env node
+// Browser end-to-end test of the standalone UI served by `dpa serve` at /ui/.
+//
+//   DPA_URL=https://127.0.0.1:6443 DPA_TOKEN=$(cat data/admin-token) node e2e/ui.e2e.mjs
+//
+// Env: DPA_URL (required), DPA_TOKEN (required), TEST_OUTPUT_DIR (default test-output/ui),
+//      CHROMIUM (default /usr/bin/chromium), HEADFUL=1 to watch.
+// Flow: sign in (bad token first), create a DataPlaneService through the form, see it listed
+// with its conditions, edit it, hit a client-side check and a server-side 422 shown next to
+// the field (group/version already claimed by another object), delete it with confirmation.
+// Screenshots of every page in light and dark go to TEST_OUTPUT_DIR. Exits non-zero on failure.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
+const DPA_TOKEN = process.env.DPA_TOKEN || '';
+const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
+
+if (!DPA_URL || !DPA_TOKEN) {
+  console.error('DPA_URL and DPA_TOKEN must be set');
+  process.exit(2);
+}
+fs.mkdirSync(OUT, { recursive: true });
+fs.rmSync(path.join(OUT, 'failure.png'), { force: true });
+
+const suffix = Date.now().toString(36);
+const NAME = `e2e-${suffix}`;
+const BLOCKER = `e2e-blocker-${suffix}`;
+const GROUP = `e2e-${suffix}.grafana.app`;
+const BLOCKED_GROUP = `e2e-taken-${suffix}.grafana.app`;
+
+let step = 0;
+let failures = 0;
+const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+class AssertionError extends Error {}
+function assert(cond, msg) {
+  if (!cond) {
+    throw new AssertionError(msg);
+  }
+  log(`ok - ${msg}`);
+}
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dpa-e2e-profile-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: CHROMIUM,
+  headless: !process.env.HEADFUL,
+  ignoreHTTPSErrors: true,
+  viewport: { width: 1366, height: 900 },
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ].filter((a) => !(process.env.HEADFUL && a === '--headless')),
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(20000);
+const consoleErrors = [];
+page.on('console', (m) => {
+  if (m.type() === 'error') {
+    consoleErrors.push(m.text());
+  }
+});
+page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+
+/** Screenshot the current page in light and dark. */
+async function shoot(name, useToggle = false) {
+  step++;
+  for (const mode of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: mode });
+    const toggle = page.getByTestId('theme-toggle');
+    if (await toggle.count()) {
+      const cur = await page.evaluate(() => document.documentElement.dataset.theme);
+      if (cur !== mode) {
+        if (useToggle) {
+          await toggle.click(); // the header button
+        } else {
+          await page.evaluate((m) => window.dispatchEvent(new CustomEvent('dpa:set-theme', { detail: m })), mode);
+        }
+      }
+      await page.waitForFunction((m) => document.documentElement.dataset.theme === m, mode);
+      if (useToggle) {
+        await page.mouse.move(0, 0);
+      }
+    }
+    await page.waitForTimeout(150);
+    const file = path.join(OUT, `${String(step).padStart(2, '0')}-${name}-${mode}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+  }
+  log(`screenshots: ${name}`);
+}
+
+/** API call from the browser context (shares the session cookie). */
+async function api(method, url, data, headers = {}) {
+  const r = await context.request.fetch(DPA_URL + url, {
+    method,
+    data: data === undefined ? undefined : JSON.stringify(data),
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+    failOnStatusCode: false,
+  });
+  let body;
+  try {
+    body = await r.json();
+  } catch {
+    body = undefined;
+  }
+  return { status: r.status(), body };
+}
+
+const dps = (name, group) => ({
+  apiVersion: 'aggregation.grafana.app/v0alpha1',
+  kind: 'DataPlaneService',
+  metadata: { name },
+  spec: { pluginID: 'e2e-blocker', pluginType: 'datasource', group, version: 'v1', services: [{ type: 'health' }] },
+});
+
+async function fill(selector, value) {
+  const el = page.locator(selector);
+  await el.fill('');
+  await el.fill(value);
+}
+
+try {
+  // --- Sign in -----------------------------------------------------------------------------
+  await page.goto(`${DPA_URL}/ui/`);
+  await page.waitForURL(/\/ui\/login/);
+  assert(page.url().includes('/ui/login'), 'unauthenticated /ui/ redirects to the sign-in page');
+  await shoot('login');
+  await page.fill('#token', 'definitely-not-a-valid-token');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#login-error');
+  assert((await page.textContent('#login-error')).includes('not accepted'), 'a wrong token is rejected with a message');
+  await shoot('login-error');
+  await page.fill('#token', DPA_TOKEN);
+  await Promise.all([page.waitForURL(/\/ui\/$/), page.click('button[type=submit]')]);
+  const cookie = (await context.cookies(DPA_URL)).find((c) => c.name === 'dpa_session');
+  assert(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === 'Strict', 'session cookie is HttpOnly, Secure, SameSite=Strict');
+  assert(!(await page.evaluate(() => document.cookie)).includes('dpa_session'), 'session cookie is not readable from JavaScript');
+
+  // --- CSRF rule on cookie-authenticated writes -------------------------------------------
+  const noCsrf = await api('POST', API, dps(BLOCKER, BLOCKED_GROUP));
+  assert(noCsrf.status === 401 || noCsrf.status === 403, `a cookie-authenticated write without X-DPA-CSRF is refused (got ${noCsrf.status})`);
+  const blocker = await api('POST', API, dps(BLOCKER, BLOCKED_GROUP), { 'X-DPA-CSRF': '1' });
+  assert(blocker.status === 201, `blocker object created via the API with X-DPA-CSRF (got ${blocker.status})`);
+
+  // --- List ----------------------------------------------------------------------------------
+  await page.waitForSelector(`[data-testid="row-${BLOCKER}"]`);
+  assert(true, 'list shows existing services');
+  await shoot('list', true);
+
+  // --- Create through the form ------------------------------------------------------------
+  await page.getByRole('button', { name: 'New service' }).click();
+  await page.waitForURL(/\/ui\/new$/);
+  await page.waitForSelector('#dps-name');
+  // client-side checks first
+  await fill('#dps-name', 'Bad Name');
+  await fill('#dps-plugin-id', 'Bad_Plugin');
+  await page.getByRole('button', { name: 'Create' }).click();
+  assert(
+    (await page.getByTestId('field-spec.pluginID').textContent()).includes('single dashes'),
+    'client-side validation message shown next to Plugin ID'
+  );
+  assert((await page.getByTestId('field-metadata.name').textContent()).includes('DNS-1123'), 'client-side validation message shown next to Name');
+  await shoot('create-client-errors');
+
+  await fill('#dps-name', NAME);
+  await fill('#dps-plugin-id', 'e2e-datasource');
+  await fill('#dps-group', GROUP);
+  await fill('#dps-version', 'v1');
+  await page.getByRole('button', { name: 'Add service' }).click();
+  await page.locator('#svc-1-type').click();
+  await page.keyboard.type('route');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#svc-1-path');
+  await page.getByTestId('service-1').getByRole('radio', { name: 'GET', exact: true }).check();
+  await fill('#svc-1-path', '/things/{name}');
+  await shoot('create-form');
+  const created = page.waitForResponse((r) => r.url().endsWith(API) && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Create' }).click();
+  const createResp = await created;
+  assert(createResp.status() === 201, `POST through the form answered 201 (got ${createResp.status()})`);
+  assert(createResp.request().headers()['x-dpa-csrf'] === '1', 'the UI sends X-DPA-CSRF: 1 on writes');
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
+
+  // --- Detail --------------------------------------------------------------------------------
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  const detailText = await page.textContent('main');
+  assert(detailText.includes(`/apis/${GROUP}/v1/things/{name}`), 'detail page lists the concrete route URL');
+  assert(detailText.includes(`/apis/${GROUP}/v1/namespaces/{namespace}/datasources/{uid}/query`), 'detail page lists the query URL');
+  assert(detailText.includes(`name: ${NAME}`), 'detail page shows the YAML');
+  await page.getByRole('table', { name: 'Conditions' }).waitFor({ timeout: 30000 });
+  assert(true, 'detail page shows the conditions table');
+  await shoot('detail');
+
+  // --- Listed with its conditions -----------------------------------------------------------
+  await page.getByRole('button', { name: 'All services' }).click();
+  await page.waitForURL(/\/ui\/$/);
+  const row = page.getByTestId(`row-${NAME}`);
+  await row.waitFor();
+  await row.getByTestId('condition-Registered').waitFor({ timeout: 30000 });
+  const reg = row.getByTestId('condition-Registered');
+  assert((await reg.getAttribute('aria-label')).startsWith('Registered='), `list row shows the Registered condition (${await reg.getAttribute('aria-label')})`);
+  // Keyboard: Tab from the row's name link to the badge opens its tooltip.
+  await row.getByRole('link', { name: NAME }).focus();
+  for (let i = 0; i < 5; i++) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))) === 'condition-Registered') {
+      break;
+    }
+  }
+  await page.getByRole('tooltip').waitFor();
+  assert((await page.getByRole('tooltip').textContent()).includes('Registered='), 'condition tooltip opens on keyboard focus');
+  await shoot('list-with-new');
+  await page.getByPlaceholder(/Filter by name/).fill(GROUP);
+  assert((await page.locator('tbody tr').count()) === 1, 'text filter narrows the list');
+  await page.getByPlaceholder(/Filter by name/).fill('');
+
+  // --- Edit ------------------------------------------------------------------------------------
+  await row.getByRole('button', { name: `Edit ${NAME}` }).click();
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}/edit$`));
+  await page.waitForSelector('#dps-plugin-id');
+  assert(await page.locator('#dps-name').isDisabled(), 'name is read-only when editing');
+  await fill('#dps-plugin-id', 'e2e-datasource-v2');
+  const put1 = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
+  await page.getByRole('button', { name: 'Save' }).click();
+  assert((await put1).status() === 200, 'PUT through the form answered 200');
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
+  await page.getByText('e2e-datasource-v2', { exact: true }).waitFor();
+  assert(true, 'edited plugin ID shows on the detail page');
+
+  // --- Server-side validation error next to the field ------------------------------------------
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.waitForSelector('#dps-group');
+  await fill('#svc-1-path', '/a//b');
+  await page.getByRole('button', { name: 'Save' }).click();
+  assert((await page.getByTestId('field-spec.services[1].path').textContent()).includes('empty segments'), 'client-side path check');
+  await fill('#svc-1-path', '/things/{name}');
+  await fill('#dps-group', BLOCKED_GROUP); // valid syntax, but claimed by the blocker object
+  const put2 = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
+  await page.getByRole('button', { name: 'Save' }).click();
+  const put2Resp = await put2;
+  assert(put2Resp.status() === 422, `server rejects the claimed group/version with 422 (got ${put2Resp.status()})`);
+  const groupField = page.getByTestId('field-spec.group');
+  await groupField.getByText(/already claimed/).waitFor();
+  assert((await groupField.textContent()).includes(BLOCKER), "the server's 422 cause is shown next to the Group field");
+  await shoot('edit-server-error');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
+
+  // --- Delete with confirmation --------------------------------------------------------------
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  await page.getByRole('button', { name: 'Delete' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  assert((await dialog.textContent()).includes(`Delete ${NAME}?`), 'delete asks for confirmation');
+  await shoot('delete-confirm');
+  const del = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'DELETE');
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  assert((await del).status() === 200, 'DELETE answered 200');
+  await page.waitForURL(/\/ui\/$/);
+  await page.getByTestId(`row-${NAME}`).waitFor({ state: 'detached' });
+  assert((await api('GET', `${API}/${NAME}`)).status === 404, 'the object is gone');
+  await shoot('list-after-delete');
+
+  // --- Sign out --------------------------------------------------------------------------------
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/ui\/login/);
+  assert(!(await context.cookies(DPA_URL)).some((c) => c.name === 'dpa_session' && c.value), 'sign-out clears the session cookie');
+  await page.goto(`${DPA_URL}/ui/`);
+  await page.waitForURL(/\/ui\/login/);
+  assert(true, 'after sign-out /ui/ asks to sign in again');
+} catch (e) {
+  failures++;
+  console.error(`FAIL: ${e instanceof AssertionError ? e.message : e.stack || e}`);
+  try {
+    await page.screenshot({ path: path.join(OUT, 'failure.png'), fullPage: true });
+  } catch {}
+} finally {
+  // Clean up with the bearer token (the session may be gone).
+  for (const n of [NAME, BLOCKER]) {
+    await context.request
+      .delete(`${DPA_URL}${API}/${n}`, { headers: { Authorization: `Bearer ${DPA_TOKEN}` }, failOnStatusCode: false })
+      .catch(() => {});
+  }
+  await context.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+
+const relevantErrors = consoleErrors.filter((t) => !/status of 4\d\d|Failed to load resource/.test(t));
+if (relevantErrors.length) {
+  console.error('browser console errors:\n  ' + relevantErrors.join('\n  '));
+}
+if (failures) {
+  console.error(`e2e FAILED (screenshots in ${OUT})`);
+  process.exit(1);
+}
+log(`e2e passed; screenshots in ${OUT}`);
