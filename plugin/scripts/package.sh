@@ -16,7 +16,9 @@ VERSION=${1:-$(node -p "require('./package.json').version")}
 TODAY=$(date -u +%Y-%m-%d)
 
 if [[ "${SKIP_NPM_CI:-}" != 1 || ! -d node_modules ]]; then
-  npm ci --no-audit --no-fund
+  # npm ci refuses a lock without other platforms' optional packages (e.g. @swc/core-darwin-*),
+  # which a filtering registry mirror cannot resolve; npm install still honours the lock's pins.
+  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 fi
 npm run build
 
