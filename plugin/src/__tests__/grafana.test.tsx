@@ -1,0 +1,80 @@
+import React from 'react';
+import { act, render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { of } from 'rxjs';
+import { locationService, setBackendSrv, type BackendSrv } from '@grafana/runtime';
+import type { AppPluginMeta, AppRootProps, PluginConfigPageProps } from '@grafana/data';
+import { GrafanaApp } from '../components/GrafanaApp';
+import { AppConfig, type AppJsonData } from '../components/AppConfig';
+import { dps } from './harness';
+
+function fakeBackendSrv(handler: (opts: { url: string; method?: string; data?: unknown }) => unknown) {
+  const fetch = jest.fn((opts) => of({ status: 200, ok: true, data: handler(opts), headers: {}, config: opts }));
+  setBackendSrv({ fetch } as unknown as BackendSrv);
+  return fetch;
+}
+
+describe('inside Grafana', () => {
+  it('routes with locationService and calls the plugin resource proxy', async () => {
+    const fetch = fakeBackendSrv(({ url }) =>
+      url.endsWith('/dataplaneservices') ? { items: [dps('alpha-ds')], metadata: {} } : dps('alpha-ds')
+    );
+    act(() => locationService.push('/a/dataplane-aggregator-app/services'));
+    render(<GrafanaApp {...({} as AppRootProps)} />);
+    const link = await screen.findByRole('link', { name: 'alpha-ds' });
+    expect(link).toHaveAttribute('href', '/a/dataplane-aggregator-app/services/alpha-ds');
+    expect(fetch.mock.calls[0][0].url).toBe(
+      '/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices'
+    );
+    // Viewers (no org Admin role in bootData) get no write buttons.
+    expect(screen.queryByRole('button', { name: 'New service' })).not.toBeInTheDocument();
+    await userEvent.click(link);
+    expect(locationService.getLocation().pathname).toBe('/a/dataplane-aggregator-app/services/alpha-ds');
+    expect(await screen.findByRole('heading', { name: 'Spec' })).toBeInTheDocument();
+  });
+});
+
+describe('config page', () => {
+  const meta = (secure: boolean) =>
+    ({
+      id: 'dataplane-aggregator-app',
+      enabled: true,
+      pinned: true,
+      jsonData: { url: 'https://dpa.example:6443' },
+      secureJsonFields: secure ? { token: true } : {},
+    }) as unknown as AppPluginMeta<AppJsonData>;
+
+  // window.location.reload() after saving is a no-op (logged) in jsdom.
+  beforeEach(() => jest.spyOn(console, 'error').mockImplementation(() => {}));
+  afterEach(() => jest.restoreAllMocks());
+
+  it('keeps a configured token unless it is replaced', async () => {
+    const fetch = fakeBackendSrv(() => ({}));
+    render(<AppConfig {...({ plugin: { meta: meta(true) }, query: {} } as unknown as PluginConfigPageProps<AppPluginMeta<AppJsonData>>)} />);
+    expect(screen.getByDisplayValue('configured')).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(fetch).toHaveBeenCalled());
+    const req = fetch.mock.calls[0][0];
+    expect(req.url).toBe('/api/plugins/dataplane-aggregator-app/settings');
+    expect(req.method).toBe('POST');
+    expect(req.data.jsonData).toEqual({ url: 'https://dpa.example:6443', caCert: undefined, tlsSkipVerify: false });
+    expect(req.data.secureJsonData).toBeUndefined();
+  });
+
+  it('sends a new token and validates the URL', async () => {
+    const fetch = fakeBackendSrv(() => ({}));
+    render(<AppConfig {...({ plugin: { meta: meta(false) }, query: {} } as unknown as PluginConfigPageProps<AppPluginMeta<AppJsonData>>)} />);
+    const url = document.getElementById('config-url') as HTMLInputElement;
+    await userEvent.clear(url);
+    await userEvent.type(url, 'dpa.example');
+    expect(screen.getByText(/Must be an http\(s\) URL/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Save settings' })).toBeDisabled();
+    await userEvent.clear(url);
+    await userEvent.type(url, 'https://dpa.internal:6443');
+    await userEvent.type(document.getElementById('config-token') as HTMLInputElement, 'tok-123');
+    await userEvent.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(fetch).toHaveBeenCalled());
+    expect(fetch.mock.calls[0][0].data.secureJsonData).toEqual({ token: 'tok-123' });
+    expect(fetch.mock.calls[0][0].data.jsonData.url).toBe('https://dpa.internal:6443');
+  });
+});
