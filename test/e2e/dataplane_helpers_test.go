@@ -1,0 +1,300 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Helpers for the data-plane end-to-end tests: the example plugins built once per test
+// binary, a dpa process whose log can be read while it runs, and an HTTP/1.1 keep-alive
+// client that records every response body (for the "no secret in any response" check).
+
+var (
+	pluginsOnce sync.Once
+	pluginsDir  string
+	pluginsErr  error
+)
+
+// examplePlugins builds examples/plugins/{datasource,app} once into a temporary plugins
+// directory in Grafana's layout (plugin.json + gpx_<id>_<GOOS>_<GOARCH>). It never uses the
+// binaries of the worktree. The directory lives next to the dpa binary that TestMain builds
+// (and removes); with DPA_BIN set it is a separate temp dir.
+func examplePlugins(t *testing.T) string {
+	t.Helper()
+	pluginsOnce.Do(func() {
+		base := filepath.Dir(dpaBin)
+		if os.Getenv("DPA_BIN") != "" {
+			if base, pluginsErr = os.MkdirTemp("", "dpa-e2e-plugins-"); pluginsErr != nil {
+				return
+			}
+		}
+		dir := filepath.Join(base, "plugins")
+		for _, p := range []struct{ sub, id string }{{"datasource", "example-datasource"}, {"app", "example-app"}} {
+			pd := filepath.Join(dir, p.sub)
+			if pluginsErr = os.MkdirAll(pd, 0o755); pluginsErr != nil {
+				return
+			}
+			js, err := os.ReadFile(filepath.Join(repo, "examples", "plugins", p.sub, "plugin.json"))
+			if err != nil {
+				pluginsErr = err
+				return
+			}
+			if pluginsErr = os.WriteFile(filepath.Join(pd, "plugin.json"), js, 0o644); pluginsErr != nil {
+				return
+			}
+			exe := filepath.Join(pd, fmt.Sprintf("gpx_%s_%s_%s", p.id, runtime.GOOS, runtime.GOARCH))
+			build := exec.Command("go", "build", "-o", exe, "./examples/plugins/"+p.sub)
+			build.Dir = repo
+			if out, err := build.CombinedOutput(); err != nil {
+				pluginsErr = fmt.Errorf("building %s: %v\n%s", p.sub, err, out)
+				return
+			}
+		}
+		pluginsDir = dir
+	})
+	if pluginsErr != nil {
+		t.Fatal(pluginsErr)
+	}
+	return pluginsDir
+}
+
+// syncBuffer is a log sink that may be read while dpa writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// dpServer is a running `dpa serve` (the harness's server) plus a readable log and a
+// recording keep-alive client.
+type dpServer struct {
+	*server
+	logs   *syncBuffer
+	client *http.Client
+
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+// startDP is startServer with a log that can be read while dpa runs. It is stopped (SIGTERM,
+// clean exit expected) at the end of the test.
+func startDP(t *testing.T, args ...string) *dpServer {
+	t.Helper()
+	s := &server{t: t, dataDir: shortTempDir(t), port: freePort(t), args: args, log: &bytes.Buffer{}}
+	d := &dpServer{server: s, logs: &syncBuffer{b: s.log}}
+	cmdArgs := append([]string{"serve", "--data-dir", s.dataDir, "--secure-port", strconv.Itoa(s.port), "--log-level", "warn"}, args...)
+	s.cmd = exec.Command(dpaBin, cmdArgs...)
+	s.cmd.Stdout, s.cmd.Stderr = d.logs, d.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		if d.client != nil {
+			d.client.CloseIdleConnections()
+		}
+		s.stop()
+	})
+	s.url = fmt.Sprintf("https://127.0.0.1:%d", s.port)
+	s.kubeconfig = filepath.Join(s.dataDir, "kubeconfig")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("dpa exited during start-up: %v\n%s", err, d.logs)
+		default:
+		}
+		if code, _ := s.anon("GET", "/readyz"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dpa not ready after 90s\n%s", d.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.token = strings.TrimSpace(string(tok))
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(ca)
+	// HTTP/1.1 on purpose: hop-by-hop headers (Connection, Keep-Alive) only exist there.
+	d.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32,
+	}}
+	return d
+}
+
+// kc runs kubectl against this server and fails t (not the test that started dpa) on error.
+func (d *dpServer) kc(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := d.kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// pid of the dpa process.
+func (d *dpServer) pid() int { return d.cmd.Process.Pid }
+
+type reqOpt func(*http.Request)
+
+func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Add(k, v) } }
+
+func noAuth() reqOpt { return func(r *http.Request) { r.Header.Del("Authorization") } }
+
+// newReq builds an authenticated request (body: nil, string, []byte or JSON-encoded value).
+func (d *dpServer) newReq(method, path string, body any, opts ...reqOpt) *http.Request {
+	d.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		r = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, d.url+path, r)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for _, o := range opts {
+		o(req)
+	}
+	return req
+}
+
+// call performs a request, reads the whole body and records it.
+func (d *dpServer) call(t *testing.T, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := d.client.Do(d.newReq(method, path, body, opts...))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	d.record(b)
+	return resp, b
+}
+
+func (d *dpServer) record(b []byte) {
+	d.mu.Lock()
+	d.bodies = append(d.bodies, append([]byte(nil), b...))
+	d.mu.Unlock()
+}
+
+// want checks the HTTP status and returns the body.
+func (d *dpServer) want(t *testing.T, code int, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
+	t.Helper()
+	resp, b := d.call(t, method, path, body, opts...)
+	if resp.StatusCode != code {
+		t.Fatalf("%s %s = %d, want %d: %s", method, path, resp.StatusCode, code, b)
+	}
+	return resp, b
+}
+
+// wantStatus expects a metav1.Status with the code and a message containing every substring.
+func (d *dpServer) wantStatus(t *testing.T, code int, method, path string, body any, contains ...string) (*http.Response, status) {
+	t.Helper()
+	resp, b := d.want(t, code, method, path, body)
+	st := decodeStatus(t, code, b)
+	for _, c := range contains {
+		if !strings.Contains(st.Message, c) {
+			t.Errorf("%s %s: Status message %q does not contain %q", method, path, st.Message, c)
+		}
+	}
+	return resp, st
+}
+
+func mustJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decoding %s: %v", b, err)
+	}
+}
+
+// line is one line of a streamed body and when it arrived.
+type line struct {
+	text string
+	at   time.Time
+}
+
+// readLines reads non-empty lines from r into a channel until EOF or error.
+func readLines(r io.Reader) <-chan line {
+	ch := make(chan line, 1024)
+	go func() {
+		defer close(ch)
+		br := bufio.NewReader(r)
+		for {
+			s, err := br.ReadString('\n')
+			if s = strings.TrimRight(s, "\r\n"); s != "" {
+				ch <- line{text: s, at: time.Now()}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// writeProvisioning writes datasources/ and plugins/ YAML into dir.
+func writeProvisioning(t *testing.T, dir, datasources, apps string) {
+	t.Helper()
+	for _, sub := range []string{"datasources", "plugins"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "datasources"), "e2e.yaml", datasources)
+	if apps != "" {
+		writeFile(t, filepath.Join(dir, "plugins"), "e2e.yaml", apps)
+	}
+}

@@ -1,0 +1,1090 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+)
+
+// The data-plane suite: HTTP → real dpa → real example plugin processes, for every service
+// type of docs/dataplane.md.
+
+const (
+	dsGroup  = "example.datasource.grafana.app"
+	dsBase   = "/apis/" + dsGroup + "/v0alpha1"
+	dsNS     = dsBase + "/namespaces/default/datasources/example"
+	appGroup = "example.app.grafana.app"
+	appBase  = "/apis/" + appGroup + "/v0alpha1"
+
+	// Secure values provisioned below; none may appear in a response body or dpa's log.
+	secretAPIKey   = "example-secret-key"
+	secretBasicPW  = "e2e-basic-pw-0f3a9"
+	secretHeader   = "e2e-header-secret-7c21"
+	secretAppToken = "e2e-app-token-5d88"
+)
+
+var secrets = []string{secretAPIKey, secretBasicPW, secretHeader, secretAppToken}
+
+// upstreamRequest is what the datasource-proxy / delegate upstream saw.
+type upstreamRequest struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   string
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	reqs []upstreamRequest
+}
+
+func (r *recorder) handler(reply string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.reqs = append(r.reqs, upstreamRequest{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Clone(), string(b)})
+		r.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: "upstream", Value: "must-not-reach-the-client"})
+		w.Header().Set("X-Upstream", "yes")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, reply)
+	})
+}
+
+func (r *recorder) last(t *testing.T) upstreamRequest {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.reqs) == 0 {
+		t.Fatal("the upstream saw no request")
+	}
+	return r.reqs[len(r.reqs)-1]
+}
+
+func datasourcesYAML(proxyURL string) string {
+	return fmt.Sprintf(`apiVersion: 1
+datasources:
+  - name: Example
+    type: example-datasource
+    uid: example
+    orgId: 1
+    url: %s/base
+    basicAuth: true
+    basicAuthUser: proxyuser
+    jsonData:
+      httpHeaderName1: X-Upstream-Key
+    secureJsonData:
+      apiKey: %s
+      basicAuthPassword: %s
+      httpHeaderValue1: %s
+`, proxyURL, secretAPIKey, secretBasicPW, secretHeader)
+}
+
+const appsYAML = `apiVersion: 1
+apps:
+  - type: example-app
+    org_id: 1
+    jsonData:
+      greeting: hello from e2e
+    secureJsonData:
+      token: ` + secretAppToken + `
+`
+
+// scanSecrets fails if a provisioned secret shows up in any recorded response or the log.
+func scanSecrets(t *testing.T, d *dpServer) {
+	t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.bodies) < 20 {
+		t.Errorf("only %d response bodies recorded: the secret scan would prove nothing", len(d.bodies))
+	}
+	logs := d.logs.String()
+	if !strings.Contains(logs, "dataplane request") {
+		t.Errorf("dpa's log has no request lines: the secret scan would prove nothing")
+	}
+	for _, s := range secrets {
+		for i, b := range d.bodies {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("secret %q in response body #%d: %s", s, i, b)
+			}
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("secret %q in dpa's log output", s)
+		}
+	}
+}
+
+func TestDataPlane(t *testing.T) {
+	plugins := examplePlugins(t)
+	proxied := &recorder{}
+	upstream := httptest.NewServer(proxied.handler("upstream says hi"))
+	t.Cleanup(upstream.Close)
+
+	prov := t.TempDir()
+	writeProvisioning(t, prov, datasourcesYAML(upstream.URL), appsYAML)
+
+	var d *dpServer
+	// Registered before the server's own cleanup, so it runs after dpa has stopped and the
+	// log is complete.
+	t.Cleanup(func() {
+		if d != nil {
+			scanSecrets(t, d)
+		}
+	})
+	d = startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--max-body-bytes", "65536", "--log-level", "info")
+
+	t.Run("route changes follow create update delete", func(t *testing.T) { testRouteChanges(t, d) })
+
+	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices"))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "dataplaneservice/example-app", "--timeout=60s")
+
+	t.Run("discovery", func(t *testing.T) {
+		out := d.kc(t, "api-resources", "--api-group", dsGroup)
+		if !regexpLine(out, "datasources", dsGroup+"/v0alpha1", "true", "DataSource") {
+			t.Errorf("kubectl api-resources does not list datasources of %s:\n%s", dsGroup, out)
+		}
+		out = d.kc(t, "get", "datasources."+dsGroup, "-n", "default")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[1], "example ") {
+			t.Errorf("kubectl get datasources: want the provisioned instance only:\n%s", out)
+		}
+		out = d.kc(t, "get", "datasources."+dsGroup, "example", "-n", "default", "-o", "json")
+		d.record([]byte(out))
+		var ds struct {
+			Spec struct {
+				URL              string          `json:"url"`
+				SecureJSONFields map[string]bool `json:"secureJsonFields"`
+			} `json:"spec"`
+		}
+		mustJSON(t, []byte(out), &ds)
+		if ds.Spec.URL != upstream.URL+"/base" || !ds.Spec.SecureJSONFields["apiKey"] || !ds.Spec.SecureJSONFields["basicAuthPassword"] {
+			t.Errorf("datasource object: %s", out)
+		}
+	})
+
+	t.Run("query", func(t *testing.T) { testQuery(t, d) })
+	t.Run("health", func(t *testing.T) { testHealth(t, d, prov, upstream.URL) })
+	t.Run("resource", func(t *testing.T) { testResource(t, d) })
+	t.Run("route", func(t *testing.T) { testRoute(t, d) })
+	t.Run("stream", func(t *testing.T) { testStream(t, d) })
+	t.Run("plugin metrics", func(t *testing.T) {
+		resp, b := d.want(t, 200, "GET", dsBase+"/metrics", nil)
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			t.Errorf("Content-Type = %q", ct)
+		}
+		if !strings.Contains(string(b), "# TYPE example_datasource_queries_total counter") ||
+			!strings.Contains(string(b), `example_datasource_queries_total{scenario="table"}`) {
+			t.Errorf("plugin metrics lack example_datasource_queries_total{scenario=\"table\"}:\n%s", b)
+		}
+	})
+	t.Run("admission", func(t *testing.T) { testAdmission(t, d) })
+	t.Run("conversion", func(t *testing.T) { testConversion(t, d) })
+	t.Run("datasource-proxy", func(t *testing.T) { testProxy(t, d, proxied) })
+	t.Run("errors", func(t *testing.T) { testErrors(t, d) })
+	t.Run("plugin killed: 503 then recovery", func(t *testing.T) { testPluginKill(t, d) })
+	t.Run("dpa metrics", func(t *testing.T) { testDPAMetrics(t, d) })
+}
+
+// regexpLine reports whether out has a line with all the fields, in order.
+func regexpLine(out string, fields ...string) bool {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Join(strings.Fields(l), " ") == strings.Join(fields, " ") {
+			return true
+		}
+	}
+	return false
+}
+
+func testRouteChanges(t *testing.T, d *dpServer) {
+	const group = "e2e-moving.datasource.grafana.app"
+	path := func(v string) string {
+		return "/apis/" + group + "/" + v + "/namespaces/default/datasources/example/health"
+	}
+	isHealth := func(b []byte) bool {
+		var h struct{ Kind, Status string }
+		return json.Unmarshal(b, &h) == nil && h.Kind == "HealthCheckResult" && h.Status == "OK"
+	}
+	// Not registered: the local API server answers 404 (its generic not-found document for
+	// an unknown group, not the plugin).
+	notServed := func(v string) {
+		t.Helper()
+		resp, b := d.call(t, "GET", path(v), nil)
+		if resp.StatusCode != 404 || isHealth(b) || !strings.Contains(string(b), `"/apis/aggregation.grafana.app"`) {
+			t.Fatalf("GET %s: want the API server's 404, got %d %s", path(v), resp.StatusCode, b)
+		}
+	}
+	notServed("v1")
+
+	dir := t.TempDir()
+	obj := dpsYAML("e2e-moving", group, "v1", "  - type: health\n")
+	obj = strings.Replace(obj, "pluginID: e2e-moving", "pluginID: example-datasource", 1)
+	d.kc(t, "apply", "-f", writeFile(t, dir, "moving.yaml", obj))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/e2e-moving", "--timeout=60s")
+	eventually(t, 10*time.Second, "v1 route live", func() (bool, string) {
+		resp, b := d.call(t, "GET", path("v1"), nil)
+		return resp.StatusCode == 200 && isHealth(b), fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+
+	d.kc(t, "patch", "dataplaneservice", "e2e-moving", "--type=merge", "-p", `{"spec":{"version":"v2"}}`)
+	eventually(t, 10*time.Second, "v2 route live", func() (bool, string) {
+		resp, b := d.call(t, "GET", path("v2"), nil)
+		return resp.StatusCode == 200 && isHealth(b), fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+	// v1 of a still-registered group: the data plane passes it on to the API server too.
+	notServed("v1")
+
+	d.kc(t, "delete", "dataplaneservice", "e2e-moving", "--wait=true")
+	eventually(t, 10*time.Second, "v2 route gone", func() (bool, string) {
+		resp, b := d.call(t, "GET", path("v2"), nil)
+		return resp.StatusCode == 404 && !isHealth(b), fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+	notServed("v2")
+}
+
+type queryResult struct {
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Frames []struct {
+		Schema struct {
+			Name   string `json:"name"`
+			RefID  string `json:"refId"`
+			Fields []struct {
+				Name string `json:"name"`
+			} `json:"fields"`
+		} `json:"schema"`
+		Data struct {
+			Values [][]any `json:"values"`
+		} `json:"data"`
+	} `json:"frames"`
+	ErrorSource string `json:"errorSource"`
+}
+
+func testQuery(t *testing.T, d *dpServer) {
+	var out struct {
+		Results map[string]queryResult `json:"results"`
+	}
+	for _, p := range []string{dsNS + "/query", dsBase + "/namespaces/default/connections/example/query"} {
+		_, b := d.want(t, 200, "POST", p, map[string]any{
+			"from": "now-1h", "to": "now",
+			"queries": []map[string]any{
+				{"refId": "T", "scenario": "table", "points": 7, "datasource": map[string]string{"uid": "example", "type": "example-datasource"}},
+				{"refId": "W"},
+			},
+		})
+		out.Results = nil
+		mustJSON(t, b, &out)
+		tab, walk := out.Results["T"], out.Results["W"]
+		if tab.Status != 200 || len(tab.Frames) != 1 || tab.Frames[0].Schema.Name != "table" || tab.Frames[0].Schema.RefID != "T" {
+			t.Fatalf("%s: table result: %s", p, b)
+		}
+		var names []string
+		for _, f := range tab.Frames[0].Schema.Fields {
+			names = append(names, f.Name)
+		}
+		if strings.Join(names, ",") != "time,float,int,string,bool,nullable" {
+			t.Errorf("table fields = %v", names)
+		}
+		if v := tab.Frames[0].Data.Values; len(v) != 6 || len(v[0]) != 7 {
+			t.Errorf("table frame: want 6 fields × 7 rows, got %v", v)
+		}
+		if walk.Status != 200 || len(walk.Frames) != 1 || walk.Frames[0].Schema.Name != "random_walk" || len(walk.Frames[0].Data.Values[1]) != 10 {
+			t.Errorf("%s: random_walk result (default 10 points): %s", p, b)
+		}
+	}
+
+	d.wantStatus(t, 400, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{
+		{"refId": "A", "datasource": map[string]string{"uid": "someone-else"}}}}, "someone-else", "example")
+	d.wantStatus(t, 400, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{
+		{"refId": "A", "datasource": map[string]string{"type": "prometheus"}}}}, "prometheus")
+	d.wantStatus(t, 400, "POST", dsNS+"/query", map[string]any{"from": "yesterday-ish",
+		"queries": []map[string]any{{"refId": "A"}}}, "yesterday-ish")
+	d.wantStatus(t, 400, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{{"refId": "A"}, {"refId": "A"}}}, "duplicate refId")
+
+	// Grafana's rule: HTTP status of the first failed query; the others still answer.
+	_, b := d.want(t, 418, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{
+		{"refId": "E", "scenario": "error", "status": 418, "message": "short and stout"},
+		{"refId": "OK"},
+	}})
+	out.Results = nil
+	mustJSON(t, b, &out)
+	if e := out.Results["E"]; e.Status != 418 || e.Error != "short and stout" || e.ErrorSource != "downstream" {
+		t.Errorf("failed query result: %s", b)
+	}
+	if ok := out.Results["OK"]; ok.Status != 200 || len(ok.Frames) != 1 {
+		t.Errorf("the healthy query of a failed request: %s", b)
+	}
+	// No status from the plugin → 400.
+	_, b = d.want(t, 400, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{{"refId": "U", "scenario": "nope"}}})
+	out.Results = nil
+	mustJSON(t, b, &out)
+	if u := out.Results["U"]; u.Status != 400 || !strings.Contains(u.Error, `unknown scenario "nope"`) {
+		t.Errorf("unknown scenario: %s", b)
+	}
+}
+
+func testHealth(t *testing.T, d *dpServer, prov, upstreamURL string) {
+	type health struct {
+		Kind, Status, Message string
+		Code                  int
+		Details               map[string]string
+	}
+	var h health
+	_, b := d.want(t, 200, "GET", dsNS+"/health", nil)
+	mustJSON(t, b, &h)
+	if h.Kind != "HealthCheckResult" || h.Status != "OK" || h.Code != 200 || !strings.Contains(h.Message, `"Example"`) || h.Details["uid"] != "example" {
+		t.Errorf("datasource health: %s", b)
+	}
+	h = health{}
+	_, b = d.want(t, 200, "GET", appBase+"/namespaces/default/health", nil)
+	mustJSON(t, b, &h)
+	if h.Kind != "HealthCheckResult" || h.Status != "OK" || h.Message != "example-app is running" {
+		t.Errorf("app health: %s", b)
+	}
+
+	// Provisioning reload on SIGHUP: a new, failing datasource appears without a restart.
+	failing := dsBase + "/namespaces/default/datasources/failing/health"
+	d.wantStatus(t, 404, "GET", failing, nil, `"failing"`)
+	writeFile(t, filepath.Join(prov, "datasources"), "e2e.yaml", datasourcesYAML(upstreamURL)+`  - name: Failing
+    type: example-datasource
+    uid: failing
+    orgId: 1
+    url: http://127.0.0.1:9/failing
+    jsonData:
+      failHealth: true
+`)
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the SIGHUP reload", func() (bool, string) {
+		resp, b := d.call(t, "GET", failing, nil)
+		return resp.StatusCode == 200, fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+	h = health{}
+	_, b = d.want(t, 200, "GET", failing, nil)
+	mustJSON(t, b, &h)
+	if h.Status != "ERROR" || h.Code != 400 || !strings.Contains(h.Message, "failHealth") {
+		t.Errorf("failing datasource health: %s", b)
+	}
+}
+
+type echo struct {
+	Method     string              `json:"method"`
+	Path       string              `json:"path"`
+	Query      map[string][]string `json:"query"`
+	Headers    map[string][]string `json:"headers"`
+	Body       string              `json:"body"`
+	OrgID      int                 `json:"orgId"`
+	PluginID   string              `json:"pluginId"`
+	User       *struct{ Login string }
+	Datasource *struct {
+		UID              string   `json:"uid"`
+		SecureJSONFields []string `json:"secureJsonFields"`
+	} `json:"datasource"`
+}
+
+func testResource(t *testing.T, d *dpServer) {
+	t.Run("echo", func(t *testing.T) {
+		for _, method := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+			body := "payload for " + method
+			_, b := d.want(t, 200, method, dsNS+"/resource/echo?a=1&a=2&b=x", body,
+				withHeader("X-Custom", "kept"),
+				withHeader("Connection", "X-Hop-Token"),
+				withHeader("X-Hop-Token", "dropped"),
+				withHeader("Keep-Alive", "timeout=5"),
+				withHeader("Cookie", "session=caller"),
+				withHeader("Impersonate-User", "mallory"),
+			)
+			var e echo
+			mustJSON(t, b, &e)
+			if e.Method != method || e.Path != "/echo" || strings.Join(e.Query["a"], ",") != "1,2" || e.Query["b"][0] != "x" {
+				t.Errorf("%s echo: %s", method, b)
+			}
+			if e.Body != body {
+				t.Errorf("%s echo body = %q", method, e.Body)
+			}
+			if e.Headers["X-Custom"] == nil {
+				t.Errorf("%s: X-Custom not forwarded: %v", method, e.Headers)
+			}
+			for _, h := range []string{"Authorization", "Cookie", "Connection", "X-Hop-Token", "Keep-Alive", "Impersonate-User"} {
+				if e.Headers[h] != nil {
+					t.Errorf("%s: header %s reached the plugin: %v", method, h, e.Headers[h])
+				}
+			}
+			if e.PluginID != "example-datasource" || e.OrgID != 1 || e.User == nil || e.User.Login == "" ||
+				e.Datasource == nil || e.Datasource.UID != "example" || len(e.Datasource.SecureJSONFields) != 3 {
+				t.Errorf("%s: plugin context: %s", method, b)
+			}
+		}
+	})
+
+	// Known bug in the example plugins: the SDK's httpadapter builds the request with a nil
+	// Body when CallResource has no body, and handleEcho calls io.ReadAll(r.Body) → the plugin
+	// panics and dpa answers 502. Fails until examples/plugins/*/ handleEcho handle a nil body.
+	t.Run("echo without a body", func(t *testing.T) {
+		for _, p := range []string{dsNS + "/resource/echo?x=1", appBase + "/namespaces/default/resource/echo?x=1"} {
+			_, b := d.want(t, 200, "GET", p, nil)
+			var e echo
+			mustJSON(t, b, &e)
+			if e.Method != "GET" || e.Path != "/echo" || e.Body != "" {
+				t.Errorf("GET echo: %s", b)
+			}
+		}
+	})
+
+	t.Run("app settings", func(t *testing.T) {
+		_, b := d.want(t, 200, "GET", appBase+"/namespaces/default/resource/settings", nil)
+		var s struct {
+			JSONData         map[string]any  `json:"jsonData"`
+			SecureJSONFields map[string]bool `json:"secureJsonFields"`
+		}
+		mustJSON(t, b, &s)
+		if s.JSONData["greeting"] != "hello from e2e" || !s.SecureJSONFields["token"] {
+			t.Errorf("app settings: %s", b)
+		}
+	})
+
+	t.Run("status passthrough", func(t *testing.T) {
+		for _, code := range []int{201, 418, 503} {
+			resp, b := d.want(t, code, "GET", dsNS+"/resource/status/"+strconv.Itoa(code), nil)
+			if strings.TrimSpace(string(b)) != fmt.Sprintf(`{"status":%d}`, code) || resp.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("status %d: %s %v", code, b, resp.Header)
+			}
+		}
+	})
+
+	t.Run("chunked response is streamed", func(t *testing.T) {
+		const chunks, delay = 5, 300 * time.Millisecond
+		resp, err := d.client.Do(d.newReq("GET", fmt.Sprintf("%s/resource/stream?chunks=%d&delay=%s", dsNS, chunks, delay), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		var got []line
+		for l := range readLines(resp.Body) {
+			got = append(got, l)
+		}
+		if len(got) != chunks {
+			t.Fatalf("got %d chunks: %v", len(got), got)
+		}
+		for i, l := range got {
+			if l.text != fmt.Sprintf("chunk %d", i) {
+				t.Errorf("line %d = %q", i, l.text)
+			}
+		}
+		// The plugin produces the last chunk (chunks-1)·delay after the first: a buffered
+		// response would deliver them together.
+		if spread := got[chunks-1].at.Sub(got[0].at); spread < (chunks-1)*delay*8/10 {
+			t.Errorf("first chunk arrived only %v before the last: the response was buffered", spread)
+		}
+	})
+}
+
+func testRoute(t *testing.T, d *dpServer) {
+	t.Run("wrong method is 405 with Allow", func(t *testing.T) {
+		resp, st := d.wantStatus(t, 405, "POST", dsBase+"/items/42", nil, "POST")
+		if resp.Header.Get("Allow") != "GET" {
+			t.Errorf("Allow = %q (%s)", resp.Header.Get("Allow"), st.Message)
+		}
+	})
+	// Known product gap: a datasource plugin's custom route carries no datasource instance
+	// settings, and every SDK datasource (datasource.Manage) refuses calls without them, so
+	// the example's `GET /items/{id}` route answers 502 "data source instance settings cannot
+	// be nil". This subtest asserts the documented behaviour and fails until that is fixed.
+	t.Run("datasource route with path parameter reaches the plugin", func(t *testing.T) {
+		_, b := d.want(t, 200, "GET", dsBase+"/items/42", nil)
+		var item map[string]string
+		mustJSON(t, b, &item)
+		if item["id"] != "42" || item["method"] != "GET" || item["path"] != "/items/42" {
+			t.Errorf("route echo: %s", b)
+		}
+	})
+	// App plugins always get (possibly empty) instance settings, so custom routes work there.
+	t.Run("app routes", func(t *testing.T) {
+		const group = "e2e-routes.app.grafana.app"
+		obj := fmt.Sprintf(`apiVersion: aggregation.grafana.app/v0alpha1
+kind: DataPlaneService
+metadata:
+  name: e2e-app-routes
+spec:
+  pluginID: example-app
+  pluginType: app
+  group: %s
+  version: v1
+  services:
+  - type: route
+    method: GET
+    path: /settings
+  - type: route
+    path: /echo
+`, group)
+		d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "routes.yaml", obj))
+		d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/e2e-app-routes", "--timeout=60s")
+		t.Cleanup(func() { d.kubectl("delete", "dataplaneservice", "e2e-app-routes") })
+		base := "/apis/" + group + "/v1"
+		eventually(t, 10*time.Second, "app route live", func() (bool, string) {
+			resp, b := d.call(t, "GET", base+"/settings", nil)
+			return resp.StatusCode == 200, fmt.Sprintf("%d %s", resp.StatusCode, b)
+		})
+		resp, _ := d.wantStatus(t, 405, "DELETE", base+"/settings", nil)
+		if resp.Header.Get("Allow") != "GET" {
+			t.Errorf("Allow = %q", resp.Header.Get("Allow"))
+		}
+		_, b := d.want(t, 200, "PATCH", base+"/echo?q=1", "patch-body")
+		var e map[string]any
+		mustJSON(t, b, &e)
+		if e["method"] != "PATCH" || e["path"] != "/echo" || e["body"] != "patch-body" {
+			t.Errorf("method-less app route echo: %s", b)
+		}
+		d.wantStatus(t, 404, "GET", base+"/echo/deeper", nil)
+	})
+}
+
+func testStream(t *testing.T, d *dpServer) {
+	open := func(t *testing.T, path, accept string) (*http.Response, <-chan line, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		req := d.newReq("GET", path, nil).WithContext(ctx)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := d.client.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); resp.Body.Close() })
+		return resp, readLines(resp.Body), cancel
+	}
+	next := func(t *testing.T, ch <-chan line) string {
+		t.Helper()
+		select {
+		case l, ok := <-ch:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			return l.text
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stream data within 10s")
+		}
+		return ""
+	}
+	tick := func(t *testing.T, js string) int64 {
+		t.Helper()
+		var f struct {
+			Schema struct{ Name string }
+			Data   struct{ Values [][]json.Number }
+		}
+		dec := json.NewDecoder(strings.NewReader(js))
+		dec.UseNumber()
+		if err := dec.Decode(&f); err != nil || f.Schema.Name != "ticks" || len(f.Data.Values) != 2 {
+			t.Fatalf("not a ticks frame: %v %s", err, js)
+		}
+		n, _ := f.Data.Values[1][0].Int64()
+		return n
+	}
+
+	t.Run("SSE", func(t *testing.T) {
+		resp, ch, _ := open(t, dsNS+"/stream/ticks/50ms", "text/event-stream")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("SSE: %d %v", resp.StatusCode, resp.Header)
+		}
+		if first := next(t, ch); first != `data: {"interval":"50ms"}` {
+			t.Fatalf("first SSE event = %q", first)
+		}
+		for want := int64(1); want <= 3; want++ {
+			l := next(t, ch)
+			if !strings.HasPrefix(l, "data: ") || tick(t, strings.TrimPrefix(l, "data: ")) != want {
+				t.Fatalf("SSE event %d = %q", want, l)
+			}
+		}
+	})
+	t.Run("NDJSON", func(t *testing.T) {
+		resp, ch, _ := open(t, dsNS+"/stream/ticks/50ms", "")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+			t.Fatalf("NDJSON: %d %v", resp.StatusCode, resp.Header)
+		}
+		if first := next(t, ch); first != `{"interval":"50ms"}` {
+			t.Fatalf("first line = %q", first)
+		}
+		for want := int64(1); want <= 3; want++ {
+			if got := tick(t, next(t, ch)); got != want {
+				t.Fatalf("tick %d, want %d", got, want)
+			}
+		}
+	})
+	t.Run("app stream", func(t *testing.T) {
+		resp, ch, _ := open(t, appBase+"/namespaces/default/stream/counter/50ms", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("app stream: %d", resp.StatusCode)
+		}
+		if l := next(t, ch); !strings.Contains(l, `"counter"`) {
+			t.Fatalf("app stream line = %q", l)
+		}
+	})
+	t.Run("forbidden and missing", func(t *testing.T) {
+		d.wantStatus(t, 403, "GET", dsNS+"/stream/forbidden", nil, "forbidden")
+		d.wantStatus(t, 404, "GET", dsNS+"/stream/missing", nil, "missing")
+		d.wantStatus(t, 404, "GET", appBase+"/namespaces/default/stream/nothing", nil)
+	})
+	t.Run("publish", func(t *testing.T) {
+		_, b := d.want(t, 200, "POST", dsNS+"/stream/ticks", map[string]int{"published": 7})
+		if strings.TrimSpace(string(b)) != `{"published":7}` {
+			t.Errorf("publish echo = %s", b)
+		}
+		d.wantStatus(t, 403, "POST", dsNS+"/stream/elsewhere", map[string]int{"x": 1}, "elsewhere")
+		d.wantStatus(t, 403, "POST", appBase+"/namespaces/default/stream/counter", map[string]int{"x": 1})
+	})
+}
+
+type admissionReview struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Response   struct {
+		UID       string   `json:"uid"`
+		Allowed   bool     `json:"allowed"`
+		Warnings  []string `json:"warnings"`
+		Patch     string   `json:"patch"`
+		PatchType string   `json:"patchType"`
+		Status    *struct {
+			Status  string `json:"status"`
+			Message string `json:"message"`
+			Code    int    `json:"code"`
+		} `json:"status"`
+	} `json:"response"`
+}
+
+func review(uid, op string, obj map[string]any) map[string]any {
+	return map[string]any{
+		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+		"request": map[string]any{
+			"uid": uid, "operation": op, "namespace": "default",
+			"kind":     map[string]string{"group": dsGroup, "version": "v1", "kind": "Thing"},
+			"resource": map[string]string{"group": dsGroup, "version": "v1", "resource": "things"},
+			"userInfo": map[string]any{"username": "alice"},
+			"object":   obj,
+		},
+	}
+}
+
+func testAdmission(t *testing.T, d *dpServer) {
+	thing := func(spec map[string]any) map[string]any {
+		o := map[string]any{"apiVersion": dsGroup + "/v1", "kind": "Thing",
+			"metadata": map[string]any{"name": "t1", "labels": map[string]any{"team": "a"}}}
+		if spec != nil {
+			o["spec"] = spec
+		}
+		return o
+	}
+	var r admissionReview
+	_, b := d.want(t, 200, "POST", dsBase+"/admission/validate", review("deny-1", "CREATE", thing(map[string]any{"deny": true})))
+	mustJSON(t, b, &r)
+	if r.Kind != "AdmissionReview" || r.Response.UID != "deny-1" || r.Response.Allowed || r.Response.Status == nil ||
+		r.Response.Status.Code != 400 || r.Response.Status.Status != "Failure" || !strings.Contains(r.Response.Status.Message, "spec.deny") {
+		t.Errorf("deny: %s", b)
+	}
+	r = admissionReview{}
+	_, b = d.want(t, 200, "POST", dsBase+"/admission/validate", review("allow-1", "UPDATE", thing(map[string]any{"deny": false})))
+	mustJSON(t, b, &r)
+	if !r.Response.Allowed || r.Response.UID != "allow-1" || len(r.Response.Warnings) != 0 {
+		t.Errorf("allow: %s", b)
+	}
+	r = admissionReview{}
+	_, b = d.want(t, 200, "POST", dsBase+"/admission/validate", review("warn-1", "CREATE", thing(nil)))
+	mustJSON(t, b, &r)
+	if !r.Response.Allowed || len(r.Response.Warnings) != 1 || r.Response.Warnings[0] != "object has no spec" {
+		t.Errorf("allow with warning: %s", b)
+	}
+	// CONNECT cannot be expressed to a plugin: fail closed.
+	r = admissionReview{}
+	_, b = d.want(t, 200, "POST", dsBase+"/admission/validate", review("connect-1", "CONNECT", thing(nil)))
+	mustJSON(t, b, &r)
+	if r.Response.Allowed {
+		t.Errorf("CONNECT allowed: %s", b)
+	}
+
+	orig := thing(map[string]any{"size": 3})
+	r = admissionReview{}
+	_, b = d.want(t, 200, "POST", dsBase+"/admission/mutate", review("mut-1", "CREATE", orig))
+	mustJSON(t, b, &r)
+	if !r.Response.Allowed || r.Response.UID != "mut-1" || r.Response.PatchType != "JSONPatch" || r.Response.Patch == "" {
+		t.Fatalf("mutate: %s", b)
+	}
+	raw, err := base64.StdEncoding.DecodeString(r.Response.Patch)
+	if err != nil {
+		t.Fatalf("patch is not base64: %v", err)
+	}
+	patch, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		t.Fatalf("not a JSONPatch: %v %s", err, raw)
+	}
+	origJSON, _ := json.Marshal(orig)
+	patched, err := patch.Apply(origJSON)
+	if err != nil {
+		t.Fatalf("applying %s: %v", raw, err)
+	}
+	var got map[string]any
+	mustJSON(t, patched, &got)
+	want := thing(map[string]any{"size": 3})
+	want["metadata"].(map[string]any)["labels"].(map[string]any)["mutated-by"] = "example-datasource"
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if !bytes.Equal(gotJSON, wantJSON) {
+		t.Errorf("patched object:\n got %s\nwant %s", gotJSON, wantJSON)
+	}
+	d.wantStatus(t, 400, "POST", dsBase+"/admission/mutate", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "request")
+	d.wantStatus(t, 405, "GET", dsBase+"/admission/validate", nil)
+}
+
+func testConversion(t *testing.T, d *dpServer) {
+	type convReview struct {
+		Kind     string `json:"kind"`
+		Response struct {
+			UID              string            `json:"uid"`
+			ConvertedObjects []json.RawMessage `json:"convertedObjects"`
+			Result           struct {
+				Status, Message string
+				Code            int
+			} `json:"result"`
+		} `json:"response"`
+	}
+	req := func(uid, target string) map[string]any {
+		return map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+			"request": map[string]any{"uid": uid, "desiredAPIVersion": target, "objects": []map[string]any{
+				{"apiVersion": dsGroup + "/v1", "kind": "Thing", "metadata": map[string]any{"name": "a"}, "spec": map[string]any{"host": "db:5432"}},
+				{"apiVersion": dsGroup + "/v2", "kind": "Thing", "metadata": map[string]any{"name": "b"}, "spec": map[string]any{"endpoint": "db:6543"}},
+			}}}
+	}
+	var r convReview
+	_, b := d.want(t, 200, "POST", dsBase+"/conversion", req("c-ok", dsGroup+"/v2"))
+	mustJSON(t, b, &r)
+	if r.Kind != "ConversionReview" || r.Response.UID != "c-ok" || r.Response.Result.Status != "Success" || len(r.Response.ConvertedObjects) != 2 {
+		t.Fatalf("conversion: %s", b)
+	}
+	for i, want := range []string{"db:5432", "db:6543"} {
+		var o struct {
+			APIVersion string            `json:"apiVersion"`
+			Spec       map[string]string `json:"spec"`
+		}
+		mustJSON(t, r.Response.ConvertedObjects[i], &o)
+		if o.APIVersion != dsGroup+"/v2" || o.Spec["endpoint"] != want || o.Spec["host"] != "" {
+			t.Errorf("converted object %d: %s", i, r.Response.ConvertedObjects[i])
+		}
+	}
+	r = convReview{}
+	_, b = d.want(t, 200, "POST", dsBase+"/conversion", req("c-bad", dsGroup+"/v9"))
+	mustJSON(t, b, &r)
+	if r.Response.UID != "c-bad" || r.Response.Result.Status != "Failure" || r.Response.Result.Code != 400 ||
+		!strings.Contains(r.Response.Result.Message, "v9") || len(r.Response.ConvertedObjects) != 0 {
+		t.Errorf("conversion failure: %s", b)
+	}
+}
+
+func testProxy(t *testing.T, d *dpServer, up *recorder) {
+	resp, b := d.want(t, 202, "POST", dsNS+"/proxy/api/v1/../v2/search?q=up&limit=5", "proxied body",
+		withHeader("Cookie", "grafana_session=caller-cookie"),
+		withHeader("X-Caller", "visible"),
+	)
+	if string(b) != "upstream says hi" || resp.Header.Get("X-Upstream") != "yes" {
+		t.Errorf("proxy response: %s %v", b, resp.Header)
+	}
+	if resp.Header.Get("Set-Cookie") != "" {
+		t.Errorf("upstream Set-Cookie reached the client: %q", resp.Header.Get("Set-Cookie"))
+	}
+	got := up.last(t)
+	if got.Method != "POST" || got.Path != "/base/api/v2/search" || got.RawQuery != "q=up&limit=5" || got.Body != "proxied body" {
+		t.Errorf("upstream saw %s %s?%s body %q", got.Method, got.Path, got.RawQuery, got.Body)
+	}
+	wantAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte("proxyuser:"+secretBasicPW))
+	if got.Header.Get("Authorization") != wantAuth {
+		t.Errorf("upstream Authorization = %q, want the datasource's basic auth", got.Header.Get("Authorization"))
+	}
+	if got.Header.Get("X-Upstream-Key") != secretHeader {
+		t.Errorf("upstream X-Upstream-Key = %q", got.Header.Get("X-Upstream-Key"))
+	}
+	if got.Header.Get("Cookie") != "" || strings.Contains(fmt.Sprint(got.Header), d.token) {
+		t.Errorf("caller credentials reached the upstream: %v", got.Header)
+	}
+	if got.Header.Get("X-Caller") != "visible" {
+		t.Errorf("ordinary header not forwarded: %v", got.Header)
+	}
+	// Cannot climb above the base path.
+	d.want(t, 202, "GET", dsNS+"/proxy/%2e%2e/%2e%2e/etc/passwd", nil)
+	if p := up.last(t).Path; !strings.HasPrefix(p, "/base/") {
+		t.Errorf("proxy escaped the base path: %s", p)
+	}
+}
+
+func testErrors(t *testing.T, d *dpServer) {
+	d.wantStatus(t, 404, "POST", dsBase+"/namespaces/default/datasources/no-such-uid/query", `{"queries":[{}]}`, "no-such-uid")
+	d.wantStatus(t, 404, "GET", dsBase+"/namespaces/default/datasources/no-such-uid/health", nil, "no-such-uid")
+	d.wantStatus(t, 404, "GET", dsBase+"/namespaces/org-7/datasources/example/health", nil, "example")
+	d.wantStatus(t, 404, "GET", dsBase+"/no/such/route", nil)
+	d.wantStatus(t, 404, "GET", appBase+"/namespaces/default/nothing", nil)
+	d.wantStatus(t, 400, "GET", dsBase+"/namespaces/not-a-namespace/datasources/example/health", nil)
+	resp, _ := d.wantStatus(t, 405, "GET", dsNS+"/query", nil)
+	if resp.Header.Get("Allow") != "POST" {
+		t.Errorf("query Allow = %q", resp.Header.Get("Allow"))
+	}
+
+	big := strings.Repeat("x", 65537)
+	d.wantStatus(t, 413, "POST", dsNS+"/resource/echo", big, "65536")
+	d.wantStatus(t, 413, "POST", dsNS+"/query", `{"queries":[{"refId":"A","pad":"`+big+`"}]}`, "65536")
+	// Just under the limit still works.
+	_, b := d.want(t, 200, "POST", dsNS+"/resource/echo", big[:65000])
+	var e echo
+	mustJSON(t, b, &e)
+	if len(e.Body) != 65000 {
+		t.Errorf("echoed %d bytes", len(e.Body))
+	}
+
+	// A registered service whose plugin is not installed: 503 and Available=False.
+	obj := dpsYAML("e2e-missing-plugin", "e2e-missing.datasource.grafana.app", "v1", "  - type: metrics\n")
+	d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "missing.yaml", obj))
+	t.Cleanup(func() { d.kubectl("delete", "dataplaneservice", "e2e-missing-plugin") })
+	d.kc(t, "wait", "--for=condition=Available=False", "dataplaneservice/e2e-missing-plugin", "--timeout=60s")
+	eventually(t, 10*time.Second, "the missing plugin's route", func() (bool, string) {
+		resp, b := d.call(t, "GET", "/apis/e2e-missing.datasource.grafana.app/v1/metrics", nil)
+		return resp.StatusCode == 503 && strings.Contains(string(b), "e2e-missing-plugin is not installed"), fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+}
+
+// pluginPID asks the example datasource for its PID and checks it is a child of this dpa.
+func pluginPID(t *testing.T, d *dpServer) int {
+	t.Helper()
+	_, b := d.want(t, 200, "GET", dsNS+"/resource/pid", nil)
+	var p struct{ PID int }
+	mustJSON(t, b, &p)
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
+	if err != nil {
+		t.Fatalf("plugin pid %d: %v", p.PID, err)
+	}
+	// Fields after the parenthesised command: state ppid ...
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if ppid, _ := strconv.Atoi(f[1]); ppid != d.pid() {
+		t.Fatalf("pid %d is not a child of dpa (%d) but of %d", p.PID, d.pid(), ppid)
+	}
+	return p.PID
+}
+
+func testPluginKill(t *testing.T, d *dpServer) {
+	pid := pluginPID(t, d)
+
+	// Watch the Available condition with kubectl while the plugin dies and comes back.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	watch := exec.CommandContext(ctx, kubectl, "--kubeconfig", d.kubeconfig, "get", "dataplaneservice", "example-datasource", "-w",
+		"-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}{"\n"}`)
+	var wout syncBuffer
+	wout.b = &bytes.Buffer{}
+	watch.Stdout = &wout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchDone := make(chan struct{})
+	go func() { _ = watch.Wait(); close(watchDone) }()
+	defer func() { cancel(); <-watchDone }()
+	eventually(t, 10*time.Second, "kubectl watch to print the current condition", func() (bool, string) {
+		return strings.HasPrefix(wout.String(), "True\n"), wout.String()
+	})
+
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	saw503 := false
+	var newPID int
+	eventually(t, 30*time.Second, "the plugin to come back", func() (bool, string) {
+		resp, b := d.call(t, "GET", dsNS+"/resource/pid", nil)
+		switch resp.StatusCode {
+		case 503:
+			st := decodeStatus(t, 503, b)
+			if st.Reason != "ServiceUnavailable" || !strings.Contains(st.Message, "example-datasource") {
+				t.Errorf("503 Status: %+v", st)
+			}
+			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("503 without a valid Retry-After: %q", resp.Header.Get("Retry-After"))
+			}
+			saw503 = true
+		case 200:
+			var p struct{ PID int }
+			mustJSON(t, b, &p)
+			if p.PID == pid {
+				return false, "still the old process"
+			}
+			newPID = p.PID
+			return true, ""
+		default:
+			t.Errorf("while the plugin restarts: %d %s", resp.StatusCode, b)
+		}
+		return false, fmt.Sprintf("%d %s", resp.StatusCode, b)
+	})
+	if !saw503 {
+		t.Errorf("no 503 between SIGKILL and recovery (new pid %d)", newPID)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", newPID)); err != nil {
+		t.Errorf("new plugin pid %d: %v", newPID, err)
+	}
+	// Queries work again without restarting dpa.
+	d.want(t, 200, "POST", dsNS+"/query", `{"queries":[{"refId":"A"}]}`)
+	eventually(t, 30*time.Second, "Available False then True in kubectl's watch", func() (bool, string) {
+		out := wout.String()
+		i := strings.Index(out, "False\n")
+		return i >= 0 && strings.Contains(out[i:], "True\n"), strings.ReplaceAll(out, "\n", " ")
+	})
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=30s")
+	var o v0alpha1.DataPlaneService
+	mustJSON(t, []byte(d.kc(t, "get", "dataplaneservice", "example-datasource", "-o", "json")), &o)
+	if c := cond(&o, "Available"); c == nil || !strings.Contains(c.Message, "restarts: 1") {
+		t.Errorf("Available condition after one restart: %+v", c)
+	}
+}
+
+func testDPAMetrics(t *testing.T, d *dpServer) {
+	resp, _ := d.call(t, "GET", "/metrics", nil, noAuth())
+	if resp.StatusCode != 401 && resp.StatusCode != 403 {
+		t.Errorf("/metrics without a token = %d", resp.StatusCode)
+	}
+	_, b := d.want(t, 200, "GET", "/metrics", nil)
+	text := string(b)
+	for _, want := range []string{
+		`dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="query",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="418",group="example.datasource.grafana.app",type="query",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="418",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="413",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="503",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="200",group="example.app.grafana.app",type="health",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="admission",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="405",group="example.datasource.grafana.app",type="unknown",version="v0alpha1"}`,
+		`dpa_dataplane_request_duration_seconds_bucket{code="200",group="example.datasource.grafana.app",type="conversion",version="v0alpha1",le="+Inf"}`,
+		`dpa_plugin_up{plugin="example-datasource"} 1`,
+		`dpa_plugin_up{plugin="example-app"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// SSE + NDJSON subscriptions and one publish on the datasource group.
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, `dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="stream"`) {
+			n, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			if err != nil || n < 3 {
+				t.Errorf("stream requests: %s", l)
+			}
+		}
+		if strings.HasPrefix(l, `dpa_plugin_restarts_total{plugin="example-datasource"}`) && !strings.HasSuffix(l, " 1") {
+			t.Errorf("restarts after one SIGKILL: %s", l)
+		}
+	}
+}
+
+func TestDataPlaneTimeouts(t *testing.T) {
+	plugins := examplePlugins(t)
+	prov := t.TempDir()
+	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:9"), "")
+	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--timeout", "query=1ms,resource=1s", "--log-level", "info")
+	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
+
+	t.Run("query deadline is 504", func(t *testing.T) {
+		var qs []map[string]any
+		for i := range 5 {
+			qs = append(qs, map[string]any{"refId": fmt.Sprint("Q", i), "scenario": "table", "points": 100000})
+		}
+		_, st := d.wantStatus(t, 504, "POST", dsNS+"/query", map[string]any{"queries": qs}, "QueryData timed out")
+		if st.Reason != "Timeout" {
+			t.Errorf("reason = %q", st.Reason)
+		}
+		// Other types keep their own deadline.
+		d.want(t, 200, "GET", dsNS+"/resource/pid", nil)
+	})
+
+	t.Run("stream outlives the resource timeout and stops with the client", func(t *testing.T) {
+		const path = "ticks/110ms" // unique in this server's log
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		resp, err := d.client.Do(d.newReq("GET", dsNS+"/stream/"+path, nil).WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream: %d", resp.StatusCode)
+		}
+		start := time.Now()
+		ch := readLines(resp.Body)
+		var last line
+		n := 0
+		for time.Since(start) < 3*time.Second {
+			select {
+			case l, ok := <-ch:
+				if !ok {
+					t.Fatalf("stream ended after %v and %d lines (resource timeout is 1s)", time.Since(start), n)
+				}
+				last = l
+				n++
+			case <-time.After(2 * time.Second):
+				t.Fatalf("no packet for 2s after %d lines", n)
+			}
+		}
+		if last.at.Sub(start) < 2500*time.Millisecond || n < 15 {
+			t.Fatalf("last packet %v after start, %d lines: the stream did not outlive the 1s timeout", last.at.Sub(start), n)
+		}
+		if logs := d.logs.String(); !strings.Contains(logs, "RunStream started") || strings.Contains(logs, "RunStream context cancelled") {
+			t.Fatalf("while streaming, the plugin log should show RunStream started and not cancelled:\n%s", logs)
+		}
+		cancel() // the client leaves
+		eventually(t, 10*time.Second, "the plugin's RunStream to stop", func() (bool, string) {
+			for _, l := range strings.Split(d.logs.String(), "\n") {
+				if strings.Contains(l, "RunStream context cancelled") && strings.Contains(l, path) {
+					return true, ""
+				}
+			}
+			return false, "no 'RunStream context cancelled' line for " + path
+		})
+	})
+}
+
+func TestDataPlaneDelegation(t *testing.T) {
+	rec := &recorder{}
+	up := httptest.NewServer(rec.handler("from the delegate"))
+	t.Cleanup(up.Close)
+	d := startDP(t, "--delegate-url", up.URL)
+	for _, p := range []string{"/api/health", "/apis/other.group/v1/things?x=1"} {
+		_, b := d.want(t, 202, "GET", p, nil)
+		if string(b) != "from the delegate" {
+			t.Errorf("%s: body %q", p, b)
+		}
+		got := rec.last(t)
+		if got.Path+"?"+got.RawQuery != p && got.Path != p {
+			t.Errorf("delegate saw %s?%s, want %s", got.Path, got.RawQuery, p)
+		}
+	}
+	// dpa's own API is not delegated.
+	_, b := d.want(t, 200, "GET", collection, nil)
+	if !strings.Contains(string(b), "DataPlaneServiceList") {
+		t.Errorf("resource API: %s", b)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n := len(rec.reqs); n != 2 {
+		t.Errorf("delegate saw %d requests, want 2", n)
+	}
+}
