@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make bench`: data-plane performance, measured (not asserted). Builds dpa and the example
+# plugins into a temp dir, then in one run compares direct gRPC calls to the example plugin
+# with the same calls through a real `dpa serve` (concurrency 1 and 16), times route lookup
+# with 1 vs 10,000 registrations and apply → route-live latency. See docs/benchmarks.md.
+#
+# Environment: DURATION (per scenario, default 3s), LIVE_REPS (default 20),
+# DPA_LOG_LEVEL (dpa's --log-level during the run, default info), BENCH_OUT (also write the
+# report to this file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-3s}
+LIVE_REPS=${LIVE_REPS:-20}
+DPA_LOG_LEVEL=${DPA_LOG_LEVEL:-info}
+GOOS=$(go env GOOS)
+GOARCH=$(go env GOARCH)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpa-bench-build-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+echo "building dpa, the example plugins and the benchmark driver..." >&2
+go build -o "$work/dpa" ./cmd/dpa
+go build -o "$work/bench" ./test/bench
+for p in datasource:example-datasource app:example-app; do
+  dir=${p%%:*} id=${p#*:}
+  mkdir -p "$work/plugins/$dir"
+  cp "examples/plugins/$dir/plugin.json" "$work/plugins/$dir/"
+  go build -o "$work/plugins/$dir/gpx_${id}_${GOOS}_${GOARCH}" "./examples/plugins/$dir"
+done
+
+{
+  echo "# $(uname -srm), $(nproc) CPUs, $(go version | awk '{print $3}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  "$work/bench" -dpa "$work/dpa" -plugins "$work/plugins" -duration "$DURATION" \
+    -live-reps "$LIVE_REPS" -dpa-log-level "$DPA_LOG_LEVEL"
+  echo
+  echo "## pkg/dataplane BenchmarkLookup (route table lookup + match only)"
+  go test ./pkg/dataplane -run '^$' -bench '^BenchmarkLookup$' -benchmem -benchtime 200000x | grep -E '^Benchmark'
+} | if [ -n "${BENCH_OUT:-}" ]; then tee "$BENCH_OUT"; else cat; fi

@@ -1,0 +1,594 @@
+// Command bench measures the data plane's overhead (scripts/bench.sh runs it; see
+// docs/benchmarks.md). In one run it:
+//
+//   - makes the same QueryData and CallResource calls (a) directly over gRPC to the example
+//     datasource plugin, started by pkg/pluginhost exactly as dpa starts it, and (b) over
+//     HTTPS with keep-alive through a real `dpa serve` (its own plugin process), at
+//     concurrency 1 and 16, and prints ops/s, p50, p99, the throughput ratio (b)/(a) and the
+//     added p50 (b − a);
+//   - times the data plane's route lookup + dispatch in-process with 1 and 10,000
+//     registrations (a discovery request, which needs no plugin);
+//   - times apply → route live: create a DataPlaneService through the API and poll its route
+//     until the plugin answers (p50 over -live-reps repetitions).
+//
+// Numbers are measured and reported, never asserted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+)
+
+var (
+	dpaBin      = flag.String("dpa", "bin/dpa", "dpa binary")
+	pluginsDir  = flag.String("plugins", "", "plugins directory with the built example plugins (required)")
+	duration    = flag.Duration("duration", 3*time.Second, "measuring time per scenario")
+	warmup      = flag.Duration("warmup", 500*time.Millisecond, "warm-up time per scenario")
+	liveReps    = flag.Int("live-reps", 20, "apply → route-live repetitions")
+	lookupIters = flag.Int("lookup-iters", 200000, "in-process lookup iterations per size")
+	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
+)
+
+const (
+	dsUID   = "bench"
+	dsGroup = "example.datasource.grafana.app"
+)
+
+func main() {
+	flag.Parse()
+	if *pluginsDir == "" {
+		fmt.Fprintln(os.Stderr, "bench: -plugins is required")
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "dpa-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	fmt.Printf("dpa data-plane benchmark — %s, GOMAXPROCS=%s, %s per scenario (+%s warm-up)\n\n",
+		time.Now().UTC().Format(time.RFC3339), gomaxprocs(), *duration, *warmup)
+
+	// (a) the plugin over gRPC, started by pluginhost as dpa does.
+	if err := os.MkdirAll(filepath.Join(tmp, "s"), 0o700); err != nil {
+		return err
+	}
+	host, err := pluginhost.New(pluginhost.Options{
+		PluginsDir: *pluginsDir,
+		SocketDir:  filepath.Join(tmp, "s"),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		return err
+	}
+	if err := host.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		_ = host.Stop(sctx)
+	}()
+	var plugin *pluginhost.Plugin
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if plugin, err = host.Get(ctx, "example-datasource"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("direct plugin did not start: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// (b) a real dpa with its own plugin process.
+	d, err := startDPA(tmp)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+
+	direct := directCalls(plugin)
+	viaDPA := d.calls()
+	// Check both paths answer the same thing before timing anything.
+	for name := range direct {
+		if err := direct[name](ctx); err != nil {
+			return fmt.Errorf("direct %s: %w", name, err)
+		}
+		if err := viaDPA[name](ctx); err != nil {
+			return fmt.Errorf("dpa %s: %w", name, err)
+		}
+	}
+
+	fmt.Println("## Direct gRPC (a) vs through dpa over HTTPS (b)")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "call\tconc\ta ops/s\ta p50\ta p99\tb ops/s\tb p50\tb p99\tratio b/a\tadded p50\t")
+	for _, name := range []string{"QueryData", "CallResource"} {
+		for _, conc := range []int{1, 16} {
+			a := measure(ctx, conc, direct[name])
+			b := measure(ctx, conc, viaDPA[name])
+			if a.errs > 0 || b.errs > 0 {
+				fmt.Fprintf(os.Stderr, "bench: %s conc %d: %d direct and %d dpa errors (last: %v / %v)\n", name, conc, a.errs, b.errs, a.lastErr, b.lastErr)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%.2f\t%s\t\n", name, conc,
+				a.opsPerSec, us(a.p50), us(a.p99), b.opsPerSec, us(b.p50), us(b.p99),
+				b.opsPerSec/a.opsPerSec, us(b.p50-a.p50))
+		}
+	}
+	_ = tw.Flush()
+	fmt.Println()
+
+	fmt.Println("## Route lookup + dispatch in-process (discovery request, no plugin call)")
+	lookup()
+	fmt.Println()
+
+	fmt.Printf("## Apply → route live through the API (%d repetitions)\n", *liveReps)
+	if err := d.applyToLive(ctx, *liveReps); err != nil {
+		return err
+	}
+	return nil
+}
+
+func gomaxprocs() string {
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		return v
+	}
+	return "default"
+}
+
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+}
+
+// ---- calls ----
+
+type callFunc func(ctx context.Context) error
+
+var queryJSON = []byte(`{"refId":"A","scenario":"random_walk","points":10}`)
+
+// directCalls are the same requests dpa sends to the plugin for the HTTP calls in calls().
+func directCalls(p *pluginhost.Plugin) map[string]callFunc {
+	settings := &pluginv2.DataSourceInstanceSettings{
+		Uid: dsUID, Name: "Bench", Url: "http://127.0.0.1:9", JsonData: []byte("{}"),
+		LastUpdatedMS: 1, DecryptedSecureJsonData: map[string]string{},
+	}
+	pc := func() *pluginv2.PluginContext {
+		return &pluginv2.PluginContext{OrgId: 1, PluginId: "example-datasource", Namespace: "default",
+			User: &pluginv2.User{Login: "admin", Name: "admin"}, DataSourceInstanceSettings: settings}
+	}
+	return map[string]callFunc{
+		"QueryData": func(ctx context.Context) error {
+			now := time.Now()
+			resp, err := p.QueryData(ctx, &pluginv2.QueryDataRequest{
+				PluginContext: pc(),
+				Format:        pluginv2.DataFrameFormat_JSON,
+				Queries: []*pluginv2.DataQuery{{RefId: "A", MaxDataPoints: 100, IntervalMS: 1000, Json: queryJSON,
+					TimeRange: &pluginv2.TimeRange{FromEpochMS: now.Add(-time.Hour).UnixMilli(), ToEpochMS: now.UnixMilli()}}},
+			})
+			if err != nil {
+				return err
+			}
+			if r := resp.Responses["A"]; r == nil || len(r.Frames) != 1 {
+				return fmt.Errorf("unexpected QueryData response")
+			}
+			return nil
+		},
+		"CallResource": func(ctx context.Context) error {
+			stream, err := p.CallResource(ctx, &pluginv2.CallResourceRequest{
+				PluginContext: pc(), Path: "echo", Method: "POST", Url: "echo",
+				Headers: map[string]*pluginv2.StringList{"Content-Type": {Values: []string{"text/plain"}}},
+				Body:    []byte("bench"),
+			})
+			if err != nil {
+				return err
+			}
+			code := 0
+			for {
+				m, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				if code == 0 {
+					code = int(m.Code)
+				}
+			}
+			if code != 200 {
+				return fmt.Errorf("CallResource status %d", code)
+			}
+			return nil
+		},
+	}
+}
+
+type dpa struct {
+	cmd     *exec.Cmd
+	done    chan error
+	dataDir string
+	url     string
+	token   string
+	client  *http.Client
+	logFile *os.File
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startDPA(tmp string) (*dpa, error) {
+	prov := filepath.Join(tmp, "prov")
+	if err := os.MkdirAll(filepath.Join(prov, "datasources"), 0o755); err != nil {
+		return nil, err
+	}
+	ds := "apiVersion: 1\ndatasources:\n  - name: Bench\n    type: example-datasource\n    uid: " + dsUID + "\n    orgId: 1\n    url: http://127.0.0.1:9\n"
+	if err := os.WriteFile(filepath.Join(prov, "datasources", "bench.yaml"), []byte(ds), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	d := &dpa{dataDir: filepath.Join(tmp, "data"), url: fmt.Sprintf("https://127.0.0.1:%d", port), done: make(chan error, 1)}
+	if d.logFile, err = os.Create(filepath.Join(tmp, "dpa.log")); err != nil {
+		return nil, err
+	}
+	d.cmd = exec.Command(*dpaBin, "serve", "--data-dir", d.dataDir, "--secure-port", strconv.Itoa(port),
+		"--plugins-dir", *pluginsDir, "--provisioning", prov, "--log-level", *dpaLogLevel)
+	d.cmd.Stdout, d.cmd.Stderr = d.logFile, d.logFile
+	if err := d.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	insecure := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // readiness only
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		select {
+		case err := <-d.done:
+			return nil, fmt.Errorf("dpa exited during start-up: %v (log: %s)", err, d.logFile.Name())
+		default:
+		}
+		if resp, err := insecure.Get(d.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, errors.New("dpa not ready after 90s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	insecure.CloseIdleConnections()
+	tok, err := os.ReadFile(filepath.Join(d.dataDir, "admin-token"))
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.token = strings.TrimSpace(string(tok))
+	ca, err := os.ReadFile(filepath.Join(d.dataDir, "pki", "ca.crt"))
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	// HTTP/1.1 keep-alive, one connection per concurrent client.
+	d.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64,
+	}}
+	if err := d.apply(context.Background(), "example-datasource", dsGroup, "v0alpha1"); err != nil {
+		d.stop()
+		return nil, err
+	}
+	if _, err := d.waitLive(context.Background(), "/apis/"+dsGroup+"/v0alpha1/namespaces/default/datasources/"+dsUID+"/health", 60*time.Second); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *dpa) stop() {
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+	d.cmd = nil
+	d.logFile.Close()
+}
+
+func (d *dpa) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.url+path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func (d *dpa) calls() map[string]callFunc {
+	base := "/apis/" + dsGroup + "/v0alpha1/namespaces/default/datasources/" + dsUID
+	qbody := []byte(`{"from":"now-1h","to":"now","queries":[` + string(queryJSON) + `]}`)
+	check := func(code int, b []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		if code != 200 {
+			return fmt.Errorf("HTTP %d: %.200s", code, b)
+		}
+		return nil
+	}
+	return map[string]callFunc{
+		"QueryData": func(ctx context.Context) error {
+			return check(d.do(ctx, "POST", base+"/query", qbody))
+		},
+		"CallResource": func(ctx context.Context) error {
+			return check(d.do(ctx, "POST", base+"/resource/echo", []byte("bench")))
+		},
+	}
+}
+
+func dpsJSON(name, group, version string) []byte {
+	obj := map[string]any{
+		"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+		"metadata": map[string]any{"name": name},
+		"spec": map[string]any{"pluginID": "example-datasource", "pluginType": "datasource", "group": group, "version": version,
+			"services": []map[string]string{{"type": "query"}, {"type": "health"}, {"type": "resource"}}},
+	}
+	b, _ := json.Marshal(obj)
+	return b
+}
+
+const collection = "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices"
+
+func (d *dpa) apply(ctx context.Context, name, group, version string) error {
+	code, b, err := d.do(ctx, "POST", collection, dpsJSON(name, group, version))
+	if err != nil {
+		return err
+	}
+	if code != 201 {
+		return fmt.Errorf("creating %s: HTTP %d %s", name, code, b)
+	}
+	return nil
+}
+
+// waitLive polls path every 1ms until it answers 200 and returns how long that took.
+func (d *dpa) waitLive(ctx context.Context, path string, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		code, b, err := d.do(ctx, "GET", path, nil)
+		if err == nil && code == 200 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > limit {
+			return 0, fmt.Errorf("%s not live after %s: %d %.200s %v", path, limit, code, b, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (d *dpa) applyToLive(ctx context.Context, reps int) error {
+	var lat []time.Duration
+	for i := range reps {
+		name := fmt.Sprintf("bench-live-%d", i)
+		group := fmt.Sprintf("bench-live-%d.datasource.grafana.app", i)
+		path := "/apis/" + group + "/v1/namespaces/default/datasources/" + dsUID + "/health"
+		start := time.Now()
+		if err := d.apply(ctx, name, group, "v1"); err != nil {
+			return err
+		}
+		if _, err := d.waitLive(ctx, path, 30*time.Second); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(start))
+		if code, b, err := d.do(ctx, "DELETE", collection+"/"+name, nil); err != nil || code != 200 {
+			return fmt.Errorf("deleting %s: %d %s %v", name, code, b, err)
+		}
+	}
+	slices.Sort(lat)
+	fmt.Printf("create → first 200 from the plugin: p50 %s, min %s, max %s (n=%d, 1ms polling)\n",
+		ms(pct(lat, 50)), ms(lat[0]), ms(lat[len(lat)-1]), len(lat))
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+// ---- measurement ----
+
+type result struct {
+	opsPerSec float64
+	p50, p99  time.Duration
+	errs      int
+	lastErr   error
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))]
+}
+
+// measure runs f from conc goroutines for warm-up + duration and reports the measured part.
+func measure(ctx context.Context, conc int, f callFunc) result {
+	var (
+		mu      sync.Mutex
+		all     []time.Duration
+		errs    int
+		lastErr error
+		wg      sync.WaitGroup
+	)
+	begin := time.Now()
+	measureFrom := begin.Add(*warmup)
+	end := measureFrom.Add(*duration)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, 1<<14)
+			var ne int
+			var le error
+			for {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				err := f(ctx)
+				el := time.Since(t0)
+				if t0.Before(measureFrom) {
+					continue
+				}
+				if err != nil {
+					ne++
+					le = err
+					continue
+				}
+				lat = append(lat, el)
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs += ne
+			if le != nil {
+				lastErr = le
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(all)
+	return result{
+		opsPerSec: float64(len(all)) / duration.Seconds(),
+		p50:       pct(all, 50), p99: pct(all, 99), errs: errs, lastErr: lastErr,
+	}
+}
+
+// ---- in-process lookup ----
+
+type noPlugins struct{}
+
+func (noPlugins) Get(context.Context, string) (*dataplane.Plugin, error) {
+	return nil, dataplane.ErrPluginNotFound
+}
+
+func lookup() {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "registrations\tns/request\t")
+	route := v0alpha1.DataPlaneServiceServiceTypeRoute
+	get := v0alpha1.DataPlaneServiceHTTPMethodGET
+	path := "/namespaces/{ns}/things/{name}"
+	for _, n := range []int{1, 10000} {
+		regs := make([]app.Registration, n)
+		for i := range regs {
+			regs[i] = app.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
+				Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1",
+				Services: []v0alpha1.DataPlaneServiceService{
+					{Type: v0alpha1.DataPlaneServiceServiceTypeQuery},
+					{Type: v0alpha1.DataPlaneServiceServiceTypeHealth},
+					{Type: v0alpha1.DataPlaneServiceServiceTypeResource},
+					{Type: route, Method: &get, Path: &path},
+				}}
+		}
+		h := dataplane.New(dataplane.Options{Plugins: noPlugins{},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))})
+		h.SetRegistrations(regs)
+		req := httptest.NewRequest("GET", fmt.Sprintf("/apis/g%d.grafana.app/v1", n/2), nil)
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			fmt.Fprintf(tw, "%d\tunexpected status %d\t\n", n, w.code)
+			continue
+		}
+		start := time.Now()
+		for range *lookupIters {
+			w.code = 0
+			clear(w.h)
+			h.ServeHTTP(w, req)
+		}
+		el := time.Since(start)
+		fmt.Fprintf(tw, "%d\t%.0f\t\n", n, float64(el.Nanoseconds())/float64(*lookupIters))
+	}
+	_ = tw.Flush()
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header { return w.h }
+func (w *discardWriter) WriteHeader(c int) {
+	if w.code == 0 {
+		w.code = c
+	}
+}
+func (w *discardWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = 200
+	}
+	return len(b), nil
+}
