@@ -154,6 +154,28 @@ func run() error {
 	_ = tw.Flush()
 	fmt.Println()
 
+	// Where the added latency goes: the same HTTPS request path without a plugin call (the
+	// data plane answers the group/version discovery document itself).
+	fmt.Println("## dpa floor: HTTPS + API-server filter chain + data plane, no plugin call (GET /apis/{g}/{v})")
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "conc	ops/s	p50	p99	")
+	floor := func(ctx context.Context) error {
+		code, b, err := d.do(ctx, "GET", "/apis/"+dsGroup+"/v0alpha1", nil)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("HTTP %d: %.200s", code, b)
+		}
+		return err
+	}
+	for _, conc := range []int{1, 16} {
+		r := measure(ctx, conc, floor)
+		if r.errs > 0 {
+			fmt.Fprintf(os.Stderr, "bench: floor conc %d: %d errors (last: %v)\n", conc, r.errs, r.lastErr)
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t\n", conc, r.opsPerSec, us(r.p50), us(r.p99))
+	}
+	_ = tw.Flush()
+	fmt.Println()
+
 	fmt.Println("## Route lookup + dispatch in-process (discovery request, no plugin call)")
 	lookup()
 	fmt.Println()
