@@ -1076,6 +1076,10 @@ func TestDataPlaneDelegation(t *testing.T) {
 		if got.Path+"?"+got.RawQuery != p && got.Path != p {
 			t.Errorf("delegate saw %s?%s, want %s", got.Path, got.RawQuery, p)
 		}
+		// The API server consumes the caller's bearer token; it must not reach the delegate.
+		if a := got.Header.Get("Authorization"); a != "" {
+			t.Errorf("delegate saw Authorization %q", a)
+		}
 	}
 	// dpa's own API is not delegated.
 	_, b := d.want(t, 200, "GET", collection, nil)
