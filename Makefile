@@ -59,10 +59,10 @@ test-go:
 	$(GO) test -count=1 -timeout 40m ./...
 
 test-ui:
-	cd plugin && (test -d node_modules || npm ci --no-audit --no-fund) && npm run typecheck && CI=true npm test
+	cd plugin && (test -d node_modules || npm ci --no-audit --no-fund || npm install --no-audit --no-fund) && npm run typecheck && CI=true npm test
 
 ## test-ui-e2e: the UI in real headless Chromium against a real dpa
-test-ui-e2e: ui build
+test-ui-e2e: ui build examples
 	scripts/ui-e2e.sh
 
 ## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency

@@ -89,6 +89,7 @@ func newServeCommand() *cobra.Command {
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 16<<20, "largest data-plane request body; the plugin side's gRPC limit is 16 MiB")
 	f.StringToStringVar(&timeouts, "timeout", nil, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
 	f.StringVar(&opts.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/gRPC to this URL (http://host:4317 plaintext, https://… TLS)")
+	f.StringVar(&opts.UIDir, "ui-dir", "", "serve the standalone UI at /ui/ from this directory instead of the bundle built into dpa")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -269,12 +269,7 @@ func (e *gvEntry) match(method, rest string) (target, *httpError) {
 				continue
 			}
 			if r.method == "" || r.method == method || (method == http.MethodHead && r.method == http.MethodGet) {
-				t := target{typ: svcRoute, route: r, sub: strings.TrimPrefix(rest, "/")}
-				// Namespaced custom routes get the namespace's settings.
-				if seg, next, ok := nextSeg(rest); ok && seg == "namespaces" {
-					t.ns, _, _ = nextSeg(next)
-				}
-				return t, nil
+				return routeTarget(r, rest), nil
 			}
 			allow = append(allow, r.method)
 		}
@@ -283,6 +278,26 @@ func (e *gvEntry) match(method, rest string) (target, *httpError) {
 		return target{}, errMethod(method, dedupJoin(allow))
 	}
 	return target{}, errNotFound("the server could not find the requested resource %q in %s", rest, e.gv)
+}
+
+// routeTarget builds the call of a custom route. A route under /namespaces/{ns} gets that
+// namespace's settings; one under /namespaces/{ns}/datasources/{uid} (or connections) also
+// gets that datasource's instance settings, and the plugin receives the path after the uid,
+// like a resource call. Other routes pass their whole path to the plugin.
+func routeTarget(r *route, rest string) target {
+	t := target{typ: svcRoute, route: r, sub: strings.TrimPrefix(rest, "/")}
+	seg, next, ok := nextSeg(rest)
+	if !ok || seg != "namespaces" {
+		return t
+	}
+	t.ns, next, _ = nextSeg(next)
+	if kind, after, ok := nextSeg(next); ok && (kind == "datasources" || kind == "connections") {
+		if uid, remainder, ok := nextSeg(after); ok && uid != "" {
+			t.uid = uid
+			t.sub = strings.TrimPrefix(remainder, "/")
+		}
+	}
+	return t
 }
 
 func dedupJoin(ms []string) string {

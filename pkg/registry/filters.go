@@ -1,8 +1,15 @@
 package registry
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
@@ -22,5 +29,36 @@ func withStrictFieldValidation(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// withUnownedGroups sends /apis/<group>/… of groups dpa does not serve to fallback (the
+// upstream or a 404 Status). The API server's go-restful container owns the whole /apis
+// prefix and would otherwise answer a plain-text 404 itself. The data plane has already
+// taken its registered groups by the time a request gets here.
+func withUnownedGroups(local, fallback http.Handler) http.Handler {
+	own := v0alpha1.GroupVersion.Group
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"); ok {
+			if group, _, _ := strings.Cut(rest, "/"); group != "" && group != own {
+				fallback.ServeHTTP(w, r)
+				return
+			}
+		}
+		local.ServeHTTP(w, r)
+	})
+}
+
+// notFound answers a Kubernetes 404 Status for paths nothing serves.
+func notFound(serializer runtime.NegotiatedSerializer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gv := schema.GroupVersion{}
+		if ri, ok := apirequest.RequestInfoFrom(r.Context()); ok {
+			gv = schema.GroupVersion{Group: ri.APIGroup, Version: ri.APIVersion}
+		}
+		err := apierrors.NewNotFound(schema.GroupResource{}, "")
+		err.ErrStatus.Message = fmt.Sprintf("the server could not find the requested resource (%s %s)", r.Method, r.URL.Path)
+		err.ErrStatus.Details = nil
+		responsewriters.ErrorNegotiated(err, serializer, gv, w, r)
 	})
 }

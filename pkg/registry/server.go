@@ -60,6 +60,8 @@ type Options struct {
 	Timeouts dataplane.Timeouts
 	// OTLPEndpoint exports traces over OTLP/gRPC when set.
 	OTLPEndpoint string
+	// UIDir serves the standalone UI from disk instead of the bundle embedded in the binary.
+	UIDir string
 }
 
 // Server is a configured, not yet running dpa.
@@ -198,13 +200,21 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("configuring API server: %w", err)
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
-	cfg.Generic.Authentication.Authenticator = requestAuthenticator(tokens)
+	// Whatever neither the data plane nor the resource API serves goes to the upstream when
+	// one is configured, else gets a 404 Status.
+	fallback := notFound(cfg.Generic.Serializer)
+	if s.opts.DelegateURL != "" {
+		u, _ := url.Parse(s.opts.DelegateURL)
+		fallback = httputil.NewSingleHostReverseProxy(u)
+	}
+	delegate := genericapiserver.NewEmptyDelegateWithCustomHandler(fallback)
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(tokens, cookieAuthenticator(tokens))
 	cfg.Generic.Authorization.Authorizer = allowAuthenticated
 	// The data plane sits first behind authentication and authorization; whatever it does
 	// not own goes on to the local resource API (and the delegate).
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-		next.h = withStrictFieldValidation(apiHandler)
-		return genericapiserver.DefaultBuildHandlerChain(dp, c)
+		next.h = withUnownedGroups(withStrictFieldValidation(apiHandler), fallback)
+		return withUI(genericapiserver.DefaultBuildHandlerChain(dp, c), uiHandler(tokens, s.opts.UIDir))
 	}
 	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
 	// request timeout must not cut them off.
@@ -214,12 +224,6 @@ func (s *Server) Run(ctx context.Context) error {
 			return true
 		}
 		return defaultLongRunning(r, ri)
-	}
-
-	delegate := genericapiserver.NewEmptyDelegate()
-	if s.opts.DelegateURL != "" {
-		u, _ := url.Parse(s.opts.DelegateURL)
-		delegate = genericapiserver.NewEmptyDelegateWithCustomHandler(httputil.NewSingleHostReverseProxy(u))
 	}
 
 	loopback := *cfg.Generic.LoopbackClientConfig

@@ -221,13 +221,13 @@ func testRouteChanges(t *testing.T, d *dpServer) {
 		var h struct{ Kind, Status string }
 		return json.Unmarshal(b, &h) == nil && h.Kind == "HealthCheckResult" && h.Status == "OK"
 	}
-	// Not registered: the local API server answers 404 (its generic not-found document for
-	// an unknown group, not the plugin).
+	// Not registered: dpa answers a 404 Status itself (no plugin involved).
 	notServed := func(v string) {
 		t.Helper()
 		resp, b := d.call(t, "GET", path(v), nil)
-		if resp.StatusCode != 404 || isHealth(b) || !strings.Contains(string(b), `"/apis/aggregation.grafana.app"`) {
-			t.Fatalf("GET %s: want the API server's 404, got %d %s", path(v), resp.StatusCode, b)
+		var st struct{ Kind, Reason string }
+		if resp.StatusCode != 404 || isHealth(b) || json.Unmarshal(b, &st) != nil || st.Kind != "Status" || st.Reason != "NotFound" {
+			t.Fatalf("GET %s: want a 404 NotFound Status, got %d %s", path(v), resp.StatusCode, b)
 		}
 	}
 	notServed("v1")
@@ -501,17 +501,15 @@ func testResource(t *testing.T, d *dpServer) {
 
 func testRoute(t *testing.T, d *dpServer) {
 	t.Run("wrong method is 405 with Allow", func(t *testing.T) {
-		resp, st := d.wantStatus(t, 405, "POST", dsBase+"/items/42", nil, "POST")
+		resp, st := d.wantStatus(t, 405, "POST", dsBase+"/namespaces/default/datasources/example/items/42", nil, "POST")
 		if resp.Header.Get("Allow") != "GET" {
 			t.Errorf("Allow = %q (%s)", resp.Header.Get("Allow"), st.Message)
 		}
 	})
-	// Known product gap: a datasource plugin's custom route carries no datasource instance
-	// settings, and every SDK datasource (datasource.Manage) refuses calls without them, so
-	// the example's `GET /items/{id}` route answers 502 "data source instance settings cannot
-	// be nil". This subtest asserts the documented behaviour and fails until that is fixed.
+	// A route under /namespaces/{ns}/datasources/{uid}/ gets that datasource's settings and
+	// the plugin sees the path after the uid.
 	t.Run("datasource route with path parameter reaches the plugin", func(t *testing.T) {
-		_, b := d.want(t, 200, "GET", dsBase+"/items/42", nil)
+		_, b := d.want(t, 200, "GET", dsBase+"/namespaces/default/datasources/example/items/42", nil)
 		var item map[string]string
 		mustJSON(t, b, &item)
 		if item["id"] != "42" || item["method"] != "GET" || item["path"] != "/items/42" {

@@ -88,7 +88,10 @@ func (a *appInstance) handleSettings(w http.ResponseWriter, _ *http.Request) {
 
 // handleEcho echoes the request and the caller's identity.
 func handleEcho(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
+	var body []byte
+	if r.Body != nil { // the SDK passes no body for body-less calls
+		body, _ = io.ReadAll(r.Body)
+	}
 	pc := backend.PluginConfigFromContext(r.Context())
 	resp := map[string]any{
 		"method":   r.Method,

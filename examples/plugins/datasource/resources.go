@@ -70,10 +70,13 @@ type echoResponse struct {
 
 // handleEcho echoes the request and the plugin context (never secure data).
 func handleEcho(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
+	var body []byte
+	if r.Body != nil { // the SDK passes no body for body-less calls
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 	}
 	pc := backend.PluginConfigFromContext(r.Context())
 	resp := echoResponse{

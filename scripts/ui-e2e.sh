@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `make test-ui-e2e`: the UI in real headless Chromium (Debian's chromium) against a real
+# `dpa serve` with the example plugins. Screenshots land in test-output/ui.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
+
+data=$(mktemp -d /tmp/dpa-ui-XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 16999)
+./bin/dpa serve --data-dir "$data" --secure-port "$port" --log-level warn \
+  --plugins-dir examples/plugins --provisioning examples/provisioning >"$data/dpa.log" 2>&1 &
+pid=$!
+cleanup() {
+  kill -TERM $pid 2>/dev/null && wait $pid || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+  curl -fsk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 $pid 2>/dev/null || { cat "$data/dpa.log"; exit 1; }
+  sleep 0.2
+done
+
+cd plugin
+DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" \
+  TEST_OUTPUT_DIR="${TEST_OUTPUT_DIR:-$PWD/../test-output/ui}" node e2e/ui.e2e.mjs
