@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,24 +72,6 @@ func examplePlugins(t *testing.T) string {
 	return pluginsDir
 }
 
-// syncBuffer is a log sink that may be read while dpa writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // dpServer is a running `dpa serve` (the harness's server) plus a readable log and a
 // recording keep-alive client.
 type dpServer struct {
@@ -102,49 +83,11 @@ type dpServer struct {
 	bodies [][]byte
 }
 
-// startDP is startServer with a log that can be read while dpa runs. It is stopped (SIGTERM,
-// clean exit expected) at the end of the test.
+// startDP starts dpa (stopped at the end of the test) with a recording keep-alive client.
 func startDP(t *testing.T, args ...string) *dpServer {
 	t.Helper()
-	s := &server{t: t, dataDir: shortTempDir(t), port: freePort(t), args: args, log: &bytes.Buffer{}}
-	d := &dpServer{server: s, logs: &syncBuffer{b: s.log}}
-	cmdArgs := append([]string{"serve", "--data-dir", s.dataDir, "--secure-port", strconv.Itoa(s.port), "--log-level", "warn"}, args...)
-	s.cmd = exec.Command(dpaBin, cmdArgs...)
-	s.cmd.Stdout, s.cmd.Stderr = d.logs, d.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.client != nil {
-			d.client.CloseIdleConnections()
-		}
-		s.stop()
-	})
-	s.url = fmt.Sprintf("https://127.0.0.1:%d", s.port)
-	s.kubeconfig = filepath.Join(s.dataDir, "kubeconfig")
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("dpa exited during start-up: %v\n%s", err, d.logs)
-		default:
-		}
-		if code, _ := s.anon("GET", "/readyz"); code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dpa not ready after 90s\n%s", d.logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	tok, err := os.ReadFile(filepath.Join(s.dataDir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.token = strings.TrimSpace(string(tok))
+	s := startServer(t, "", args...)
+	d := &dpServer{server: s, logs: s.log}
 	pool := x509.NewCertPool()
 	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
 	if err != nil {
@@ -155,6 +98,7 @@ func startDP(t *testing.T, args ...string) *dpServer {
 	d.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32,
 	}}
+	t.Cleanup(d.client.CloseIdleConnections)
 	return d
 }
 

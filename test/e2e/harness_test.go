@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ type server struct {
 	url        string
 	kubeconfig string
 	token      string
-	log        *bytes.Buffer
+	log        *syncBuffer
 	done       chan error
 	args       []string
 }
@@ -124,7 +125,7 @@ func (s *server) start() {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", s.dataDir, "--secure-port", strconv.Itoa(s.port), "--log-level", "warn"}, s.args...)
 	s.cmd = exec.Command(dpaBin, args...)
-	s.log = &bytes.Buffer{}
+	s.log = &syncBuffer{b: &bytes.Buffer{}}
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
 	if err := s.cmd.Start(); err != nil {
@@ -316,4 +317,22 @@ func mustReq(t *testing.T, method, url, auth string) *http.Request {
 		req.Header.Set("Authorization", auth)
 	}
 	return req
+}
+
+// syncBuffer is a log sink that may be read while dpa writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
