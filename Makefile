@@ -13,7 +13,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-ui test-ui-e2e lint bench clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-ui test-ui-e2e lint bench bench-api clean
 
 all: build
 
@@ -65,9 +65,13 @@ test-ui:
 test-ui-e2e: ui build examples
 	scripts/ui-e2e.sh
 
-## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency
-bench:
+## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency,
+## and the resource API (cold start, create/get p50 over 1,000 objects, idle RSS)
+bench: bench-api
 	scripts/bench.sh
+
+bench-api: build
+	$(GO) run ./test/apibench -dpa bin/dpa -n 1000
 
 clean:
 	rm -rf bin plugin/dist test-output

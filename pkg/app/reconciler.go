@@ -49,9 +49,21 @@ type Reconciler struct {
 	// Now is the clock used for lastTransitionTime (tests replace it).
 	Now func() time.Time
 
-	mu      sync.Mutex
+	// mu guards objects and byGV. It is never held during a status write, so validation
+	// (ClaimedBy) does not wait for the reconciler's I/O.
+	mu      sync.RWMutex
 	objects map[string]*v0alpha1.DataPlaneService
-	ready   bool
+	byGV    map[gvKey]map[string]struct{}
+}
+
+type gvKey struct{ group, version string }
+
+func keyOf(o *v0alpha1.DataPlaneService) gvKey { return gvKey{o.Spec.Group, o.Spec.Version} }
+
+// statusWrite is a status update decided under the lock and performed after it.
+type statusWrite struct {
+	obj    *v0alpha1.DataPlaneService
+	status v0alpha1.DataPlaneServiceStatus
 }
 
 var _ operator.Reconciler = (*Reconciler)(nil)
@@ -61,7 +73,11 @@ func NewReconciler(status StatusWriter, logger *slog.Logger, sinks ...RouteSink)
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Reconciler{Status: status, Sinks: sinks, Logger: logger, Now: time.Now, objects: map[string]*v0alpha1.DataPlaneService{}}
+	return &Reconciler{
+		Status: status, Sinks: sinks, Logger: logger, Now: time.Now,
+		objects: map[string]*v0alpha1.DataPlaneService{},
+		byGV:    map[gvKey]map[string]struct{}{},
+	}
 }
 
 // Reconcile implements operator.Reconciler.
@@ -71,38 +87,68 @@ func (r *Reconciler) Reconcile(ctx context.Context, req operator.ReconcileReques
 		return operator.ReconcileResult{}, fmt.Errorf("unexpected object type %T", req.Object)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if req.Action == operator.ReconcileActionDeleted {
-		delete(r.objects, obj.Name)
-	} else {
-		if cur, ok := r.objects[obj.Name]; ok && cur.UID == obj.UID && newerRV(cur.ResourceVersion, obj.ResourceVersion) {
+	affected := map[gvKey]bool{keyOf(obj): true}
+	if cur, ok := r.objects[obj.Name]; ok {
+		affected[keyOf(cur)] = true
+		r.unindexLocked(cur)
+		if req.Action != operator.ReconcileActionDeleted && cur.UID == obj.UID && newerRV(cur.ResourceVersion, obj.ResourceVersion) {
 			// An event older than what we already hold (e.g. our own status write): keep ours.
 			obj = cur
 		}
-		r.objects[obj.Name] = obj.DeepCopy()
 	}
-	r.ready = true
-	return operator.ReconcileResult{}, r.syncLocked(ctx)
+	if req.Action == operator.ReconcileActionDeleted {
+		delete(r.objects, obj.Name)
+	} else {
+		obj = obj.DeepCopy()
+		r.objects[obj.Name] = obj
+		r.indexLocked(obj)
+	}
+	writes := r.syncLocked(affected)
+	r.mu.Unlock()
+	return operator.ReconcileResult{}, r.write(ctx, writes)
 }
 
 // Refresh re-evaluates every object, e.g. after a plugin's state changed.
 func (r *Reconciler) Refresh(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.syncLocked(ctx)
+	writes := r.syncLocked(nil)
+	r.mu.Unlock()
+	return r.write(ctx, writes)
+}
+
+func (r *Reconciler) indexLocked(o *v0alpha1.DataPlaneService) {
+	k := keyOf(o)
+	if r.byGV[k] == nil {
+		r.byGV[k] = map[string]struct{}{}
+	}
+	r.byGV[k][o.Name] = struct{}{}
+}
+
+func (r *Reconciler) unindexLocked(o *v0alpha1.DataPlaneService) {
+	k := keyOf(o)
+	delete(r.byGV[k], o.Name)
+	if len(r.byGV[k]) == 0 {
+		delete(r.byGV, k)
+	}
+}
+
+// claimantsLocked returns the live objects claiming k, oldest first.
+func (r *Reconciler) claimantsLocked(k gvKey) []*v0alpha1.DataPlaneService {
+	out := make([]*v0alpha1.DataPlaneService, 0, len(r.byGV[k]))
+	for name := range r.byGV[k] {
+		if o := r.objects[name]; o.DeletionTimestamp == nil {
+			out = append(out, o)
+		}
+	}
+	sortByAge(out)
+	return out
 }
 
 // ClaimedBy implements ClaimLookup over the reconciler's cache.
 func (r *Reconciler) ClaimedBy(group, version string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var claimants []*v0alpha1.DataPlaneService
-	for _, o := range r.objects {
-		if o.Spec.Group == group && o.Spec.Version == version {
-			claimants = append(claimants, o)
-		}
-	}
-	sortByAge(claimants)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	claimants := r.claimantsLocked(gvKey{group, version})
 	names := make([]string, len(claimants))
 	for i, o := range claimants {
 		names[i] = o.Name
@@ -112,47 +158,43 @@ func (r *Reconciler) ClaimedBy(group, version string) []string {
 
 // Lookup answers which DataPlaneService owns group/version, with which services.
 func (r *Reconciler) Lookup(group, version string) (Registration, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	regs, _ := r.computeLocked()
-	for _, reg := range regs {
-		if reg.Group == group && reg.Version == version {
-			return reg, true
-		}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c := r.claimantsLocked(gvKey{group, version}); len(c) > 0 {
+		return registrationOf(c[0]), true
 	}
 	return Registration{}, false
+}
+
+func registrationOf(w *v0alpha1.DataPlaneService) Registration {
+	return Registration{
+		Name:       w.Name,
+		UID:        string(w.UID),
+		Generation: w.Generation,
+		PluginID:   w.Spec.PluginID,
+		PluginType: w.Spec.PluginType,
+		Group:      w.Spec.Group,
+		Version:    w.Spec.Version,
+		Services:   append([]v0alpha1.DataPlaneServiceService(nil), w.Spec.Services...),
+	}
 }
 
 // computeLocked returns the winning registrations (sorted by group/version) and, per object
 // name, the name of the object it lost its group/version to ("" for winners).
 func (r *Reconciler) computeLocked() ([]Registration, map[string]string) {
-	byGV := map[[2]string][]*v0alpha1.DataPlaneService{}
-	for _, o := range r.objects {
-		if o.DeletionTimestamp != nil {
+	regs := make([]Registration, 0, len(r.byGV))
+	lostTo := make(map[string]string, len(r.objects))
+	for k := range r.byGV {
+		claimants := r.claimantsLocked(k)
+		if len(claimants) == 0 {
 			continue
 		}
-		k := [2]string{o.Spec.Group, o.Spec.Version}
-		byGV[k] = append(byGV[k], o)
-	}
-	regs := make([]Registration, 0, len(byGV))
-	lostTo := make(map[string]string, len(r.objects))
-	for _, claimants := range byGV {
-		sortByAge(claimants)
 		w := claimants[0]
 		lostTo[w.Name] = ""
 		for _, l := range claimants[1:] {
 			lostTo[l.Name] = w.Name
 		}
-		regs = append(regs, Registration{
-			Name:       w.Name,
-			UID:        string(w.UID),
-			Generation: w.Generation,
-			PluginID:   w.Spec.PluginID,
-			PluginType: w.Spec.PluginType,
-			Group:      w.Spec.Group,
-			Version:    w.Spec.Version,
-			Services:   append([]v0alpha1.DataPlaneServiceService(nil), w.Spec.Services...),
-		})
+		regs = append(regs, registrationOf(w))
 	}
 	sort.Slice(regs, func(i, j int) bool {
 		if regs[i].Group != regs[j].Group {
@@ -163,7 +205,9 @@ func (r *Reconciler) computeLocked() ([]Registration, map[string]string) {
 	return regs, lostTo
 }
 
-func (r *Reconciler) syncLocked(ctx context.Context) error {
+// syncLocked publishes the route table and returns the status writes needed for the objects
+// of the affected group/versions (all objects when affected is nil).
+func (r *Reconciler) syncLocked(affected map[gvKey]bool) []statusWrite {
 	regs, lostTo := r.computeLocked()
 	for _, s := range r.Sinks {
 		s.SetRegistrations(regs)
@@ -175,25 +219,34 @@ func (r *Reconciler) syncLocked(ctx context.Context) error {
 	for _, reg := range regs {
 		regByName[reg.Name] = reg
 	}
-	names := make([]string, 0, len(r.objects))
-	for n := range r.objects {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var firstErr error
-	for _, name := range names {
-		obj := r.objects[name]
-		if obj.DeletionTimestamp != nil {
+	var writes []statusWrite
+	for name, obj := range r.objects {
+		if obj.DeletionTimestamp != nil || (affected != nil && !affected[keyOf(obj)]) {
 			continue
 		}
 		desired := r.desiredStatus(obj, lostTo[name], regByName)
-		if equality.Semantic.DeepEqual(desired, obj.Status) {
-			continue
+		if !equality.Semantic.DeepEqual(desired, obj.Status) {
+			writes = append(writes, statusWrite{obj: obj, status: desired})
 		}
-		updated, err := r.Status.WriteStatus(ctx, obj, desired)
+	}
+	sort.Slice(writes, func(i, j int) bool { return writes[i].obj.Name < writes[j].obj.Name })
+	return writes
+}
+
+// write performs status writes without holding the lock and records the results.
+func (r *Reconciler) write(ctx context.Context, writes []statusWrite) error {
+	var firstErr error
+	for _, w := range writes {
+		name := w.obj.Name
+		updated, err := r.Status.WriteStatus(ctx, w.obj, w.status)
 		switch {
 		case err == nil:
-			r.objects[name] = updated.DeepCopy()
+			r.mu.Lock()
+			// Keep the result unless a newer event arrived meanwhile.
+			if cur, ok := r.objects[name]; ok && cur.UID == updated.UID && !newerRV(cur.ResourceVersion, updated.ResourceVersion) {
+				r.objects[name] = updated.DeepCopy()
+			}
+			r.mu.Unlock()
 		case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 			// The object changed or went away; its next informer event re-runs this.
 			r.Logger.Debug("status write raced with an update", "name", name, "error", err)

@@ -31,8 +31,10 @@ func (w *recordingWriter) WriteStatus(_ context.Context, obj *v0alpha1.DataPlane
 	w.writes = append(w.writes, obj.Name)
 	out := obj.DeepCopy()
 	out.Status = st
-	w.rv++
-	out.ResourceVersion = strconv.Itoa(1000 + w.rv)
+	// Like storage: the write gets a resource version newer than the object it replaced.
+	prev, _ := strconv.Atoi(obj.ResourceVersion)
+	w.rv = max(w.rv, prev) + 1
+	out.ResourceVersion = strconv.Itoa(w.rv)
 	return out, nil
 }
 

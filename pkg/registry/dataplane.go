@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -99,13 +100,20 @@ type nextHandler struct{ h http.Handler }
 func (n *nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.h.ServeHTTP(w, r) }
 
 // discoverySink advertises the data plane's groups in /apis, in both the legacy and the
-// aggregated discovery documents, following the route table.
+// aggregated discovery documents, following the route table. Only groups whose discovery
+// content changed are touched: each update makes the server rebuild its documents.
 type discoverySink struct {
 	dp     *dataplane.Handler
 	log    *slog.Logger
 	mu     sync.Mutex
 	server *genericapiserver.GenericAPIServer
-	groups map[string]metav1.APIGroup
+	groups map[string]groupDiscovery
+}
+
+// groupDiscovery is what is advertised for one group.
+type groupDiscovery struct {
+	group    metav1.APIGroup
+	versions []apidiscoveryv2.APIVersionDiscovery
 }
 
 func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
@@ -123,12 +131,22 @@ func (d *discoverySink) SetRegistrations([]app.Registration) {
 	if d.server == nil {
 		return
 	}
-	want := map[string]metav1.APIGroup{}
+	want := map[string]groupDiscovery{}
 	for _, g := range d.dp.Groups() {
 		if g.Name == v0alpha1.GroupVersion.Group {
 			continue
 		}
-		want[g.Name] = g
+		gd := groupDiscovery{group: g}
+		for _, v := range g.Versions {
+			if list, ok := d.dp.APIResourceList(g.Name, v.Version); ok {
+				gd.versions = append(gd.versions, apidiscoveryv2.APIVersionDiscovery{
+					Version:   v.Version,
+					Resources: aggregatedResources(metav1.GroupVersion{Group: g.Name, Version: v.Version}, list.APIResources),
+					Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent,
+				})
+			}
+		}
+		want[g.Name] = gd
 	}
 	for name := range d.groups {
 		if _, ok := want[name]; !ok {
@@ -136,23 +154,17 @@ func (d *discoverySink) SetRegistrations([]app.Registration) {
 			d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
 		}
 	}
-	for name, g := range want {
-		d.server.DiscoveryGroupManager.AddGroup(g)
+	for name, gd := range want {
+		if old, ok := d.groups[name]; ok && reflect.DeepEqual(old, gd) {
+			continue
+		}
+		d.server.DiscoveryGroupManager.AddGroup(gd.group)
 		// Replace the group's versions: a version may have gone or changed services.
 		d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
-		for i, v := range g.Versions {
-			list, ok := d.dp.APIResourceList(name, v.Version)
-			if !ok {
-				continue
-			}
-			gv := metav1.GroupVersion{Group: name, Version: v.Version}
-			d.server.AggregatedDiscoveryGroupManager.AddGroupVersion(name, apidiscoveryv2.APIVersionDiscovery{
-				Version:   v.Version,
-				Resources: aggregatedResources(gv, list.APIResources),
-				Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent,
-			})
-			// Plugin groups sort after built-in groups; earlier versions in g are preferred.
-			d.server.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(gv, 1000, 1000-i)
+		for i, v := range gd.versions {
+			d.server.AggregatedDiscoveryGroupManager.AddGroupVersion(name, v)
+			// Plugin groups sort after built-in groups; earlier versions are preferred.
+			d.server.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(metav1.GroupVersion{Group: name, Version: v.Version}, 1000, 1000-i)
 		}
 	}
 	d.groups = want

@@ -1,0 +1,169 @@
+// Command apibench measures the resource API of a real dpa: cold start to ready, create and
+// get latency over N objects (sequential, HTTPS keep-alive), and idle RSS. Run it with
+// `make bench-api` (or go run ./test/apibench -dpa bin/dpa).
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const collection = "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices"
+
+func main() {
+	bin := flag.String("dpa", "bin/dpa", "dpa binary")
+	n := flag.Int("n", 1000, "objects to create and get")
+	storage := flag.String("storage", "", "--storage for dpa (default: SQLite)")
+	flag.Parse()
+	if err := run(*bin, *n, *storage); err != nil {
+		fmt.Fprintln(os.Stderr, "apibench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, n int, storage string) error {
+	dir, err := os.MkdirTemp("", "dpa-apibench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	args := []string{"serve", "--data-dir", dir, "--secure-port", strconv.Itoa(port), "--log-level", "warn"}
+	if storage != "" {
+		args = append(args, "--storage", storage)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = io.Discard
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	insecure := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for {
+		resp, err := insecure.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Since(start) > 60*time.Second {
+			return fmt.Errorf("not ready after 60s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	coldStart := time.Since(start)
+
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		return err
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "pki", "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	do := func(method, path string, body []byte, want int) (time.Duration, error) {
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if resp.StatusCode != want {
+			return 0, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return d, nil
+	}
+
+	creates := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		obj, _ := json.Marshal(map[string]any{
+			"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+			"metadata": map[string]any{"name": fmt.Sprintf("bench-%05d", i)},
+			"spec": map[string]any{"pluginID": "bench", "pluginType": "datasource",
+				"group": fmt.Sprintf("g%05d.bench.grafana.app", i), "version": "v1",
+				"services": []any{map[string]any{"type": "query"}}},
+		})
+		d, err := do("POST", collection, obj, 201)
+		if err != nil {
+			return err
+		}
+		creates = append(creates, d)
+	}
+	gets := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		d, err := do("GET", fmt.Sprintf("%s/bench-%05d", collection, i), nil, 200)
+		if err != nil {
+			return err
+		}
+		gets = append(gets, d)
+	}
+	listStart := time.Now()
+	if _, err := do("GET", collection, nil, 200); err != nil {
+		return err
+	}
+	list := time.Since(listStart)
+
+	time.Sleep(5 * time.Second) // let the reconciler's status writes settle
+	rss := rssKiB(cmd.Process.Pid)
+
+	fmt.Printf("cold start to /readyz 200: %s\n", coldStart.Round(time.Millisecond))
+	fmt.Printf("create x%d: p50 %s  p99 %s\n", n, pct(creates, 50), pct(creates, 99))
+	fmt.Printf("get    x%d: p50 %s  p99 %s\n", n, pct(gets, 50), pct(gets, 99))
+	fmt.Printf("list of %d objects: %s\n", n, list.Round(time.Millisecond))
+	fmt.Printf("RSS after the run, idle 5s: %d MiB\n", rss/1024)
+	return nil
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100].Round(time.Microsecond)
+}
+
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			v, _ := strconv.Atoi(f[1])
+			return v
+		}
+	}
+	return -1
+}
