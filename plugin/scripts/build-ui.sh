@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [[ "${SKIP_NPM_CI:-}" != 1 || ! -d node_modules ]]; then
   # npm ci refuses a lock without other platforms' optional packages (e.g. @swc/core-darwin-*),
   # which a filtering registry mirror cannot resolve; npm install still honours the lock's pins.
-  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 npm run build:standalone
 test -f ../pkg/ui/dist/index.html

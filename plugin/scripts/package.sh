@@ -18,7 +18,7 @@ TODAY=$(date -u +%Y-%m-%d)
 if [[ "${SKIP_NPM_CI:-}" != 1 || ! -d node_modules ]]; then
   # npm ci refuses a lock without other platforms' optional packages (e.g. @swc/core-darwin-*),
   # which a filtering registry mirror cannot resolve; npm install still honours the lock's pins.
-  npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
 npm run build
 
