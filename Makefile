@@ -53,8 +53,9 @@ lint:
 	$(GO) vet ./...
 
 ## test: everything CI runs
-test: lint generate-check test-go test-ui test-ui-e2e
+test: lint generate-check plugin test-go test-ui test-ui-e2e
 
+# The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`).
 test-go:
 	$(GO) test -count=1 -timeout 40m ./...
 
