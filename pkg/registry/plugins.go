@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,7 +39,7 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		SocketDir:      socketDir,
 		Addresses:      s.opts.PluginAddresses,
 		GrafanaVersion: grafanaVersion,
-		Env:            map[string]string{"GF_PLUGIN_DPA_VERSION": version.Version},
+		Env:            pluginEnv(s.opts.OTLPEndpoint),
 		Logger:         s.opts.Logger,
 		Lazy:           s.opts.LazyPlugins,
 		TracerProvider: tp,
@@ -113,4 +114,18 @@ func (s *Server) provisioningStore(ctx context.Context) (*provisioning.Store, er
 	}()
 	go store.Watch(ctx, 5*time.Second)
 	return store, nil
+}
+
+// pluginEnv is the extra environment of plugin processes. With a plaintext OTLP endpoint,
+// plugins get the same tracing settings Grafana gives them, so their spans join dpa's traces
+// (the plugin SDK only speaks plaintext OTLP/gRPC to host:port).
+func pluginEnv(otlpEndpoint string) map[string]string {
+	env := map[string]string{"GF_PLUGIN_DPA_VERSION": version.Version}
+	if u, err := url.Parse(otlpEndpoint); err == nil && u.Scheme == "http" && u.Host != "" {
+		env["GF_INSTANCE_OTLP_ADDRESS"] = u.Host
+		env["GF_INSTANCE_OTLP_PROPAGATION"] = "w3c"
+		env["GF_INSTANCE_OTLP_SAMPLER_TYPE"] = "const"
+		env["GF_INSTANCE_OTLP_SAMPLER_PARAM"] = "1"
+	}
+	return env
 }
