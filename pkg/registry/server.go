@@ -107,6 +107,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := os.MkdirAll(s.opts.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
+	unlock, err := lockDataDir(s.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	ips, dnsNames := servingNames(s.opts.BindAddress, s.opts.TLSSANs)
 	certs, err := ensurePKI(filepath.Join(s.opts.DataDir, "pki"), ips, dnsNames)

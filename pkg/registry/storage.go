@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -113,7 +112,6 @@ func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
 		stop: func() {
 			cancel()
 			wg.Wait()
-			_ = os.Remove(sock)
 		},
 		desc: desc,
 	}, nil

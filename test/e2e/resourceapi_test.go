@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -377,4 +378,20 @@ func splitColumns(line string) []string {
 		}
 	}
 	return cols
+}
+
+// TestDataDirLock: a second dpa on a data dir in use refuses to start, and says why.
+func TestDataDirLock(t *testing.T) {
+	s := startServer(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, dpaBin, "serve", "--data-dir", s.dataDir, "--secure-port", fmt.Sprint(freePort(t))).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "is in use by another dpa") {
+		t.Fatalf("second dpa on the same data dir: %v\n%s", err, out)
+	}
+	// The first one is unaffected.
+	if code, _ := s.anon("GET", "/readyz"); code != 200 {
+		t.Fatalf("first dpa /readyz = %d", code)
+	}
 }
