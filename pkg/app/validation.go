@@ -94,8 +94,8 @@ func Validate(obj *v0alpha1.DataPlaneService, claims ClaimLookup) field.ErrorLis
 	if claims != nil && spec.Group != "" && spec.Version != "" {
 		for _, other := range claims.ClaimedBy(spec.Group, spec.Version) {
 			if other != obj.Name {
-				errs = append(errs, field.Duplicate(specPath.Child("group"),
-					fmt.Sprintf("%s/%s (already claimed by DataPlaneService %q)", spec.Group, spec.Version, other)))
+				errs = append(errs, field.Invalid(specPath.Child("group"), spec.Group,
+					fmt.Sprintf("group/version %s/%s is already claimed by DataPlaneService %s", spec.Group, spec.Version, other)))
 				break
 			}
 		}

@@ -90,7 +90,7 @@ func TestValidate(t *testing.T) {
 		{name: "duplicate query", mutate: func(o *v0alpha1.DataPlaneService) {
 			o.Spec.Services = append(o.Spec.Services, v0alpha1.DataPlaneServiceService{Type: "query"})
 		}, want: []string{"spec.services[5]: Duplicate value"}},
-		{name: "group/version claimed by another", claims: fakeClaims{"testdata.datasource.grafana.app/v0alpha1": {"other"}}, mutate: func(*v0alpha1.DataPlaneService) {}, want: []string{"spec.group: Duplicate value"}},
+		{name: "group/version claimed by another", claims: fakeClaims{"testdata.datasource.grafana.app/v0alpha1": {"other"}}, mutate: func(*v0alpha1.DataPlaneService) {}, want: []string{"spec.group: Invalid value"}},
 		{name: "own claim is fine", claims: fakeClaims{"testdata.datasource.grafana.app/v0alpha1": {"testdata"}}, mutate: func(*v0alpha1.DataPlaneService) {}},
 		{name: "several errors at once", mutate: func(o *v0alpha1.DataPlaneService) {
 			o.Spec.PluginID = ""

@@ -297,7 +297,7 @@ func TestResourceAPI(t *testing.T) {
 	t.Run("group/version conflict is 422", func(t *testing.T) {
 		f := writeFile(t, dir, "dup.yaml", dpsYAML("dup", "example.datasource.grafana.app", "v1", "  - type: query\n"))
 		_, errOut, err := s.kubectl("apply", "-f", f)
-		if err == nil || !strings.Contains(errOut, `spec.group: Duplicate value`) || !strings.Contains(errOut, `example-datasource`) {
+		if err == nil || !strings.Contains(errOut, `spec.group: Invalid value: "example.datasource.grafana.app": group/version example.datasource.grafana.app/v1 is already claimed by DataPlaneService example-datasource`) {
 			t.Fatalf("conflicting apply: err=%v stderr=%s", err, errOut)
 		}
 	})
