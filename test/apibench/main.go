@@ -139,11 +139,24 @@ func run(bin string, n int, storage string) error {
 
 	time.Sleep(5 * time.Second) // let the reconciler's status writes settle
 	rss := rssKiB(cmd.Process.Pid)
+	metricsReq, _ := http.NewRequest("GET", base+"/metrics", nil)
+	metricsReq.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	var metrics string
+	if resp, err := client.Do(metricsReq); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics = string(b)
+	}
 
 	fmt.Printf("cold start to /readyz 200: %s\n", coldStart.Round(time.Millisecond))
 	fmt.Printf("create x%d: p50 %s  p99 %s\n", n, pct(creates, 50), pct(creates, 99))
 	fmt.Printf("get    x%d: p50 %s  p99 %s\n", n, pct(gets, 50), pct(gets, 99))
 	fmt.Printf("list of %d objects: %s\n", n, list.Round(time.Millisecond))
+	fmt.Printf("server-side mean (apiserver_request_duration_seconds): create %s, get %s, status update %s\n",
+		serverMean(metrics, `verb="POST"`, `subresource=""`), serverMean(metrics, `verb="GET"`, `scope="resource",subresource=""`),
+		serverMean(metrics, `verb="PUT"`, `subresource="status"`))
+	fmt.Printf("storage mean (etcd_request_duration_seconds): create %s, update %s\n",
+		storageMean(metrics, "create"), storageMean(metrics, "update"))
 	fmt.Printf("RSS after the run, idle 5s: %d MiB\n", rss/1024)
 	return nil
 }
@@ -166,4 +179,42 @@ func rssKiB(pid int) int {
 		}
 	}
 	return -1
+}
+
+// serverMean is sum/count of the API server's request duration for DataPlaneService
+// requests whose labels contain all of match.
+func serverMean(metrics string, match ...string) string {
+	return mean(metrics, "apiserver_request_duration_seconds", append(match, `resource="dataplaneservices"`)...)
+}
+
+func storageMean(metrics, op string) string {
+	return mean(metrics, "etcd_request_duration_seconds", `operation="`+op+`"`, `resource="dataplaneservices"`)
+}
+
+func mean(metrics, name string, match ...string) string {
+	var sum, count float64
+	for _, line := range strings.Split(metrics, "\n") {
+		isSum, isCount := strings.HasPrefix(line, name+"_sum{"), strings.HasPrefix(line, name+"_count{")
+		if !isSum && !isCount {
+			continue
+		}
+		ok := true
+		for _, m := range match {
+			ok = ok && strings.Contains(line, m)
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if !ok || err != nil {
+			continue
+		}
+		if isSum {
+			sum += v
+		} else {
+			count += v
+		}
+	}
+	if count == 0 {
+		return "n/a"
+	}
+	return time.Duration(sum / count * float64(time.Second)).Round(time.Microsecond).String()
 }
