@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -15,11 +16,12 @@ type admissionHandler struct{}
 
 var _ backend.AdmissionHandler = admissionHandler{}
 
+// failure is a Kubernetes-style failure: Reason is a metav1.StatusReason (BadRequest, …).
 func failure(code int32, msg string) *backend.StatusResult {
 	return &backend.StatusResult{
 		Status:  "Failure",
 		Message: msg,
-		Reason:  http.StatusText(int(code)),
+		Reason:  strings.ReplaceAll(http.StatusText(int(code)), " ", ""),
 		Code:    code,
 	}
 }
