@@ -6,7 +6,8 @@
 #
 # Environment: DURATION (per scenario, default 3s), LIVE_REPS (default 20),
 # DPA_LOG_LEVEL (dpa's --log-level during the run, default info), BENCH_OUT (also write the
-# report to this file).
+# report to this file), BENCH_ARGS (more driver flags, e.g. "-http2", "-only compare,floor",
+# "-dpa-profile /tmp/prof" for a CPU profile of dpa per scenario; see go run ./test/bench -h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +31,9 @@ for p in datasource:example-datasource app:example-app; do
 done
 
 {
-  echo "# $(uname -srm), $(nproc) CPUs, $(go version | awk '{print $3}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "# $(uname -srm), $(nproc) CPUs, $(go version | awk '{print $3}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
   "$work/bench" -dpa "$work/dpa" -plugins "$work/plugins" -duration "$DURATION" \
-    -live-reps "$LIVE_REPS" -dpa-log-level "$DPA_LOG_LEVEL"
+    -live-reps "$LIVE_REPS" -dpa-log-level "$DPA_LOG_LEVEL" ${BENCH_ARGS:-}
   echo
   echo "## pkg/dataplane BenchmarkLookup (route table lookup + match only)"
   go test ./pkg/dataplane -run '^$' -bench '^BenchmarkLookup$' -benchmem -benchtime 200000x | grep -E '^Benchmark'

@@ -249,6 +249,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	} else {
 		c.dispatch(sw)
 	}
+	sw.flushComplete(r)
 
 	code := sw.code()
 	typ := c.t.typ.String()
@@ -528,6 +529,19 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// flushComplete sends a complete HTTP/1.x response (Content-Length set, all bytes written)
+// to the client now instead of when the handler chain returns: the bookkeeping after the
+// data plane (metrics, span, the request log line here; audit, metrics and logging filters
+// of the API server) then overlaps with the client's next request instead of delaying this
+// response. HTTP/2 is left alone: the stream only ends when the handler returns, so an early
+// flush would only add a frame.
+func (w *statusWriter) flushComplete(r *http.Request) {
+	if !w.wrote || r.ProtoMajor != 1 || r.Method == http.MethodHead || w.Header().Get("Content-Length") == "" {
+		return
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
 
 func (w *statusWriter) code() int {
 	if w.status == 0 {

@@ -29,6 +29,31 @@ func slogLevel(l hclog.Level) slog.Level {
 	}
 }
 
+// PluginLogLevelEnv is set in every plugin's environment to the lowest level of plugin log
+// lines the host forwards ("trace", "debug", "info", "warn", "error" or "off"): the
+// maximum of Options.PluginLogLevel and the Logger's level. Plugins may honour it to skip
+// encoding and writing lines that would be dropped (the SDK logs at Debug by default and
+// writes a Debug and an Info line per request; the example plugins honour it). The SDK does
+// not read it itself. Options.Env can override it.
+const PluginLogLevelEnv = "GF_PLUGIN_LOG_LEVEL"
+
+// levelName is the hclog name of a slog level (rounded up to the next hclog level).
+func levelName(l slog.Level) string {
+	switch {
+	case l <= slog.LevelDebug-4:
+		return "trace"
+	case l <= slog.LevelDebug:
+		return "debug"
+	case l <= slog.LevelInfo:
+		return "info"
+	case l <= slog.LevelWarn:
+		return "warn"
+	case l <= slog.LevelError:
+		return "error"
+	}
+	return "off"
+}
+
 // hclogLevelOf is the lowest hclog level the slog logger accepts, so that
 // go-plugin skips work for messages that would be dropped anyway.
 func hclogLevelOf(l *slog.Logger) hclog.Level {

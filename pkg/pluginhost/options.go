@@ -64,7 +64,9 @@ type Options struct {
 	// PluginLogLevel is the lowest level of plugin log lines (their stderr)
 	// forwarded to Logger; default Info. SDK plugins log every request at
 	// Info ("Plugin Request Completed"): use slog.LevelWarn to drop those.
-	// Lines below the level are discarded before any JSON decoding.
+	// Lines below the level are discarded before any JSON decoding. The
+	// effective level is also passed to plugins as GF_PLUGIN_LOG_LEVEL
+	// (PluginLogLevelEnv) so that plugins honouring it do not write them.
 	PluginLogLevel slog.Level
 
 	// RestartBackoff bounds the delay before restarting an exited plugin

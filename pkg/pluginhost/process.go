@@ -226,6 +226,9 @@ func (h *Host) pluginEnv(info PluginInfo) []string {
 	if info.Version != "" {
 		env["GF_PLUGIN_VERSION"] = info.Version
 	}
+	if h.opts.Logger != nil {
+		env[PluginLogLevelEnv] = levelName(newStderrWriter(h.opts.Logger, h.opts.PluginLogLevel).minimum)
+	}
 	for k, v := range h.opts.Env {
 		env[k] = v
 	}

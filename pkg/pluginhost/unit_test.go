@@ -1,10 +1,12 @@
 package pluginhost
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +172,33 @@ func TestPluginEnv(t *testing.T) {
 	}
 	if strings.Contains(env, "DPA_SECRET_TEST") || strings.Count(env, "GF_EDITION=") != 1 {
 		t.Errorf("env:\n%s", env)
+	}
+}
+
+func TestPluginEnvLogLevel(t *testing.T) {
+	discard := func(l slog.Level) *slog.Logger {
+		return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: l}))
+	}
+	for _, tc := range []struct {
+		logger slog.Level
+		plugin slog.Level
+		env    map[string]string
+		want   string
+	}{
+		{slog.LevelInfo, 0, nil, "info"},
+		{slog.LevelDebug, slog.LevelDebug, nil, "debug"},
+		{slog.LevelDebug, 0, nil, "info"},
+		{slog.LevelInfo, slog.LevelWarn, nil, "warn"},
+		{slog.LevelError, 0, nil, "error"},
+		{slog.LevelError + 4, 0, nil, "off"},
+		{slog.LevelInfo, 0, map[string]string{PluginLogLevelEnv: "debug"}, "debug"}, // Env wins
+	} {
+		h := &Host{opts: Options{SocketDir: "/s", Logger: discard(tc.logger), PluginLogLevel: tc.plugin, Env: tc.env}}
+		h.opts.setDefaults()
+		env := h.pluginEnv(PluginInfo{})
+		if want := PluginLogLevelEnv + "=" + tc.want; !slices.Contains(env, want) {
+			t.Errorf("logger %v, PluginLogLevel %v, Env %v: want %s in %v", tc.logger, tc.plugin, tc.env, want, env)
+		}
 	}
 }
 

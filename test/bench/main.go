@@ -4,12 +4,16 @@
 //   - makes the same QueryData and CallResource calls (a) directly over gRPC to the example
 //     datasource plugin, started by pkg/pluginhost exactly as dpa starts it, and (b) over
 //     HTTPS with keep-alive through a real `dpa serve` (its own plugin process), at
-//     concurrency 1 and 16, and prints ops/s, p50, p99, the throughput ratio (b)/(a) and the
-//     added p50 (b − a);
+//     concurrency 1 and 16, and prints ops/s, p50, p99, the throughput ratio (b)/(a), the
+//     added p50 (b − a) and the CPU time per op of every process involved (driver, dpa,
+//     plugin; from /proc, so that CPU contention on a small machine can be accounted for);
 //   - times the data plane's route lookup + dispatch in-process with 1 and 10,000
 //     registrations (a discovery request, which needs no plugin);
 //   - times apply → route live: create a DataPlaneService through the API and poll its route
 //     until the plugin answers (p50 over -live-reps repetitions).
+//
+// -only, -calls and -conc select scenarios, -http2 switches the HTTPS client to HTTP/2 and
+// -dpa-profile saves a CPU profile of dpa per through-dpa scenario.
 //
 // Numbers are measured and reported, never asserted.
 package main
@@ -55,7 +59,27 @@ var (
 	liveReps    = flag.Int("live-reps", 20, "apply → route-live repetitions")
 	lookupIters = flag.Int("lookup-iters", 200000, "in-process lookup iterations per size")
 	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
+	callsFlag   = flag.String("calls", "QueryData,CallResource", "comma-separated calls to compare (QueryData, CallResource)")
+	concFlag    = flag.String("conc", "1,16", "comma-separated client concurrencies")
+	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, lookup, live; default all)")
+	http2Flag   = flag.Bool("http2", false, "HTTP/2 for the client to dpa (default HTTP/1.1 keep-alive, one connection per client)")
+	think       = flag.Duration("think", 0, "pause between two calls of one client (default none; e.g. 300µs makes the direct calls as sparse as the calls through dpa)")
+	profileDir  = flag.String("dpa-profile", "", "save a CPU profile of dpa (via /debug/pprof) for every through-dpa scenario into this directory")
 )
+
+func section(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+}
+
+func concurrencies() []int {
+	var out []int
+	for _, f := range strings.Split(*concFlag, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
 
 const (
 	dsUID   = "bench"
@@ -124,6 +148,7 @@ func run() error {
 	}
 	defer d.stop()
 
+	directPID := host.State("example-datasource").PID
 	direct := directCalls(plugin)
 	viaDPA := d.calls()
 	// Check both paths answer the same thing before timing anything.
@@ -136,29 +161,67 @@ func run() error {
 		}
 	}
 
-	fmt.Println("## Direct gRPC (a) vs through dpa over HTTPS (b)")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "call\tconc\ta ops/s\ta p50\ta p99\tb ops/s\tb p50\tb p99\tratio b/a\tadded p50\t")
-	for _, name := range []string{"QueryData", "CallResource"} {
-		for _, conc := range []int{1, 16} {
-			a := measure(ctx, conc, direct[name])
-			b := measure(ctx, conc, viaDPA[name])
-			if a.errs > 0 || b.errs > 0 {
-				fmt.Fprintf(os.Stderr, "bench: %s conc %d: %d direct and %d dpa errors (last: %v / %v)\n", name, conc, a.errs, b.errs, a.lastErr, b.lastErr)
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%.2f\t%s\t\n", name, conc,
-				a.opsPerSec, us(a.p50), us(a.p99), b.opsPerSec, us(b.p50), us(b.p99),
-				b.opsPerSec/a.opsPerSec, us(b.p50-a.p50))
-		}
+	proto := "HTTP/1.1 keep-alive"
+	if *http2Flag {
+		proto = "HTTP/2"
 	}
-	_ = tw.Flush()
-	fmt.Println()
+	if section("compare") {
+		fmt.Printf("## Direct gRPC (a) vs through dpa over HTTPS (b, %s)\n", proto)
+		fmt.Println("CPU µs/op: user+system CPU time of each process during the measured window / ops (client = this driver:")
+		fmt.Println("gRPC client in (a), HTTPS client in (b); dpa = the dpa process; plugin = the plugin process serving the calls).")
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "call\tconc\ta ops/s\ta p50\ta p99\tb ops/s\tb p50\tb p99\tratio b/a\tadded p50\ta CPU client+plugin\tb CPU client+dpa+plugin\t")
+		for _, name := range strings.Split(*callsFlag, ",") {
+			if direct[name] == nil {
+				return fmt.Errorf("unknown call %q", name)
+			}
+			for _, conc := range concurrencies() {
+				a := measure(ctx, conc, direct[name], []int{directPID})
+				var stopProfile func()
+				if *profileDir != "" {
+					stopProfile = d.profile(ctx, filepath.Join(*profileDir, fmt.Sprintf("dpa-%s-c%d.pprof", name, conc)))
+				}
+				b := measure(ctx, conc, viaDPA[name], []int{d.cmd.Process.Pid, d.pluginPID()})
+				if stopProfile != nil {
+					stopProfile()
+				}
+				if a.errs > 0 || b.errs > 0 {
+					fmt.Fprintf(os.Stderr, "bench: %s conc %d: %d direct and %d dpa errors (last: %v / %v)\n", name, conc, a.errs, b.errs, a.lastErr, b.lastErr)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%.2f\t%s\t%s\t%s\t\n", name, conc,
+					a.opsPerSec, us(a.p50), us(a.p99), b.opsPerSec, us(b.p50), us(b.p99),
+					b.opsPerSec/a.opsPerSec, us(b.p50-a.p50), a.cpuString(), b.cpuString())
+			}
+		}
+		_ = tw.Flush()
+		fmt.Println()
+	}
 
 	// Where the added latency goes: the same HTTPS request path without a plugin call (the
 	// data plane answers the group/version discovery document itself).
-	fmt.Println("## dpa floor: HTTPS + API-server filter chain + data plane, no plugin call (GET /apis/{g}/{v})")
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "conc	ops/s	p50	p99	")
+	if section("floor") {
+		if err := floorSection(ctx, d, proto); err != nil {
+			return err
+		}
+	}
+	if section("lookup") {
+		fmt.Println("## Route lookup + dispatch in-process (discovery request, no plugin call)")
+		lookup()
+		fmt.Println()
+	}
+	if section("live") {
+		fmt.Printf("## Apply → route live through the API (%d repetitions)\n", *liveReps)
+		if err := d.applyToLive(ctx, *liveReps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func floorSection(ctx context.Context, d *dpa, proto string) error {
+	fmt.Printf("## dpa floor: HTTPS (%s) + API-server filter chain + data plane, no plugin call (GET /apis/{g}/{v})\n", proto)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "conc	ops/s	p50	p99	CPU client+dpa	")
 	floor := func(ctx context.Context) error {
 		code, b, err := d.do(ctx, "GET", "/apis/"+dsGroup+"/v0alpha1", nil)
 		if err == nil && code != 200 {
@@ -166,24 +229,15 @@ func run() error {
 		}
 		return err
 	}
-	for _, conc := range []int{1, 16} {
-		r := measure(ctx, conc, floor)
+	for _, conc := range concurrencies() {
+		r := measure(ctx, conc, floor, []int{d.cmd.Process.Pid})
 		if r.errs > 0 {
 			fmt.Fprintf(os.Stderr, "bench: floor conc %d: %d errors (last: %v)\n", conc, r.errs, r.lastErr)
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t\n", conc, r.opsPerSec, us(r.p50), us(r.p99))
+		fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t%s\t\n", conc, r.opsPerSec, us(r.p50), us(r.p99), r.cpuString())
 	}
 	_ = tw.Flush()
 	fmt.Println()
-
-	fmt.Println("## Route lookup + dispatch in-process (discovery request, no plugin call)")
-	lookup()
-	fmt.Println()
-
-	fmt.Printf("## Apply → route live through the API (%d repetitions)\n", *liveReps)
-	if err := d.applyToLive(ctx, *liveReps); err != nil {
-		return err
-	}
 	return nil
 }
 
@@ -337,9 +391,12 @@ func startDPA(tmp string) (*dpa, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	// HTTP/1.1 keep-alive, one connection per concurrent client.
+	// HTTP/1.1 keep-alive, one connection per concurrent client (a custom TLS config turns
+	// the transport's HTTP/2 off); -http2: HTTP/2, all clients multiplexed on one connection,
+	// as client-go does.
 	d.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64,
+		ForceAttemptHTTP2: *http2Flag,
 	}}
 	if err := d.apply(context.Background(), "example-datasource", dsGroup, "v0alpha1"); err != nil {
 		d.stop()
@@ -350,6 +407,48 @@ func startDPA(tmp string) (*dpa, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// pluginPID is the pid of dpa's example-datasource process (a child of dpa), 0 if not found.
+func (d *dpa) pluginPID() int {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(d.cmd.Process.Pid) && strings.Contains(string(b[:i]), "gpx_example-dat") {
+			return pid
+		}
+	}
+	return 0
+}
+
+// profile starts a CPU profile of dpa covering warm-up + duration and returns a func that
+// waits for it and writes it to path.
+func (d *dpa) profile(ctx context.Context, path string) func() {
+	secs := int((*warmup + *duration).Seconds())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code, b, err := d.do(ctx, "GET", fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, secs)), nil)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("HTTP %d: %.200s", code, b)
+		}
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", path, err)
+		}
+	}()
+	return func() { <-done }
 }
 
 func (d *dpa) stop() {
@@ -486,6 +585,44 @@ type result struct {
 	p50, p99  time.Duration
 	errs      int
 	lastErr   error
+	// cpu is CPU time per op (µs) of this driver, then of each pid passed to measure.
+	cpu []float64
+}
+
+func (r result) cpuString() string {
+	parts := make([]string, len(r.cpu))
+	total := 0.0
+	for i, c := range r.cpu {
+		parts[i] = fmt.Sprintf("%.0f", c)
+		total += c
+	}
+	return fmt.Sprintf("%s = %.0fµs", strings.Join(parts, "+"), total)
+}
+
+// cpuTime is the user+system CPU time of a process (pid 0: this one) from /proc (Linux only;
+// 0 elsewhere).
+func cpuTime(pid int) time.Duration {
+	p := "/proc/self/stat"
+	if pid > 0 {
+		p = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
@@ -496,8 +633,9 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(0, min(len(sorted)-1, i-1))]
 }
 
-// measure runs f from conc goroutines for warm-up + duration and reports the measured part.
-func measure(ctx context.Context, conc int, f callFunc) result {
+// measure runs f from conc goroutines for warm-up + duration and reports the measured part,
+// with the CPU time per op of this process and of pids over the measured window.
+func measure(ctx context.Context, conc int, f callFunc, pids []int) result {
 	var (
 		mu      sync.Mutex
 		all     []time.Duration
@@ -508,6 +646,16 @@ func measure(ctx context.Context, conc int, f callFunc) result {
 	begin := time.Now()
 	measureFrom := begin.Add(*warmup)
 	end := measureFrom.Add(*duration)
+	pids = append([]int{0}, pids...)
+	cpu0 := make([]time.Duration, len(pids))
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		time.Sleep(time.Until(measureFrom))
+		for i, pid := range pids {
+			cpu0[i] = cpuTime(pid)
+		}
+	}()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -531,6 +679,9 @@ func measure(ctx context.Context, conc int, f callFunc) result {
 					continue
 				}
 				lat = append(lat, el)
+				if *think > 0 {
+					time.Sleep(*think)
+				}
 			}
 			mu.Lock()
 			all = append(all, lat...)
@@ -542,10 +693,17 @@ func measure(ctx context.Context, conc int, f callFunc) result {
 		}()
 	}
 	wg.Wait()
+	<-cpuDone
+	cpu := make([]float64, len(pids))
+	for i, pid := range pids {
+		if n := len(all); n > 0 {
+			cpu[i] = float64(cpuTime(pid)-cpu0[i]) / float64(time.Microsecond) / float64(n)
+		}
+	}
 	slices.Sort(all)
 	return result{
 		opsPerSec: float64(len(all)) / duration.Seconds(),
-		p50:       pct(all, 50), p99: pct(all, 99), errs: errs, lastErr: lastErr,
+		p50:       pct(all, 50), p99: pct(all, 99), errs: errs, lastErr: lastErr, cpu: cpu,
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 const pluginID = "example-app"
 
 func main() {
+	setupLogLevel()
 	if err := app.Manage(pluginID, newApp, app.ManageOpts{}); err != nil {
 		log.DefaultLogger.Error("plugin exited with error", "error", err)
 		os.Exit(1)

@@ -33,6 +33,7 @@ var queriesServed = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"scenario"})
 
 func main() {
+	setupLogLevel()
 	prometheus.MustRegister(queriesServed)
 	err := datasource.Manage(pluginID, newInstance, datasource.ManageOpts{
 		AdmissionHandler:  admissionHandler{},
