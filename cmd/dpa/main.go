@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -19,6 +20,11 @@ import (
 )
 
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The request path allocates per call; a larger GC target measurably raised data-plane
+		// throughput (docs/benchmarks.md). GOGC and GOMEMLIMIT still override it.
+		debug.SetGCPercent(400)
+	}
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -43,10 +49,11 @@ func newRootCommand() *cobra.Command {
 
 func newServeCommand() *cobra.Command {
 	var (
-		opts      registry.Options
-		logLevel  string
-		logFormat string
-		timeouts  map[string]string
+		opts           registry.Options
+		logLevel       string
+		logFormat      string
+		pluginLogLevel string
+		timeouts       map[string]string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -60,6 +67,9 @@ func newServeCommand() *cobra.Command {
 			opts.Logger = logger
 			if opts.Timeouts, err = parseTimeouts(timeouts); err != nil {
 				return err
+			}
+			if err := opts.PluginLogLevel.UnmarshalText([]byte(pluginLogLevel)); err != nil {
+				return fmt.Errorf("--plugin-log-level: %w", err)
 			}
 			srv, err := registry.New(opts)
 			if err != nil {
@@ -90,6 +100,7 @@ func newServeCommand() *cobra.Command {
 	f.StringToStringVar(&timeouts, "timeout", nil, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
 	f.StringVar(&opts.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/gRPC to this URL (http://host:4317 plaintext, https://… TLS)")
 	f.StringVar(&opts.UIDir, "ui-dir", "", "serve the standalone UI at /ui/ from this directory instead of the bundle built into dpa")
+	f.StringVar(&pluginLogLevel, "plugin-log-level", "warn", "lowest level of plugin log lines forwarded into dpa's log (plugins are told it in GF_PLUGIN_LOG_LEVEL); dpa logs every data-plane request itself")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -60,6 +60,9 @@ type PluginState struct {
 	Address string
 	// Since is when the plugin entered Phase.
 	Since time.Time
+	// Services are the Grafana plugin gRPC services (ServiceData, …) the running process
+	// serves, learned through gRPC reflection; nil when not running or unknown.
+	Services []string
 }
 
 // Host manages the plugin processes. Create it with New.

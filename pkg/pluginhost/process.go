@@ -54,10 +54,12 @@ type instance struct {
 	client *goplugin.Client
 	rpc    *goplugin.GRPCClient
 	plugin *Plugin
-	cmd    *exec.Cmd // nil when standalone
-	pid    int
-	addr   string
-	socket string // unix socket file to remove after a crash
+	// services are the Grafana plugin services the process registers (nil: unknown).
+	services []string
+	cmd      *exec.Cmd // nil when standalone
+	pid      int
+	addr     string
+	socket   string // unix socket file to remove after a crash
 
 	standalone *attachedRunner
 
@@ -318,6 +320,11 @@ func (i *instance) setClients(rpc goplugin.ClientProtocol, info PluginInfo) erro
 		return err
 	}
 	i.plugin = p
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if services, err := listServices(ctx, gc.Conn); err == nil {
+		i.services = services
+	}
 	return nil
 }
 

@@ -67,6 +67,7 @@ func (e *entry) state() PluginState {
 	}
 	if e.cur != nil {
 		s.PID = e.cur.pid
+		s.Services = e.cur.services
 	}
 	return s
 }

@@ -91,7 +91,28 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 		}
 		return f, ReasonPluginNotRunning, msg
 	}
-	return t, ReasonAvailable, fmt.Sprintf("plugin %q is running (restarts: %d)", reg.PluginID, st.Restarts)
+	if st.Services != nil {
+		for _, s := range reg.Services {
+			need, ok := pluginService[s.Type]
+			if ok && !slices.Contains(st.Services, need) {
+				return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q does not implement %s, which service type %q needs", reg.PluginID, need, s.Type)
+			}
+		}
+	}
+	return t, ReasonAvailable, fmt.Sprintf("plugin %q is running and serves the declared services (restarts: %d)", reg.PluginID, st.Restarts)
+}
+
+// pluginService is the plugin gRPC service each service type calls (datasource-proxy calls
+// none: dpa proxies to the datasource URL itself).
+var pluginService = map[v0alpha1.DataPlaneServiceServiceType]string{
+	v0alpha1.DataPlaneServiceServiceTypeQuery:      pluginhost.ServiceData,
+	v0alpha1.DataPlaneServiceServiceTypeResource:   pluginhost.ServiceResource,
+	v0alpha1.DataPlaneServiceServiceTypeRoute:      pluginhost.ServiceResource,
+	v0alpha1.DataPlaneServiceServiceTypeStream:     pluginhost.ServiceStream,
+	v0alpha1.DataPlaneServiceServiceTypeHealth:     pluginhost.ServiceDiagnostics,
+	v0alpha1.DataPlaneServiceServiceTypeMetrics:    pluginhost.ServiceDiagnostics,
+	v0alpha1.DataPlaneServiceServiceTypeAdmission:  pluginhost.ServiceAdmissionControl,
+	v0alpha1.DataPlaneServiceServiceTypeConversion: pluginhost.ServiceResourceConversion,
 }
 
 // nextHandler forwards to the handler the API server builds after the data plane exists.

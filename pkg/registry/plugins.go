@@ -42,6 +42,7 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		Env:            pluginEnv(s.opts.OTLPEndpoint),
 		Logger:         s.opts.Logger,
 		Lazy:           s.opts.LazyPlugins,
+		PluginLogLevel: s.opts.PluginLogLevel,
 		TracerProvider: tp,
 	})
 	if err != nil {

@@ -62,6 +62,8 @@ type Options struct {
 	OTLPEndpoint string
 	// UIDir serves the standalone UI from disk instead of the bundle embedded in the binary.
 	UIDir string
+	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
+	PluginLogLevel slog.Level
 }
 
 // Server is a configured, not yet running dpa.

@@ -148,7 +148,7 @@ func TestDataPlane(t *testing.T) {
 			scanSecrets(t, d)
 		}
 	})
-	d = startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--max-body-bytes", "65536", "--log-level", "info")
+	d = startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--max-body-bytes", "65536", "--log-level", "info", "--plugin-log-level", "info")
 
 	t.Run("route changes follow create update delete", func(t *testing.T) { testRouteChanges(t, d) })
 
@@ -997,7 +997,7 @@ func TestDataPlaneTimeouts(t *testing.T) {
 	plugins := examplePlugins(t)
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:9"), "")
-	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--timeout", "query=1ms,resource=1s", "--log-level", "info")
+	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--timeout", "query=1ms,resource=1s", "--log-level", "info", "--plugin-log-level", "info")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
 
