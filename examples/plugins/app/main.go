@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 	"io"
 	"net/http"
 	"os"
@@ -25,7 +26,7 @@ import (
 const pluginID = "example-app"
 
 func main() {
-	setupLogLevel()
+	pluginlog.Setup()
 	if err := app.Manage(pluginID, newApp, app.ManageOpts{}); err != nil {
 		log.DefaultLogger.Error("plugin exited with error", "error", err)
 		os.Exit(1)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 	"os"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -33,7 +34,7 @@ var queriesServed = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"scenario"})
 
 func main() {
-	setupLogLevel()
+	pluginlog.Setup()
 	prometheus.MustRegister(queriesServed)
 	err := datasource.Manage(pluginID, newInstance, datasource.ManageOpts{
 		AdmissionHandler:  admissionHandler{},

@@ -1,4 +1,5 @@
-package main
+// Package pluginlog makes the example plugins honour the log level dpa forwards.
+package pluginlog
 
 import (
 	"os"
@@ -12,12 +13,12 @@ import (
 // stderr (pkg/pluginhost.PluginLogLevelEnv).
 const logLevelEnv = "GF_PLUGIN_LOG_LEVEL"
 
-// setupLogLevel makes the SDK logger (hclog JSON on stderr) skip what the host would drop
+// Setup makes the SDK logger (hclog JSON on stderr) skip what the host would drop
 // anyway. The SDK logs at Debug by default and logs two lines per request ("Plugin Request
 // Started" at Debug, "Plugin Request Completed" at Info): encoding and writing a line the
 // host discards costs CPU on the request path of both processes. It must run before
 // Manage, which captures backend.Logger for its logging middleware.
-func setupLogLevel() {
+func Setup() {
 	var lvl log.Level
 	switch strings.ToLower(strings.TrimSpace(os.Getenv(logLevelEnv))) {
 	case "trace":
