@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 	"io"
 	"net/http"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 )
 
 const pluginID = "example-app"

@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 	"os"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -20,6 +19,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dataplane-aggregator/dpa/examples/plugins/internal/pluginlog"
 )
 
 const pluginID = "example-datasource"
