@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,56 +57,15 @@ func queryHeaders(h http.Header) map[string]string {
 	return out
 }
 
-// relativeTime evaluates the common "now" and "now-<n>s|m|h" forms without gtime's datemath
-// parser (a generated yacc parser: ~4 µs and a dozen allocations per call, the largest cost
-// of building a query request). Anything else returns false and goes through gtime, which
-// gives the same instant for these forms (TestRelativeTimeMatchesGtime).
-func relativeTime(s string, now time.Time) (time.Time, bool) {
-	if s == "now" {
-		return now, true
-	}
-	rest, ok := strings.CutPrefix(s, "now-")
-	if !ok || len(rest) < 2 || len(rest) > 10 {
-		return time.Time{}, false
-	}
-	var unit time.Duration
-	switch rest[len(rest)-1] {
-	case 's':
-		unit = time.Second
-	case 'm':
-		unit = time.Minute
-	case 'h':
-		unit = time.Hour
-	default:
-		return time.Time{}, false
-	}
-	n := 0
-	for _, c := range rest[:len(rest)-1] {
-		if c < '0' || c > '9' {
-			return time.Time{}, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	if time.Duration(n) > math.MaxInt64/unit {
-		return time.Time{}, false
-	}
-	return now.Add(-time.Duration(n) * unit), true
-}
-
 func parseTime(tr gtime.TimeRange, now time.Time) (from, to time.Time, err error) {
 	tr.Now = now
-	var ok bool
-	if from, ok = relativeTime(tr.From, now); !ok {
-		from, err = tr.ParseFrom()
-		if err != nil {
-			return from, to, fmt.Errorf("invalid from %q: %v", tr.From, err)
-		}
+	from, err = tr.ParseFrom()
+	if err != nil {
+		return from, to, fmt.Errorf("invalid from %q: %v", tr.From, err)
 	}
-	if to, ok = relativeTime(tr.To, now); !ok {
-		to, err = tr.ParseTo()
-		if err != nil {
-			return from, to, fmt.Errorf("invalid to %q: %v", tr.To, err)
-		}
+	to, err = tr.ParseTo()
+	if err != nil {
+		return from, to, fmt.Errorf("invalid to %q: %v", tr.To, err)
 	}
 	if from.Unix() <= 0 && tr.From != "0" {
 		// gtime maps some malformed input to the epoch: never run a query over 1970 silently.
