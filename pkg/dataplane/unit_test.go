@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 )
@@ -124,7 +123,6 @@ func TestSettingsFollowReload(t *testing.T) {
 		t.Errorf("settings not refreshed: %s updated %d → %d", pc2.DSJSON, pc1.DSUpdated, pc2.DSUpdated)
 	}
 }
-
 
 // BenchmarkBuildQueryRequest: the bench's query body → plugin QueryDataRequest.
 func BenchmarkBuildQueryRequest(b *testing.B) {
