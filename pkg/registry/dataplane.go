@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"reflect"
 	"slices"
@@ -125,7 +124,6 @@ func (n *nextHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { n.h.Se
 // content changed are touched: each update makes the server rebuild its documents.
 type discoverySink struct {
 	dp     *dataplane.Handler
-	log    *slog.Logger
 	mu     sync.Mutex
 	server *genericapiserver.GenericAPIServer
 	groups map[string]groupDiscovery

@@ -163,7 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Metrics:      legacyregistry.Registerer(),
 	})
 	defer dp.Close()
-	discovery := &discoverySink{dp: dp, log: log}
+	discovery := &discoverySink{dp: dp}
 	s.reconciler.Sinks = []app.RouteSink{dp, discovery}
 	s.reconciler.Availability = availability{host: host}
 	if host != nil {
