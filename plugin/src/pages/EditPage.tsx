@@ -208,42 +208,26 @@ export function EditPage({ name }: Props) {
         </Alert>
       )}
       <form onSubmit={submit} noValidate className={styles.form} aria-label="Data plane service">
-        <Field
+        <TextField
+          path="metadata.name"
+          id="dps-name"
           label="Name"
           description="Object name (cluster-scoped). Cannot be changed after creation."
-          data-testid="field-metadata.name"
-          invalid={!!errorFor('metadata.name')}
+          value={draft.metadata.name}
+          disabled={!isNew}
+          placeholder="my-datasource"
           error={errorFor('metadata.name')}
-        >
-          <Input
-            id="dps-name"
-            name="metadata.name"
-            value={draft.metadata.name}
-            disabled={!isNew}
-            placeholder="my-datasource"
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              update((d) => (d.metadata.name = v), ['metadata.name']);
-            }}
-          />
-        </Field>
-        <Field
+          onChange={(v) => update((d) => (d.metadata.name = v), ['metadata.name'])}
+        />
+        <TextField
+          path="spec.pluginID"
+          id="dps-plugin-id"
           label="Plugin ID"
           description="The Grafana plugin id, e.g. grafana-testdata-datasource"
-          data-testid="field-spec.pluginID"
-          invalid={!!errorFor('spec.pluginID')}
+          value={draft.spec.pluginID}
           error={errorFor('spec.pluginID')}
-        >
-          <Input
-            id="dps-plugin-id"
-            name="spec.pluginID"
-            value={draft.spec.pluginID}
-            onChange={(e) => {
-              const v = e.currentTarget.value;
-              update((d) => (d.spec.pluginID = v), ['spec.pluginID']);
-            }}
-          />
-        </Field>
+          onChange={(v) => update((d) => (d.spec.pluginID = v), ['spec.pluginID'])}
+        />
         <Field label="Plugin type" data-testid="field-spec.pluginType"
           invalid={!!errorFor('spec.pluginType')} error={errorFor('spec.pluginType')}>
           <RadioButtonGroup
@@ -254,41 +238,25 @@ export function EditPage({ name }: Props) {
           />
         </Field>
         <div className={styles.row}>
-          <Field
+          <TextField
+            path="spec.group"
+            id="dps-group"
             label="Group"
             description="API group (DNS-1123 subdomain), e.g. testdata.grafana.app"
-            data-testid="field-spec.group"
-          invalid={!!errorFor('spec.group')}
+            value={draft.spec.group}
             error={errorFor('spec.group')}
             className={styles.grow}
-          >
-            <Input
-              id="dps-group"
-              name="spec.group"
-              value={draft.spec.group}
-              onChange={(e) => {
-                const v = e.currentTarget.value;
-                update((d) => (d.spec.group = v), ['spec.group']);
-              }}
-            />
-          </Field>
-          <Field
+            onChange={(v) => update((d) => (d.spec.group = v), ['spec.group'])}
+          />
+          <TextField
+            path="spec.version"
+            id="dps-version"
             label="Version"
             description="API version (DNS-1035 label), e.g. v0alpha1"
-            data-testid="field-spec.version"
-          invalid={!!errorFor('spec.version')}
+            value={draft.spec.version}
             error={errorFor('spec.version')}
-          >
-            <Input
-              id="dps-version"
-              name="spec.version"
-              value={draft.spec.version}
-              onChange={(e) => {
-                const v = e.currentTarget.value;
-                update((d) => (d.spec.version = v), ['spec.version']);
-              }}
-            />
-          </Field>
+            onChange={(v) => update((d) => (d.spec.version = v), ['spec.version'])}
+          />
         </div>
 
         <fieldset className={styles.fieldset}>
@@ -400,6 +368,43 @@ export function EditPage({ name }: Props) {
         </div>
       </form>
     </PageLayout>
+  );
+}
+
+interface TextFieldProps {
+  /** Field path of the object, as the server names it in 422 causes. */
+  path: string;
+  id: string;
+  label: string;
+  description?: string;
+  value: string;
+  error?: string;
+  disabled?: boolean;
+  placeholder?: string;
+  className?: string;
+  onChange: (value: string) => void;
+}
+
+/** A labelled text input whose error (client check or server cause) shows under it. */
+function TextField({ path, id, label, description, value, error, disabled, placeholder, className, onChange }: TextFieldProps) {
+  return (
+    <Field
+      label={label}
+      description={description}
+      data-testid={`field-${path}`}
+      invalid={!!error}
+      error={error}
+      className={className}
+    >
+      <Input
+        id={id}
+        name={path}
+        value={value}
+        disabled={disabled}
+        placeholder={placeholder}
+        onChange={(e) => onChange(e.currentTarget.value)}
+      />
+    </Field>
   );
 }
 
