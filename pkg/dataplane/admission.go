@@ -82,37 +82,38 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 		return
 	}
 
+	// The two calls differ only in mutate returning the changed object.
+	var (
+		allowed  bool
+		result   *pluginv2.StatusResult
+		warnings []string
+		mutated  []byte
+	)
 	if c.t.action == "validate" {
 		resp, err := c.plugin.ValidateAdmission(ctx, req)
 		if err != nil {
 			c.failErr(w, err, "ValidateAdmission")
 			return
 		}
-		out.Allowed = resp.Allowed
-		out.Warnings = resp.Warnings
-		out.Result = admissionStatus(resp.Allowed, resp.Result)
-		if !resp.Allowed {
-			c.err = fmt.Errorf("denied: %s", out.Result.Message)
+		allowed, result, warnings = resp.Allowed, resp.Result, resp.Warnings
+	} else {
+		resp, err := c.plugin.MutateAdmission(ctx, req)
+		if err != nil {
+			c.failErr(w, err, "MutateAdmission")
+			return
 		}
-		reply()
-		return
+		allowed, result, warnings, mutated = resp.Allowed, resp.Result, resp.Warnings, resp.ObjectBytes
 	}
-
-	resp, err := c.plugin.MutateAdmission(ctx, req)
-	if err != nil {
-		c.failErr(w, err, "MutateAdmission")
-		return
-	}
-	out.Allowed = resp.Allowed
-	out.Warnings = resp.Warnings
-	out.Result = admissionStatus(resp.Allowed, resp.Result)
-	if !resp.Allowed {
+	out.Allowed = allowed
+	out.Warnings = warnings
+	out.Result = admissionStatus(allowed, result)
+	if !allowed {
 		c.err = fmt.Errorf("denied: %s", out.Result.Message)
 		reply()
 		return
 	}
-	if len(resp.ObjectBytes) > 0 && len(req.ObjectBytes) > 0 {
-		ops, err := jsonpatch.CreatePatch(req.ObjectBytes, resp.ObjectBytes)
+	if len(mutated) > 0 && len(req.ObjectBytes) > 0 {
+		ops, err := jsonpatch.CreatePatch(req.ObjectBytes, mutated)
 		if err != nil {
 			c.fail(w, &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError,
 				msg: fmt.Sprintf("plugin %s: MutateAdmission returned an object that cannot be diffed: %v", c.e.pluginID, err)})
