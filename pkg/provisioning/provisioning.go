@@ -119,14 +119,7 @@ func (d Datasource) MarshalJSON() ([]byte, error) {
 		datasourceJSON
 		SecureJSONFields map[string]bool `json:"secureJsonFields,omitempty"`
 	}
-	o := out{datasourceJSON: datasourceJSON(d)}
-	if len(d.SecureJSONData) > 0 {
-		o.SecureJSONFields = make(map[string]bool, len(d.SecureJSONData))
-		for k := range d.SecureJSONData {
-			o.SecureJSONFields[k] = true
-		}
-	}
-	return json.Marshal(o)
+	return json.Marshal(out{datasourceJSON: datasourceJSON(d), SecureJSONFields: d.SecureJSONData.fields()})
 }
 
 // String renders the datasource without secrets.
@@ -213,14 +206,7 @@ func (a App) MarshalJSON() ([]byte, error) {
 		appJSON
 		SecureJSONFields map[string]bool `json:"secureJsonFields,omitempty"`
 	}
-	o := out{appJSON: appJSON(a)}
-	if len(a.SecureJSONData) > 0 {
-		o.SecureJSONFields = make(map[string]bool, len(a.SecureJSONData))
-		for k := range a.SecureJSONData {
-			o.SecureJSONFields[k] = true
-		}
-	}
-	return json.Marshal(o)
+	return json.Marshal(out{appJSON: appJSON(a), SecureJSONFields: a.SecureJSONData.fields()})
 }
 
 // String renders the app without secrets.
@@ -381,4 +367,16 @@ func ParseNamespace(ns string) (NamespaceInfo, error) {
 		return info, nil
 	}
 	return info, fmt.Errorf("invalid namespace %q: expected default, org-<id> or stacks-<id>", ns)
+}
+
+// fields is Grafana's secureJsonFields: which secure keys are set, never their values.
+func (s Secrets) fields() map[string]bool {
+	if len(s) == 0 {
+		return nil
+	}
+	f := make(map[string]bool, len(s))
+	for k := range s {
+		f[k] = true
+	}
+	return f
 }

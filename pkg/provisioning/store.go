@@ -110,27 +110,15 @@ func (s *Store) Reload() error {
 func carryUpdated(prev, next *Config) {
 	for ns, m := range next.datasources {
 		for uid, ds := range m {
-			old, ok := prev.datasources[ns][uid]
-			if !ok {
-				continue
-			}
-			if old.fingerprint == ds.fingerprint {
-				ds.Updated = old.Updated
-			} else if !ds.Updated.After(old.Updated.Add(time.Millisecond)) {
-				ds.Updated = old.Updated.Add(time.Millisecond)
+			if old, ok := prev.datasources[ns][uid]; ok {
+				ds.Updated = carried(old.Updated, old.fingerprint, ds.Updated, ds.fingerprint)
 			}
 		}
 	}
 	for ns, m := range next.apps {
 		for id, a := range m {
-			old, ok := prev.apps[ns][id]
-			if !ok {
-				continue
-			}
-			if old.fingerprint == a.fingerprint {
-				a.Updated = old.Updated
-			} else if !a.Updated.After(old.Updated.Add(time.Millisecond)) {
-				a.Updated = old.Updated.Add(time.Millisecond)
+			if old, ok := prev.apps[ns][id]; ok {
+				a.Updated = carried(old.Updated, old.fingerprint, a.Updated, a.fingerprint)
 			}
 		}
 	}
@@ -194,4 +182,16 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
+}
+
+// carried is an entry's Updated after a reload: unchanged entries keep it, changed ones move
+// forward by at least a millisecond (plugins compare Updated at millisecond precision).
+func carried(prev time.Time, prevFingerprint string, next time.Time, nextFingerprint string) time.Time {
+	if prevFingerprint == nextFingerprint {
+		return prev
+	}
+	if !next.After(prev.Add(time.Millisecond)) {
+		return prev.Add(time.Millisecond)
+	}
+	return next
 }
