@@ -154,14 +154,7 @@ func (e *entry) supervise(stop <-chan struct{}) {
 		}
 		if err != nil {
 			e.log.Error("plugin failed to start", "error", err, "attempt", attempt+1, "retry_in", backoff)
-			cause := fmt.Errorf("start failed: %w", err)
-			e.transition(PhaseBackoff, func() {
-				e.lastErr = cause.Error()
-				e.cause = cause
-				e.backoff = backoff
-				e.nextStart = time.Now().Add(backoff)
-			})
-			if !sleep(stop, backoff) {
+			if !e.backOff(stop, fmt.Errorf("start failed: %w", err), backoff) {
 				return
 			}
 			backoff = min(backoff*2, opts.RestartBackoff.Max)
@@ -188,15 +181,7 @@ func (e *entry) supervise(stop <-chan struct{}) {
 			backoff = opts.RestartBackoff.Min
 		}
 		e.log.Warn("plugin exited", "reason", reason, "uptime", uptime.Round(time.Millisecond).String(), "restart_in", backoff)
-		cause := fmt.Errorf("%w: %s", ErrExited, reason)
-		e.transition(PhaseBackoff, func() {
-			e.cur = nil
-			e.lastErr = cause.Error()
-			e.cause = cause
-			e.backoff = backoff
-			e.nextStart = time.Now().Add(backoff)
-		})
-		if !sleep(stop, backoff) {
+		if !e.backOff(stop, fmt.Errorf("%w: %s", ErrExited, reason), backoff) {
 			return
 		}
 		backoff = min(backoff*2, opts.RestartBackoff.Max)
@@ -212,4 +197,17 @@ func (e *entry) launch() (*instance, error) {
 		return nil, errors.New("no plugin directory and no address")
 	}
 	return e.host.startProcess(e)
+}
+
+// backOff records why the plugin is down, then waits backoff before the next start. It
+// returns false when the host is stopping.
+func (e *entry) backOff(stop <-chan struct{}, cause error, backoff time.Duration) bool {
+	e.transition(PhaseBackoff, func() {
+		e.cur = nil
+		e.lastErr = cause.Error()
+		e.cause = cause
+		e.backoff = backoff
+		e.nextStart = time.Now().Add(backoff)
+	})
+	return sleep(stop, backoff)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -124,21 +123,7 @@ func noAuth() reqOpt { return func(r *http.Request) { r.Header.Del("Authorizatio
 // newReq builds an authenticated request (body: nil, string, []byte or JSON-encoded value).
 func (d *dpServer) newReq(method, path string, body any, opts ...reqOpt) *http.Request {
 	d.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		if err != nil {
-			d.t.Fatal(err)
-		}
-		r = bytes.NewReader(js)
-	}
-	req, err := http.NewRequest(method, d.url+path, r)
+	req, err := http.NewRequest(method, d.url+path, encodeBody(d.t, body))
 	if err != nil {
 		d.t.Fatal(err)
 	}

@@ -199,19 +199,7 @@ func (s *server) anon(method, path string) (int, []byte) {
 
 // request makes an authenticated request with a JSON body.
 func (s *server) request(method, path string, body any, contentType string) (int, []byte) {
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		r = bytes.NewReader(js)
-	}
-	req, _ := http.NewRequest(method, s.url+path, r)
+	req, _ := http.NewRequest(method, s.url+path, encodeBody(s.t, body))
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	if contentType == "" {
 		contentType = "application/json"
@@ -335,4 +323,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// encodeBody turns a request body given as nil, string, []byte or a JSON-encodable value
+// into a reader.
+func encodeBody(t *testing.T, body any) io.Reader {
+	t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case string:
+		return strings.NewReader(b)
+	case []byte:
+		return bytes.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.NewReader(js)
+	}
 }
