@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -219,6 +220,8 @@ type call struct {
 	plugin *Plugin
 	err    error
 	span   trace.Span
+	// deadline is when the plugin call's timeout expires (zero: none).
+	deadline time.Time
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest string) {
@@ -309,7 +312,19 @@ func (c *call) fail(w http.ResponseWriter, he *httpError) {
 }
 
 func (c *call) failErr(w http.ResponseWriter, err error, op string) {
-	c.fail(w, classify(err, c.e.pluginID, op))
+	c.fail(w, c.classify(err, op))
+}
+
+// classify maps a plugin call's error to an HTTP error. A call that fails once
+// its timeout has run out is a timeout (504), whatever the error says: a plugin
+// that returns ctx.Err() itself reaches us as a gRPC Unknown status, and it can
+// do so a moment before our own context notices the deadline.
+func (c *call) classify(err error, op string) *httpError {
+	var he *httpError
+	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) && !errors.As(err, &he) {
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	return classify(err, c.e.pluginID, op)
 }
 
 func (c *call) dispatch(w *statusWriter) {
@@ -353,6 +368,7 @@ func (c *call) dispatch(w *statusWriter) {
 	if timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
+		c.deadline, _ = ctx.Deadline()
 	}
 
 	p, err := c.h.opts.Plugins.Get(ctx, c.e.pluginID)

@@ -131,7 +131,7 @@ func (c *call) serveResource(ctx context.Context, w http.ResponseWriter) {
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				// Headers are gone already: all we can do is stop and log.
-				c.err = classify(err, c.e.pluginID, "CallResource")
+				c.err = c.classify(err, "CallResource")
 			}
 			return
 		}

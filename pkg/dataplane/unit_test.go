@@ -2,15 +2,19 @@ package dataplane
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestEncodeQueryResponseArrowAndJSON(t *testing.T) {
@@ -134,5 +138,35 @@ func BenchmarkBuildQueryRequest(b *testing.B) {
 		if _, _, herr := c.buildQueryRequest(body); herr != nil {
 			b.Fatal(herr)
 		}
+	}
+}
+
+// A plugin that returns ctx.Err() itself reaches dpa as a gRPC Unknown status
+// whose text is "context deadline exceeded", sometimes before dpa's own context
+// has noticed the deadline. Once the call's deadline has passed, that is a 504.
+func TestClassifyAtDeadline(t *testing.T) {
+	pluginErr := status.Error(codes.Unknown, "context deadline exceeded")
+	cases := []struct {
+		name     string
+		deadline time.Time
+		err      error
+		code     int
+	}{
+		{"deadline passed", time.Now().Add(-time.Millisecond), pluginErr, http.StatusGatewayTimeout},
+		{"deadline ahead", time.Now().Add(time.Hour), pluginErr, http.StatusBadGateway},
+		{"no deadline", time.Time{}, pluginErr, http.StatusBadGateway},
+		{"our own error kept", time.Now().Add(-time.Millisecond), errNotFound("gone"), http.StatusNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &call{e: &gvEntry{pluginID: "p"}, deadline: tc.deadline}
+			he := c.classify(tc.err, "QueryData")
+			if he.code != tc.code {
+				t.Fatalf("code = %d, want %d (%s)", he.code, tc.code, he.msg)
+			}
+			if tc.code == http.StatusGatewayTimeout && he.msg != "plugin p: QueryData timed out" {
+				t.Errorf("msg = %q", he.msg)
+			}
+		})
 	}
 }
