@@ -30,6 +30,7 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
 // Options configure `dpa serve`. Every field maps to a flag documented in README.md.
@@ -212,7 +213,13 @@ func (s *Server) Run(ctx context.Context) error {
 	fallback := notFound(cfg.Generic.Serializer)
 	if s.opts.DelegateURL != "" {
 		u, _ := url.Parse(s.opts.DelegateURL)
-		fallback = httputil.NewSingleHostReverseProxy(u)
+		// The authentication filter has already removed the caller's Authorization header;
+		// the UI's session cookie (dpa's token) goes too. The upstream's own cookies stay.
+		fallback = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+			ui.RemoveSessionCookie(pr.Out.Header)
+		}}
 	}
 	delegate := genericapiserver.NewEmptyDelegateWithCustomHandler(fallback)
 	cfg.Generic.Authentication.Authenticator = requestAuthenticator(tokens, cookieAuthenticator(tokens))

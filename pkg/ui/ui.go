@@ -94,6 +94,29 @@ func CookieTokenFromRequest(r *http.Request) (string, bool) {
 	return c.Value, true
 }
 
+// RemoveSessionCookie deletes the session cookie from the Cookie headers in h and keeps every
+// other cookie byte for byte: a request dpa passes on to another server must not carry dpa's
+// token.
+func RemoveSessionCookie(h http.Header) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, pair := range strings.Split(line, ";") {
+			pair = strings.TrimSpace(pair)
+			if name, _, _ := strings.Cut(pair, "="); pair != "" && strings.TrimSpace(name) != CookieName {
+				kept = append(kept, pair)
+			}
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		h.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == h.prefix {

@@ -200,3 +200,29 @@ func TestSPAFallbackAndAssets(t *testing.T) {
 		t.Errorf("security headers missing")
 	}
 }
+
+func TestRemoveSessionCookie(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"only the session", []string{"dpa_session=tok"}, nil},
+		{"others kept byte for byte", []string{`grafana_session=abc; dpa_session=tok; x="q v"`}, []string{`grafana_session=abc; x="q v"`}},
+		{"several headers", []string{"a=1", "dpa_session=tok;b=2"}, []string{"a=1; b=2"}},
+		{"a similar name stays", []string{"dpa_session2=x"}, []string{"dpa_session2=x"}},
+		{"none", nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tc.in {
+				h.Add("Cookie", v)
+			}
+			RemoveSessionCookie(h)
+			if got := h.Values("Cookie"); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("Cookie = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1079,6 +1079,24 @@ func TestDataPlaneDelegation(t *testing.T) {
 			t.Errorf("delegate saw Authorization %q", a)
 		}
 	}
+	// Signed in to the UI: the session cookie (dpa's token) authenticates the request and is
+	// removed before it goes upstream; the upstream's own cookies are passed on.
+	d.want(t, 202, "GET", "/api/dashboards", nil, noAuth(),
+		withHeader("Cookie", "grafana_session=g1; dpa_session="+d.token+"; other=2"))
+	got := rec.last(t)
+	if c := got.Header.Values("Cookie"); len(c) != 1 || c[0] != "grafana_session=g1; other=2" {
+		t.Errorf("delegate saw Cookie %q, want the upstream's cookies only", c)
+	}
+	for k, vs := range got.Header {
+		for _, v := range vs {
+			if strings.Contains(v, d.token) {
+				t.Errorf("delegate saw dpa's token in %s: %q", k, v)
+			}
+		}
+	}
+	if got.Header.Get("X-Forwarded-Host") == "" || got.Header.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("X-Forwarded-Host %q, X-Forwarded-Proto %q", got.Header.Get("X-Forwarded-Host"), got.Header.Get("X-Forwarded-Proto"))
+	}
 	// dpa's own API is not delegated.
 	_, b := d.want(t, 200, "GET", collection, nil)
 	if !strings.Contains(string(b), "DataPlaneServiceList") {
@@ -1086,7 +1104,7 @@ func TestDataPlaneDelegation(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if n := len(rec.reqs); n != 2 {
-		t.Errorf("delegate saw %d requests, want 2", n)
+	if n := len(rec.reqs); n != 3 {
+		t.Errorf("delegate saw %d requests, want 3", n)
 	}
 }
