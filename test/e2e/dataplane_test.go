@@ -1060,6 +1060,85 @@ func TestDataPlaneTimeouts(t *testing.T) {
 	})
 }
 
+// The delegate passes streamed responses on as they come and carries protocol upgrades
+// (kubectl exec/port-forward, websockets) in both directions.
+func TestDataPlaneDelegationStreamsAndUpgrades(t *testing.T) {
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/apis/other.group/v1/stream", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		select { // the rest only once the client has seen the first chunk
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "second\n")
+	})
+	mux.HandleFunc("/apis/other.group/v1/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = rw.Flush()
+		line, _ := rw.ReadString('\n')
+		_, _ = rw.WriteString("echo: " + line)
+		_ = rw.Flush()
+	})
+	up := httptest.NewServer(mux)
+	t.Cleanup(up.Close)
+	d := startDP(t, "--delegate-url", up.URL)
+
+	t.Run("stream", func(t *testing.T) {
+		resp, err := d.client.Do(d.newReq("GET", "/apis/other.group/v1/stream", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 64)
+		n, err := io.ReadAtLeast(resp.Body, buf, len("first\n"))
+		if err != nil || string(buf[:n]) != "first\n" {
+			t.Fatalf("first chunk %q, %v: not passed on before the upstream finished", buf[:n], err)
+		}
+		close(release)
+		rest, err := io.ReadAll(resp.Body)
+		if err != nil || string(rest) != "second\n" {
+			t.Fatalf("rest %q, %v", rest, err)
+		}
+	})
+	t.Run("upgrade", func(t *testing.T) {
+		// A client without Timeout: only then is a 101's body the connection itself.
+		c := &http.Client{Transport: d.client.Transport}
+		resp, err := c.Do(d.newReq("GET", "/apis/other.group/v1/upgrade", nil,
+			withHeader("Connection", "Upgrade"), withHeader("Upgrade", "echo")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("HTTP %d, want 101: %s", resp.StatusCode, b)
+		}
+		conn, ok := resp.Body.(io.ReadWriteCloser)
+		if !ok {
+			t.Fatalf("101 body is %T, not a connection", resp.Body)
+		}
+		if _, err := io.WriteString(conn, "ping\n"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(conn)
+		if err != nil || string(got) != "echo: ping\n" {
+			t.Fatalf("over the upgraded connection: %q, %v", got, err)
+		}
+	})
+}
+
 func TestDataPlaneDelegation(t *testing.T) {
 	rec := &recorder{}
 	up := httptest.NewServer(rec.handler("from the delegate"))
