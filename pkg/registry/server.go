@@ -338,6 +338,7 @@ func (t *installTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) err
 			vs := validatingStrategy{objectStrategy: inner, claims: t.claims}
 			st.CreateStrategy, st.UpdateStrategy = vs, vs
 			st.TableConvertor = tableConvertor{}
+			storage[plural] = shortNamedStore{st}
 			t.patched = true
 		}
 		if st, ok := storage[plural+"/status"].(*apiserver.StatusREST); ok {
@@ -347,6 +348,12 @@ func (t *installTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) err
 	}
 	return t.KubernetesGenericAPIServer.InstallAPIGroup(info)
 }
+
+// shortNamedStore advertises `dps` in discovery (`kubectl get dps`); CUE kinds of the App SDK
+// have no short names.
+type shortNamedStore struct{ *genericregistry.Store }
+
+func (shortNamedStore) ShortNames() []string { return []string{"dps"} }
 
 // servingNames lists the names the serving certificate must hold.
 func servingNames(bind string, extra []string) ([]net.IP, []string) {

@@ -133,6 +133,9 @@ func TestResourceAPI(t *testing.T) {
 		if len(lines) != 2 {
 			t.Fatalf("want one row: %s", out)
 		}
+		if short := strings.TrimSpace(s.mustKubectl("get", "dps", "-o", "name")); short != "dataplaneservice.aggregation.grafana.app/example-datasource" {
+			t.Errorf("kubectl get dps (the short name) = %q", short)
+		}
 		// Split on two or more spaces: AVAILABLE may read "False (Reason)".
 		row := splitColumns(lines[1])
 		want := []string{"example-datasource", "example-datasource", "datasource", "example.datasource.grafana.app", "v0alpha1", expectedAvailable(o)}
