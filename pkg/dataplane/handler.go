@@ -192,6 +192,9 @@ func (h *Handler) Registered(group, version string) bool {
 func (h *Handler) Close() {
 	h.proxyVerify.CloseIdleConnections()
 	h.proxyInsecure.CloseIdleConnections()
+	if sc := h.settingsCache.Load(); sc != nil {
+		sc.closeIdle()
+	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -439,15 +442,30 @@ type settingsCache struct {
 	cfg *provisioning.Config
 	ds  sync.Map // *provisioning.Datasource → *pluginv2.DataSourceInstanceSettings
 	app sync.Map // *provisioning.App → *pluginv2.AppInstanceSettings
+	// proxy holds the transports of datasources with their own TLS settings
+	// (*provisioning.Datasource → *http.Transport).
+	proxy sync.Map
 }
 
 func (h *Handler) cache(cfg *provisioning.Config) *settingsCache {
 	sc := h.settingsCache.Load()
 	if sc == nil || sc.cfg != cfg {
+		old := sc
 		sc = &settingsCache{cfg: cfg}
 		h.settingsCache.Store(sc)
+		if old != nil {
+			old.closeIdle()
+		}
 	}
 	return sc
+}
+
+// closeIdle closes the idle connections of the cached per-datasource transports.
+func (sc *settingsCache) closeIdle() {
+	sc.proxy.Range(func(_, v any) bool {
+		v.(*http.Transport).CloseIdleConnections()
+		return true
+	})
 }
 
 // pluginContext builds the PluginContext: plugin id, org (from namespace), user, settings.

@@ -67,10 +67,7 @@ func (c *call) serveProxy(w http.ResponseWriter) {
 	target.Fragment = ""
 	target.User = nil
 
-	transport := c.h.proxyVerify
-	if ds.JSONBool("tlsSkipVerify") {
-		transport = c.h.proxyInsecure
-	}
+	transport := c.proxyTransport(ds)
 	ctx := c.r.Context()
 	if d := c.h.opts.Timeouts.Proxy; d > 0 {
 		var cancel context.CancelFunc
@@ -126,6 +123,27 @@ func (c *call) serveProxy(w http.ResponseWriter) {
 		},
 	}
 	rp.ServeHTTP(w, c.r.WithContext(ctx))
+}
+
+// proxyTransport picks the transport for ds: the shared verifying or (tlsSkipVerify)
+// non-verifying one, or — for a custom CA or client certificate — one of its own, cached
+// with the provisioning snapshot it belongs to.
+func (c *call) proxyTransport(ds *provisioning.Datasource) *http.Transport {
+	tc := ds.TLSClientConfig()
+	if tc == nil {
+		if ds.JSONBool("tlsSkipVerify") {
+			return c.h.proxyInsecure
+		}
+		return c.h.proxyVerify
+	}
+	sc := c.h.cache(c.config())
+	if v, ok := sc.proxy.Load(ds); ok {
+		return v.(*http.Transport)
+	}
+	t := c.h.proxyVerify.Clone()
+	t.TLSClientConfig = tc.Clone()
+	v, _ := sc.proxy.LoadOrStore(ds, t)
+	return v.(*http.Transport)
 }
 
 // sanitizeNetErr strips the URL from *url.Error messages.

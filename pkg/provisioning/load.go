@@ -235,6 +235,10 @@ func readDatasourceFile(dir, rel string, env lookupEnv) ([]dsItem, error) {
 			errs = append(errs, fmt.Errorf("%s: %s.url: must be an absolute URL with a scheme", rel, path))
 			continue
 		}
+		if err := ds.loadTLS(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s.%w", rel, path, err))
+			continue
+		}
 		ds.Namespace = NamespaceForOrg(ds.OrgID)
 		ds.fingerprint = fingerprint(ds, map[string]string(ds.SecureJSONData))
 		out = append(out, dsItem{ds: ds, field: path})

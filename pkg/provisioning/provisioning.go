@@ -8,6 +8,7 @@
 package provisioning
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 )
 
 // Secrets holds decrypted secureJsonData. It never renders its values: fmt, JSON and slog all
@@ -108,6 +110,7 @@ type Datasource struct {
 	Updated        time.Time `json:"updated"`
 
 	fingerprint string
+	tlsConfig   *tls.Config
 }
 
 // datasourceJSON is Datasource without its methods, for MarshalJSON.
@@ -141,6 +144,56 @@ func (d Datasource) LogValue() slog.Value {
 		slog.String("url", d.URL),
 		slog.Any("secureFields", d.SecureJSONData.Keys()),
 	)
+}
+
+// TLSClientConfig is the TLS configuration for requests to the datasource's URL when its
+// settings ask for a custom CA or a client certificate (Grafana's jsonData.tlsAuthWithCACert
+// and jsonData.tlsAuth), nil otherwise. It is built when the file is loaded. Callers must not
+// modify it.
+func (d *Datasource) TLSClientConfig() *tls.Config { return d.tlsConfig }
+
+// loadTLS builds TLSClientConfig the way Grafana reads a datasource's TLS settings:
+// jsonData.tlsSkipVerify, and — with jsonData.tlsAuthWithCACert or jsonData.tlsAuth —
+// jsonData.serverName and secureJsonData.tlsCACert / tlsClientCert / tlsClientKey. The
+// certificates are parsed by the plugin SDK's httpclient. Errors name the field, never its value.
+func (d *Datasource) loadTLS() error {
+	withCA, withClient := d.JSONBool("tlsAuthWithCACert"), d.JSONBool("tlsAuth")
+	if !withCA && !withClient {
+		return nil
+	}
+	if v, ok := d.JSONData["serverName"]; ok {
+		if _, isStr := v.(string); !isStr {
+			return fmt.Errorf("jsonData.serverName: must be a string")
+		}
+	}
+	opts := &httpclient.TLSOptions{
+		InsecureSkipVerify: d.JSONBool("tlsSkipVerify"),
+		ServerName:         d.JSONString("serverName"),
+		MinVersion:         tls.VersionTLS12,
+	}
+	if withCA {
+		ca, _ := d.SecureJSONData.Get("tlsCACert")
+		if ca == "" {
+			return fmt.Errorf("secureJsonData.tlsCACert: required with jsonData.tlsAuthWithCACert")
+		}
+		opts.CACertificate = ca
+		if _, err := httpclient.GetTLSConfig(httpclient.Options{TLS: opts}); err != nil {
+			return fmt.Errorf("secureJsonData.tlsCACert: %w", err)
+		}
+	}
+	if withClient {
+		opts.ClientCertificate, _ = d.SecureJSONData.Get("tlsClientCert")
+		opts.ClientKey, _ = d.SecureJSONData.Get("tlsClientKey")
+		if opts.ClientCertificate == "" || opts.ClientKey == "" {
+			return fmt.Errorf("secureJsonData.tlsClientCert, secureJsonData.tlsClientKey: both required with jsonData.tlsAuth")
+		}
+	}
+	cfg, err := httpclient.GetTLSConfig(httpclient.Options{TLS: opts})
+	if err != nil {
+		return fmt.Errorf("secureJsonData.tlsClientCert, secureJsonData.tlsClientKey: %w", err)
+	}
+	d.tlsConfig = cfg
+	return nil
 }
 
 // JSONDataBytes returns jsonData as JSON ("{}" when empty).

@@ -177,6 +177,16 @@ func TestLoadErrors(t *testing.T) {
 		"bad yaml":       {map[string]string{"plugins/x.yaml": "apiVersion: 1\napps: [\n"}, "plugins/x.yaml: invalid YAML"},
 		"missing type":   {map[string]string{"plugins/x.yaml": "apiVersion: 1\napps:\n  - org_id: 1\n"}, "plugins/x.yaml: apps[0].type: required"},
 		"bad secure":     {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, secureJsonData: {k: [topsecret]}}\n"}, "datasources/x.yaml: datasources[0].secureJsonData.k: must be a string"},
+		"CA not PEM": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, jsonData: {tlsAuthWithCACert: true}, secureJsonData: {tlsCACert: topsecret}}\n"},
+			"datasources/x.yaml: datasources[0].secureJsonData.tlsCACert: failed to parse TLS CA PEM certificate"},
+		"CA missing": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, jsonData: {tlsAuthWithCACert: true}}\n"},
+			"datasources[0].secureJsonData.tlsCACert: required with jsonData.tlsAuthWithCACert"},
+		"client key missing": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, jsonData: {tlsAuth: true}, secureJsonData: {tlsClientCert: topsecret}}\n"},
+			"datasources[0].secureJsonData.tlsClientCert, secureJsonData.tlsClientKey: both required with jsonData.tlsAuth"},
+		"client cert not PEM": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, jsonData: {tlsAuth: true}, secureJsonData: {tlsClientCert: topsecret, tlsClientKey: topsecret}}\n"},
+			"datasources[0].secureJsonData.tlsClientCert, secureJsonData.tlsClientKey: tls: failed to find any PEM data"},
+		"serverName not a string": {map[string]string{"datasources/x.yaml": "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, jsonData: {tlsAuth: true, serverName: 7}}\n"},
+			"datasources[0].jsonData.serverName: must be a string"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
