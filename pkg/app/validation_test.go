@@ -22,8 +22,8 @@ func validObject() *v0alpha1.DataPlaneService {
 			Services: []v0alpha1.DataPlaneServiceService{
 				{Type: "query"},
 				{Type: "health"},
-				{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceHTTPMethodGET), Path: ptr("/items/{id}")},
-				{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceHTTPMethodPOST), Path: ptr("/items/{id}")},
+				{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceServiceMethodGET), Path: ptr("/items/{id}")},
+				{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceServiceMethodPOST), Path: ptr("/items/{id}")},
 				{Type: "route", Path: ptr("/files/{path...}")},
 			},
 		},
@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 			}
 		}},
 		{name: "empty method on route means any", mutate: func(o *v0alpha1.DataPlaneService) {
-			o.Spec.Services = []v0alpha1.DataPlaneServiceService{{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceHTTPMethodNone), Path: ptr("/x")}}
+			o.Spec.Services = []v0alpha1.DataPlaneServiceService{{Type: "route", Method: ptr(v0alpha1.DataPlaneServiceServiceMethodNone), Path: ptr("/x")}}
 		}},
 		{name: "missing pluginID", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.PluginID = "" }, want: []string{"spec.pluginID: Required value"}},
 		{name: "upper-case pluginID", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.PluginID = "Grafana-X" }, want: []string{"spec.pluginID: Invalid value"}},
@@ -71,12 +71,12 @@ func TestValidate(t *testing.T) {
 		{name: "no services", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services = nil }, want: []string{"spec.services: Required value"}},
 		{name: "unknown service type", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[0].Type = "graphql" }, want: []string{"spec.services[0].type: Unsupported value"}},
 		{name: "method on non-route", mutate: func(o *v0alpha1.DataPlaneService) {
-			o.Spec.Services[0].Method = ptr(v0alpha1.DataPlaneServiceHTTPMethodGET)
+			o.Spec.Services[0].Method = ptr(v0alpha1.DataPlaneServiceServiceMethodGET)
 		}, want: []string{"spec.services[0].method: Forbidden"}},
 		{name: "path on non-route", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[1].Path = ptr("/x") }, want: []string{"spec.services[1].path: Forbidden"}},
 		{name: "route without path", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[2].Path = nil }, want: []string{"spec.services[2].path: Required value"}},
 		{name: "route method not allowed", mutate: func(o *v0alpha1.DataPlaneService) {
-			o.Spec.Services[2].Method = ptr(v0alpha1.DataPlaneServiceHTTPMethod("HEAD"))
+			o.Spec.Services[2].Method = ptr(v0alpha1.DataPlaneServiceServiceMethod("HEAD"))
 		}, want: []string{"spec.services[2].method: Unsupported value"}},
 		{name: "route path without slash", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[2].Path = ptr("items") }, want: []string{"spec.services[2].path: Invalid value"}},
 		{name: "catch-all not last", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[2].Path = ptr("/{rest...}/x") }, want: []string{"spec.services[2].path: Invalid value"}},
@@ -85,7 +85,7 @@ func TestValidate(t *testing.T) {
 		{name: "dot-dot segment", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[2].Path = ptr("/a/../b") }, want: []string{"spec.services[2].path: Invalid value"}},
 		{name: "trailing slash", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services[2].Path = ptr("/a/") }, want: []string{"spec.services[2].path: Invalid value"}},
 		{name: "duplicate route", mutate: func(o *v0alpha1.DataPlaneService) {
-			o.Spec.Services[3].Method = ptr(v0alpha1.DataPlaneServiceHTTPMethodGET)
+			o.Spec.Services[3].Method = ptr(v0alpha1.DataPlaneServiceServiceMethodGET)
 		}, want: []string{"spec.services[3]: Duplicate value"}},
 		{name: "duplicate query", mutate: func(o *v0alpha1.DataPlaneService) {
 			o.Spec.Services = append(o.Spec.Services, v0alpha1.DataPlaneServiceService{Type: "query"})

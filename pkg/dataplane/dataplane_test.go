@@ -781,7 +781,7 @@ func BenchmarkLookup(b *testing.B) {
 			for i := range regs {
 				regs[i] = app.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
 					Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
-						routeSvc(v0alpha1.DataPlaneServiceHTTPMethodGET, "/namespaces/{ns}/things/{name}"))}
+						routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
 			}
 			tbl := compile(regs)
 			path := fmt.Sprintf("/apis/g%d.grafana.app/v1/namespaces/default/datasources/abc/resource/x/y", n/2)

@@ -139,7 +139,7 @@ func allServices(routes ...v0alpha1.DataPlaneServiceService) []v0alpha1.DataPlan
 	return append(out, routes...)
 }
 
-func routeSvc(method v0alpha1.DataPlaneServiceHTTPMethod, path string) v0alpha1.DataPlaneServiceService {
+func routeSvc(method v0alpha1.DataPlaneServiceServiceMethod, path string) v0alpha1.DataPlaneServiceService {
 	s := v0alpha1.DataPlaneServiceService{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, Path: ptr(path)}
 	if method != "" {
 		s.Method = ptr(method)
@@ -151,8 +151,8 @@ func defaultRegs() []app.Registration {
 	return []app.Registration{
 		{Name: "test-ds", PluginID: "test-datasource", PluginType: "datasource", Group: dsGroup, Version: "v0alpha1",
 			Services: allServices(
-				routeSvc(v0alpha1.DataPlaneServiceHTTPMethodGET, "/namespaces/{ns}/things/{name}"),
-				routeSvc(v0alpha1.DataPlaneServiceHTTPMethodPOST, "/hooks/{path...}"),
+				routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"),
+				routeSvc(v0alpha1.DataPlaneServiceServiceMethodPOST, "/hooks/{path...}"),
 			)},
 		{Name: "test-app", PluginID: "test-app", PluginType: "app", Group: appGroup, Version: "v1",
 			Services: []v0alpha1.DataPlaneServiceService{

@@ -719,7 +719,7 @@ func lookup() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "registrations\tns/request\t")
 	route := v0alpha1.DataPlaneServiceServiceTypeRoute
-	get := v0alpha1.DataPlaneServiceHTTPMethodGET
+	get := v0alpha1.DataPlaneServiceServiceMethodGET
 	path := "/namespaces/{ns}/things/{name}"
 	for _, n := range []int{1, 10000} {
 		regs := make([]app.Registration, n)

@@ -160,6 +160,11 @@ func TestResourceAPI(t *testing.T) {
 				t.Errorf("explain lacks %q:\n%s", want, out)
 			}
 		}
+		// Every field of a service entry is described, the enums included.
+		out = s.mustKubectl("explain", "dataplaneservices.spec.services")
+		if strings.Contains(out, "<no description>") || !strings.Contains(out, "type of plugin call served") || !strings.Contains(out, "enum: query, resource") {
+			t.Errorf("explain spec.services:\n%s", out)
+		}
 	})
 
 	t.Run("field selectors", func(t *testing.T) {

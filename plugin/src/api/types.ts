@@ -5,10 +5,13 @@ import type {
   DataPlaneService as GeneratedDataPlaneService,
   Metadata as GeneratedMetadata,
 } from '../generated/dataplaneservice/v0alpha1/dataplaneservice_object_gen';
-import type { Service, ServiceType, HTTPMethod, Spec } from '../generated/dataplaneservice/v0alpha1/types.spec.gen';
+import type { Service, Spec } from '../generated/dataplaneservice/v0alpha1/types.spec.gen';
 import type { Condition, Status } from '../generated/dataplaneservice/v0alpha1/types.status.gen';
 
-export type { Service, ServiceType, HTTPMethod, Spec, Condition, Status };
+export type { Service, Spec, Condition, Status };
+/** The service types and route methods, as the schema spells them. */
+export type ServiceType = Service['type'];
+export type HTTPMethod = NonNullable<Service['method']>;
 
 export const API_GROUP = 'aggregation.grafana.app';
 export const API_VERSION = 'v0alpha1';

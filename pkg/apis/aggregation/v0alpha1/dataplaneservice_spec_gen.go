@@ -4,10 +4,11 @@ package v0alpha1
 
 // +k8s:openapi-gen=true
 type DataPlaneServiceService struct {
-	// type of plugin call served.
+	// type of plugin call served: query, resource, route, stream, health, metrics,
+	// admission, conversion or datasource-proxy.
 	Type DataPlaneServiceServiceType `json:"type"`
-	// method applies to type "route" only.
-	Method *DataPlaneServiceHTTPMethod `json:"method,omitempty"`
+	// method applies to type "route" only: GET, POST, PUT, PATCH or DELETE; empty means any.
+	Method *DataPlaneServiceServiceMethod `json:"method,omitempty"`
 	// path applies to type "route" only (and is required there): it starts with "/",
 	// may hold {param} placeholders and one trailing {path...} catch-all.
 	Path *string `json:"path,omitempty"`
@@ -21,45 +22,6 @@ func NewDataPlaneServiceService() *DataPlaneServiceService {
 // OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceService.
 func (DataPlaneServiceService) OpenAPIModelName() string {
 	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceService"
-}
-
-// ServiceType is the kind of plugin call a service entry exposes.
-// +k8s:openapi-gen=true
-type DataPlaneServiceServiceType string
-
-const (
-	DataPlaneServiceServiceTypeQuery           DataPlaneServiceServiceType = "query"
-	DataPlaneServiceServiceTypeResource        DataPlaneServiceServiceType = "resource"
-	DataPlaneServiceServiceTypeRoute           DataPlaneServiceServiceType = "route"
-	DataPlaneServiceServiceTypeStream          DataPlaneServiceServiceType = "stream"
-	DataPlaneServiceServiceTypeHealth          DataPlaneServiceServiceType = "health"
-	DataPlaneServiceServiceTypeMetrics         DataPlaneServiceServiceType = "metrics"
-	DataPlaneServiceServiceTypeAdmission       DataPlaneServiceServiceType = "admission"
-	DataPlaneServiceServiceTypeConversion      DataPlaneServiceServiceType = "conversion"
-	DataPlaneServiceServiceTypeDatasourceProxy DataPlaneServiceServiceType = "datasource-proxy"
-)
-
-// OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceServiceType.
-func (DataPlaneServiceServiceType) OpenAPIModelName() string {
-	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceServiceType"
-}
-
-// HTTPMethod restricts a route entry to one method. Empty means any method.
-// +k8s:openapi-gen=true
-type DataPlaneServiceHTTPMethod string
-
-const (
-	DataPlaneServiceHTTPMethodNone   DataPlaneServiceHTTPMethod = ""
-	DataPlaneServiceHTTPMethodGET    DataPlaneServiceHTTPMethod = "GET"
-	DataPlaneServiceHTTPMethodPOST   DataPlaneServiceHTTPMethod = "POST"
-	DataPlaneServiceHTTPMethodPUT    DataPlaneServiceHTTPMethod = "PUT"
-	DataPlaneServiceHTTPMethodPATCH  DataPlaneServiceHTTPMethod = "PATCH"
-	DataPlaneServiceHTTPMethodDELETE DataPlaneServiceHTTPMethod = "DELETE"
-)
-
-// OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceHTTPMethod.
-func (DataPlaneServiceHTTPMethod) OpenAPIModelName() string {
-	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceHTTPMethod"
 }
 
 // +k8s:openapi-gen=true
@@ -87,4 +49,41 @@ func NewDataPlaneServiceSpec() *DataPlaneServiceSpec {
 // OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceSpec.
 func (DataPlaneServiceSpec) OpenAPIModelName() string {
 	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceSpec"
+}
+
+// +k8s:openapi-gen=true
+type DataPlaneServiceServiceType string
+
+const (
+	DataPlaneServiceServiceTypeQuery           DataPlaneServiceServiceType = "query"
+	DataPlaneServiceServiceTypeResource        DataPlaneServiceServiceType = "resource"
+	DataPlaneServiceServiceTypeRoute           DataPlaneServiceServiceType = "route"
+	DataPlaneServiceServiceTypeStream          DataPlaneServiceServiceType = "stream"
+	DataPlaneServiceServiceTypeHealth          DataPlaneServiceServiceType = "health"
+	DataPlaneServiceServiceTypeMetrics         DataPlaneServiceServiceType = "metrics"
+	DataPlaneServiceServiceTypeAdmission       DataPlaneServiceServiceType = "admission"
+	DataPlaneServiceServiceTypeConversion      DataPlaneServiceServiceType = "conversion"
+	DataPlaneServiceServiceTypeDatasourceProxy DataPlaneServiceServiceType = "datasource-proxy"
+)
+
+// OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceServiceType.
+func (DataPlaneServiceServiceType) OpenAPIModelName() string {
+	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceServiceType"
+}
+
+// +k8s:openapi-gen=true
+type DataPlaneServiceServiceMethod string
+
+const (
+	DataPlaneServiceServiceMethodNone   DataPlaneServiceServiceMethod = ""
+	DataPlaneServiceServiceMethodGET    DataPlaneServiceServiceMethod = "GET"
+	DataPlaneServiceServiceMethodPOST   DataPlaneServiceServiceMethod = "POST"
+	DataPlaneServiceServiceMethodPUT    DataPlaneServiceServiceMethod = "PUT"
+	DataPlaneServiceServiceMethodPATCH  DataPlaneServiceServiceMethod = "PATCH"
+	DataPlaneServiceServiceMethodDELETE DataPlaneServiceServiceMethod = "DELETE"
+)
+
+// OpenAPIModelName returns the OpenAPI model name for DataPlaneServiceServiceMethod.
+func (DataPlaneServiceServiceMethod) OpenAPIModelName() string {
+	return "com.github.dataplane-aggregator.dpa.pkg.apis.aggregation.v0alpha1.DataPlaneServiceServiceMethod"
 }

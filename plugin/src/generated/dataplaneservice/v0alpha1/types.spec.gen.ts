@@ -1,10 +1,11 @@
 // Code generated - EDITING IS FUTILE. DO NOT EDIT.
 
 export interface Service {
-	// type of plugin call served.
-	type: ServiceType;
-	// method applies to type "route" only.
-	method?: HTTPMethod;
+	// type of plugin call served: query, resource, route, stream, health, metrics,
+	// admission, conversion or datasource-proxy.
+	type: "query" | "resource" | "route" | "stream" | "health" | "metrics" | "admission" | "conversion" | "datasource-proxy";
+	// method applies to type "route" only: GET, POST, PUT, PATCH or DELETE; empty means any.
+	method?: "" | "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 	// path applies to type "route" only (and is required there): it starts with "/",
 	// may hold {param} placeholders and one trailing {path...} catch-all.
 	path?: string;
@@ -13,16 +14,6 @@ export interface Service {
 export const defaultService = (): Service => ({
 	type: "query",
 });
-
-// ServiceType is the kind of plugin call a service entry exposes.
-export type ServiceType = "query" | "resource" | "route" | "stream" | "health" | "metrics" | "admission" | "conversion" | "datasource-proxy";
-
-export const defaultServiceType = (): ServiceType => ("query");
-
-// HTTPMethod restricts a route entry to one method. Empty means any method.
-export type HTTPMethod = "" | "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
-
-export const defaultHTTPMethod = (): HTTPMethod => ("");
 
 export interface Spec {
 	// pluginID is the Grafana plugin id: lower-case letters, digits and dashes.
