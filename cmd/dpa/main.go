@@ -96,6 +96,7 @@ func newServeCommand() *cobra.Command {
 	f.StringToStringVar(&opts.PluginAddresses, "plugin-address", nil, "use an already running plugin: <plugin-id>=<host:port|unix socket path> (repeatable)")
 	f.BoolVar(&opts.LazyPlugins, "lazy-plugins", false, "start plugin processes on their first request instead of at start-up")
 	f.StringVar(&opts.ProvisioningDir, "provisioning", "", "Grafana provisioning directory (datasources/*.yaml, plugins/*.yaml); reloaded on SIGHUP and on change")
+	f.Int64Var(&opts.StackID, "stack-id", 0, "serve org 1's provisioned datasources and apps in namespace stacks-<id> instead of default (a Grafana Cloud stack; other orgs are then an error)")
 	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", 16<<20, "largest data-plane request body; the plugin side's gRPC limit is 16 MiB")
 	f.StringToStringVar(&timeouts, "timeout", nil, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
 	f.StringVar(&opts.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/gRPC to this URL (http://host:4317 plaintext, https://… TLS)")

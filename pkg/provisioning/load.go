@@ -22,12 +22,14 @@ import (
 // not an error (nothing is provisioned). Errors name the file and the field, e.g.
 // "datasources/x.yaml: datasources[2].uid: required".
 func Load(dir string) (*Config, error) {
-	return load(dir, os.LookupEnv, time.Now())
+	return load(dir, os.LookupEnv, time.Now(), 0)
 }
 
 type lookupEnv func(string) (string, bool)
 
-func load(dir string, env lookupEnv, now time.Time) (*Config, error) {
+// load reads dir; with stackID > 0 every entry must belong to org 1 and lives in namespace
+// stacks-<stackID>, as in a Grafana with a stack id.
+func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, error) {
 	cfg := newConfig()
 	cfg.LoadedAt = now
 	var errs []error
@@ -47,6 +49,13 @@ func load(dir string, env lookupEnv, now time.Time) (*Config, error) {
 			ds := item.ds
 			ds.File = rel
 			ds.Updated = now
+			if stackID > 0 {
+				if ds.OrgID != 1 {
+					errs = append(errs, fmt.Errorf("%s: %s.orgId: must be 1 (or unset) with a stack id: a stack has one org", rel, item.field))
+					continue
+				}
+				ds.Namespace = StackNamespace(stackID)
+			}
 			if seen[ds.Namespace] == nil {
 				seen[ds.Namespace] = map[string]string{}
 				cfg.datasources[ds.Namespace] = map[string]*Datasource{}
@@ -84,6 +93,13 @@ func load(dir string, env lookupEnv, now time.Time) (*Config, error) {
 			a := item.app
 			a.File = rel
 			a.Updated = now
+			if stackID > 0 {
+				if a.OrgID != 1 {
+					errs = append(errs, fmt.Errorf("%s: %s.org_id: must be 1 (or unset) with a stack id: a stack has one org", rel, item.field))
+					continue
+				}
+				a.Namespace = StackNamespace(stackID)
+			}
 			key := a.Namespace + "/" + a.Type
 			if prev, dup := seenApp[key]; dup {
 				errs = append(errs, fmt.Errorf("%s: %s.type: duplicate app %q in namespace %q (also in %s)",

@@ -385,6 +385,9 @@ func NamespaceForOrg(orgID int64) string {
 	return "org-" + strconv.FormatInt(orgID, 10)
 }
 
+// StackNamespace is the namespace of a Grafana Cloud stack: "stacks-<id>" (its only org is 1).
+func StackNamespace(stackID int64) string { return "stacks-" + strconv.FormatInt(stackID, 10) }
+
 // NamespaceInfo is a parsed namespace.
 type NamespaceInfo struct {
 	Value   string

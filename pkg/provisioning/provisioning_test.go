@@ -305,3 +305,43 @@ func TestWatchReloadsOnChange(t *testing.T) {
 	}
 	t.Fatal("Watch did not pick up the new file")
 }
+
+// With a stack id, org 1's entries live in stacks-<id>, and other orgs are refused.
+func TestStackID(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a}\n  - {name: b, type: t, uid: b, orgId: 1}\n")
+	write(t, dir, "plugins/p.yaml", "apiVersion: 1\napps:\n  - {type: example-app}\n")
+	s, err := NewStore(dir, WithStackID(42))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.Config()
+	for _, uid := range []string{"a", "b"} {
+		if ds, ok := cfg.Datasource("stacks-42", uid); !ok || ds.Namespace != "stacks-42" || ds.OrgID != 1 {
+			t.Errorf("datasource %s not in stacks-42: %v", uid, ds)
+		}
+		if _, ok := cfg.Datasource("default", uid); ok {
+			t.Errorf("datasource %s also in default", uid)
+		}
+	}
+	if _, ok := cfg.App("stacks-42", "example-app"); !ok {
+		t.Error("app not in stacks-42")
+	}
+
+	// Without a stack id the same files are org 1 = default.
+	if cfg, err := Load(dir); err != nil {
+		t.Fatal(err)
+	} else if _, ok := cfg.Datasource("default", "a"); !ok {
+		t.Error("without a stack id, a is not in default")
+	}
+
+	write(t, dir, "plugins/p.yaml", "apiVersion: 1\napps:\n  - {type: example-app, org_id: 2}\n")
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "plugins/p.yaml: apps[0].org_id: must be 1 (or unset) with a stack id") {
+		t.Fatalf("org 2 with a stack id: %v", err)
+	}
+	write(t, dir, "plugins/p.yaml", "apiVersion: 1\napps: []\n")
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n  - {name: a, type: t, uid: a, orgId: 3}\n")
+	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "datasources/a.yaml: datasources[0].orgId: must be 1 (or unset) with a stack id") {
+		t.Fatalf("org 3 with a stack id: %v", err)
+	}
+}

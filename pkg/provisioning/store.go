@@ -21,6 +21,8 @@ type Store struct {
 	logger *slog.Logger
 	env    lookupEnv
 	now    func() time.Time
+	// stackID > 0: org 1's entries live in namespace stacks-<stackID> (see WithStackID).
+	stackID int64
 
 	cur     atomic.Pointer[Config]
 	mu      sync.Mutex // serialises Reload
@@ -33,6 +35,10 @@ type StoreOption func(*Store)
 
 // WithLogger sets the logger used by Watch.
 func WithLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.logger = l } }
+
+// WithStackID serves org 1's datasources and apps in namespace stacks-<id> instead of
+// "default", as a Grafana configured with a stack id does; other orgs are then an error.
+func WithStackID(id int64) StoreOption { return func(s *Store) { s.stackID = id } }
 
 // NewStore loads dir and returns a Store. An empty dir means nothing is provisioned.
 func NewStore(dir string, opts ...StoreOption) (*Store, error) {
@@ -89,7 +95,7 @@ func (s *Store) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sum, _ := s.fileSum()
-	cfg, err := load(s.dir, s.env, s.now())
+	cfg, err := load(s.dir, s.env, s.now(), s.stackID)
 	if err != nil {
 		err = fmt.Errorf("provisioning reload (keeping the previous configuration): %w", err)
 		s.lastErr.Store(&err)

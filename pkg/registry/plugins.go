@@ -92,7 +92,7 @@ func (s *Server) provisioningStore(ctx context.Context) (*provisioning.Store, er
 		return provisioning.NewStaticStore(provisioning.Empty()), nil
 	}
 	log := s.opts.Logger.With("component", "provisioning")
-	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log))
+	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log), provisioning.WithStackID(s.opts.StackID))
 	if err != nil {
 		return nil, err
 	}

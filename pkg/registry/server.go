@@ -55,6 +55,9 @@ type Options struct {
 	LazyPlugins bool
 	// ProvisioningDir holds Grafana provisioning files (datasources/, plugins/).
 	ProvisioningDir string
+	// StackID > 0 serves org 1's provisioned datasources and apps in namespace stacks-<id>
+	// instead of "default", like a Grafana with a stack id.
+	StackID int64
 	// MaxBodyBytes limits data-plane request bodies (0: 16 MiB).
 	MaxBodyBytes int64
 	// Timeouts per data-plane service type (zero values: defaults).
@@ -87,6 +90,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if net.ParseIP(opts.BindAddress) == nil {
 		return nil, fmt.Errorf("--bind-address %q is not an IP address", opts.BindAddress)
+	}
+	if opts.StackID < 0 {
+		return nil, fmt.Errorf("--stack-id %d must not be negative", opts.StackID)
 	}
 	if opts.DelegateURL != "" {
 		u, err := url.Parse(opts.DelegateURL)

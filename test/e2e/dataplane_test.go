@@ -1187,3 +1187,23 @@ func TestDataPlaneDelegation(t *testing.T) {
 		t.Errorf("delegate saw %d requests, want 3", n)
 	}
 }
+
+// --stack-id: org 1's datasources are served in namespace stacks-<id>, as in a Grafana Cloud
+// stack, and not in default.
+func TestDataPlaneStackNamespace(t *testing.T) {
+	prov := t.TempDir()
+	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:1"), appsYAML)
+	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--stack-id", "7")
+	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
+
+	stack := dsBase + "/namespaces/stacks-7/datasources/example"
+	_, b := d.want(t, 200, "GET", stack+"/health", nil)
+	if !strings.Contains(string(b), `"status":"OK"`) {
+		t.Errorf("health in stacks-7: %s", b)
+	}
+	d.wantStatus(t, 404, "GET", dsNS+"/health", nil, `datasource "example" not found in namespace "default"`)
+	if out := d.kc(t, "get", "datasources."+dsGroup, "-n", "stacks-7", "-o", "name"); !strings.Contains(out, "/example\n") {
+		t.Errorf("kubectl get datasources -n stacks-7:\n%s", out)
+	}
+}
