@@ -1,54 +1,44 @@
 package dataplane
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.uber.org/zap"
 )
 
-// selfSignedClientCert returns a client certificate and its key, PEM-encoded.
-func selfSignedClientCert(t *testing.T, cn string) (certPEM, keyPEM string, cert *x509.Certificate) {
+// selfSignedClientCert makes a self-signed client certificate (its own CA) with etcd's
+// transport.SelfCert and returns the PEM files' contents and the parsed certificate.
+func selfSignedClientCert(t *testing.T) (certPEM, keyPEM string, cert *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	info, err := transport.SelfCert(zap.NewNop(), t.TempDir(), []string{"localhost:0"}, 1, x509.ExtKeyUsageClientAuth)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(7),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	c, err := os.ReadFile(info.CertFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ = x509.ParseCertificate(der)
-	kder, err := x509.MarshalECPrivateKey(key)
+	k, err := os.ReadFile(info.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})), cert
+	block, _ := pem.Decode(c)
+	if cert, err = x509.ParseCertificate(block.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	return string(c), string(k), cert
 }
 
 // indent prefixes every line of a PEM block for a YAML block scalar.
@@ -61,11 +51,11 @@ func indent(s, prefix string) string {
 func TestDatasourceProxyTLSSettings(t *testing.T) {
 	e := newEnv(t, nil)
 
-	clientCert, clientKey, clientX509 := selfSignedClientCert(t, "dpa-proxy")
+	clientCert, clientKey, clientX509 := selfSignedClientCert(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(clientX509)
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "mtls ok, client %s", r.TLS.PeerCertificates[0].Subject.CommonName)
+		fmt.Fprintf(w, "mtls ok, client of %s", r.TLS.PeerCertificates[0].Subject.Organization[0])
 	}))
 	up.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
 	up.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -103,7 +93,7 @@ func TestDatasourceProxyTLSSettings(t *testing.T) {
 	path := func(uid string) string { return dsPath("/namespaces/default/datasources/" + uid + "/proxy/") }
 	for _, uid := range []string{"mtls", "right-name"} {
 		r := e.do("GET", path(uid), nil)
-		if r.code != 200 || string(r.body) != "mtls ok, client dpa-proxy" {
+		if r.code != 200 || string(r.body) != "mtls ok, client of etcd" {
 			t.Errorf("%s: %d %s", uid, r.code, r.body)
 		}
 	}
