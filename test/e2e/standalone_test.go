@@ -14,8 +14,8 @@ import (
 )
 
 // startStandaloneDatasource runs the example datasource the way a plugin author debugs one:
-// in the SDK's standalone mode, listening on addr.
-func startStandaloneDatasource(t *testing.T, exe, addr string) *exec.Cmd {
+// in the SDK's standalone mode, listening on addr. stop kills it and waits (also at cleanup).
+func startStandaloneDatasource(t *testing.T, exe, addr string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(exe, "-standalone")
 	cmd.Dir = filepath.Dir(exe)
@@ -26,7 +26,8 @@ func startStandaloneDatasource(t *testing.T, exe, addr string) *exec.Cmd {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	stop = func() { _ = cmd.Process.Kill(); <-done }
+	t.Cleanup(stop)
 	eventually(t, 20*time.Second, "the standalone plugin to listen on "+addr, func() (bool, string) {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
@@ -35,8 +36,7 @@ func startStandaloneDatasource(t *testing.T, exe, addr string) *exec.Cmd {
 		c.Close()
 		return true, ""
 	})
-	cmd.Cancel = func() error { _ = cmd.Process.Kill(); <-done; return nil }
-	return cmd
+	return stop
 }
 
 // --plugin-address: dpa calls a plugin it did not start, reports it unavailable while it is
@@ -57,7 +57,7 @@ func TestDataPlaneStandalonePlugin(t *testing.T) {
 	}
 	writeFile(t, dir, "plugin.json", `{"id":"example-datasource","type":"datasource","name":"Example","backend":true,"executable":"gpx_e2e-standalone-datasource"}`)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	plugin := startStandaloneDatasource(t, exe, addr)
+	stopPlugin := startStandaloneDatasource(t, exe, addr)
 
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:1"), appsYAML)
@@ -74,7 +74,7 @@ func TestDataPlaneStandalonePlugin(t *testing.T) {
 	}
 
 	// The plugin goes away: 503 with Retry-After (never a hang), Available turns False.
-	_ = plugin.Cancel()
+	stopPlugin()
 	eventually(t, 30*time.Second, "503 while the standalone plugin is gone", func() (bool, string) {
 		resp, body := d.call(t, "GET", dsNS+"/health", nil)
 		return resp.StatusCode == 503 && resp.Header.Get("Retry-After") != "", fmt.Sprintf("%d %s", resp.StatusCode, body)
