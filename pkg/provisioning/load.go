@@ -39,16 +39,18 @@ func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, err
 		return nil, err
 	}
 	seen := map[string]map[string]string{} // namespace → uid → "file: field"
+	ids := map[int64]string{}              // instance id → "file: field"
 	for _, rel := range dsFiles {
 		list, err := readDatasourceFile(dir, rel, env)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		updated := modTime(dir, rel, now)
 		for _, item := range list {
 			ds := item.ds
 			ds.File = rel
-			ds.Updated = now
+			ds.Updated = updated
 			if stackID > 0 {
 				if ds.OrgID != 1 {
 					errs = append(errs, fmt.Errorf("%s: %s.orgId: must be 1 (or unset) with a stack id: a stack has one org", rel, item.field))
@@ -66,6 +68,15 @@ func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, err
 					rel, item.field, ds.UID, ds.Namespace, prev))
 				continue
 			}
+			ds.ID = DatasourceID(ds.Namespace, ds.UID)
+			if prev, dup := ids[ds.ID]; dup {
+				// 53-bit hashes: never seen in practice, but two datasources must never
+				// share a plugin instance, so refuse rather than serve one with the other's.
+				errs = append(errs, fmt.Errorf("%s: %s.uid: instance id %d of uid %q in namespace %q collides with %s: choose another uid",
+					rel, item.field, ds.ID, ds.UID, ds.Namespace, prev))
+				continue
+			}
+			ids[ds.ID] = rel + ": " + item.field
 			seen[ds.Namespace][ds.UID] = rel + ": " + item.field
 			cfg.datasources[ds.Namespace][ds.UID] = ds
 			cfg.byPlugin[ds.Namespace][ds.Type] = append(cfg.byPlugin[ds.Namespace][ds.Type], ds)
@@ -89,10 +100,11 @@ func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, err
 			errs = append(errs, err)
 			continue
 		}
+		updated := modTime(dir, rel, now)
 		for _, item := range list {
 			a := item.app
 			a.File = rel
-			a.Updated = now
+			a.Updated = updated
 			if stackID > 0 {
 				if a.OrgID != 1 {
 					errs = append(errs, fmt.Errorf("%s: %s.org_id: must be 1 (or unset) with a stack id: a stack has one org", rel, item.field))
@@ -118,6 +130,18 @@ func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, err
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// modTime is a file's modification time, which becomes the Updated time of its entries on
+// the first load: a restart over unchanged files then hands plugins the same settings
+// (same Updated), as a Grafana restart does. Reloads move only changed entries forward
+// (see carryUpdated). now stands in when the file cannot be stat'ed.
+func modTime(dir, rel string, now time.Time) time.Time {
+	info, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil || info.ModTime().IsZero() {
+		return now
+	}
+	return info.ModTime().UTC().Truncate(time.Millisecond)
 }
 
 func listYAML(dir, sub string) ([]string, error) {

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
 	"slices"
@@ -89,6 +90,8 @@ func (s Secrets) LogValue() slog.Value { return slog.AnyValue(s.Keys()) }
 
 // Datasource is one provisioned datasource.
 type Datasource struct {
+	// ID is the datasource's numeric id, as Grafana's database id: see DatasourceID.
+	ID            int64          `json:"id"`
 	Name          string         `json:"name"`
 	Type          string         `json:"type"`
 	UID           string         `json:"uid"`
@@ -202,6 +205,7 @@ func (d *Datasource) JSONDataBytes() []byte { return marshalJSONData(d.JSONData)
 // InstanceSettings converts to the plugin SDK type, with decrypted secure data.
 func (d *Datasource) InstanceSettings() *backend.DataSourceInstanceSettings {
 	return &backend.DataSourceInstanceSettings{
+		ID:                      d.ID,
 		UID:                     d.UID,
 		Type:                    d.Type,
 		Name:                    d.Name,
@@ -374,6 +378,24 @@ func (c *Config) App(namespace, pluginID string) (*App, bool) {
 	}
 	a, ok := c.apps[namespace][pluginID]
 	return a, ok
+}
+
+// DatasourceID is the numeric id of the datasource uid in namespace, the id Grafana takes
+// from its database. Plugins built on the plugin SDK cache one instance per id (up to
+// v0.277 the id alone decides; later versions add uid and namespace), so every datasource
+// needs its own: the id is a 53-bit FNV-1a hash of namespace and uid — non-zero, the same
+// after every restart and reload and on every replica, and exact as a JSON number in
+// JavaScript. Load refuses the (never yet seen) collision of two ids.
+func DatasourceID(namespace, uid string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(namespace))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(uid))
+	id := int64(h.Sum64() & (1<<53 - 1))
+	if id == 0 {
+		return 1
+	}
+	return id
 }
 
 // NamespaceForOrg maps a Grafana org id to its namespace: 1 (or unset) → "default",

@@ -345,3 +345,80 @@ func TestStackID(t *testing.T) {
 		t.Fatalf("org 3 with a stack id: %v", err)
 	}
 }
+
+// TestDatasourceIdentity: every (namespace, uid) has its own non-zero id, the same after a
+// restart and a reload, and Updated moves only for the entry whose settings changed.
+func TestDatasourceIdentity(t *testing.T) {
+	dir := t.TempDir()
+	two := "apiVersion: 1\ndatasources:\n" +
+		"  - {name: a, type: t, uid: same, orgId: 1, url: 'http://one'}\n" +
+		"  - {name: b, type: t, uid: same, orgId: 2, url: 'http://two'}\n" +
+		"  - {name: c, type: t, uid: other, orgId: 2}\n"
+	write(t, dir, "datasources/a.yaml", two)
+	old := time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	if err := os.Chtimes(filepath.Join(dir, "datasources/a.yaml"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(s *Store, ns, uid string) *Datasource {
+		t.Helper()
+		ds, ok := s.Config().Datasource(ns, uid)
+		if !ok {
+			t.Fatalf("%s/%s missing", ns, uid)
+		}
+		return ds
+	}
+	a, b, c := get(s1, "default", "same"), get(s1, "org-2", "same"), get(s1, "org-2", "other")
+	ids := map[int64]string{}
+	for _, ds := range []*Datasource{a, b, c} {
+		if ds.ID <= 0 || ds.ID >= 1<<53 {
+			t.Errorf("%s/%s: id %d is not a positive 53-bit number", ds.Namespace, ds.UID, ds.ID)
+		}
+		if prev, dup := ids[ds.ID]; dup {
+			t.Errorf("%s/%s shares id %d with %s", ds.Namespace, ds.UID, ds.ID, prev)
+		}
+		ids[ds.ID] = ds.Namespace + "/" + ds.UID
+		if got := ds.InstanceSettings().ID; got != ds.ID {
+			t.Errorf("%s/%s: InstanceSettings().ID = %d, want %d", ds.Namespace, ds.UID, got, ds.ID)
+		}
+		if !ds.Updated.Equal(old) {
+			t.Errorf("%s/%s: Updated = %v, want the file's mtime %v", ds.Namespace, ds.UID, ds.Updated, old)
+		}
+	}
+
+	// A restart (a new store over the same files) hands out the same ids and Updated times.
+	s2, err := NewStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []*Datasource{a, b, c} {
+		got := get(s2, want.Namespace, want.UID)
+		if got.ID != want.ID || !got.Updated.Equal(want.Updated) {
+			t.Errorf("after restart %s/%s: id %d updated %v, want %d %v", want.Namespace, want.UID, got.ID, got.Updated, want.ID, want.Updated)
+		}
+	}
+
+	// A reload that changes org 2's "same" moves its Updated only; ids stay.
+	write(t, dir, "datasources/a.yaml", strings.Replace(two, "http://two", "http://changed", 1))
+	if err := s2.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	a2, b2, c2 := get(s2, "default", "same"), get(s2, "org-2", "same"), get(s2, "org-2", "other")
+	if a2.ID != a.ID || b2.ID != b.ID || c2.ID != c.ID {
+		t.Errorf("ids changed on reload")
+	}
+	if !b2.Updated.After(b.Updated) || b2.URL != "http://changed" {
+		t.Errorf("changed entry: Updated %v (was %v), url %s", b2.Updated, b.Updated, b2.URL)
+	}
+	if !a2.Updated.Equal(a.Updated) || !c2.Updated.Equal(c.Updated) {
+		t.Errorf("unchanged entries moved: %v→%v, %v→%v", a.Updated, a2.Updated, c.Updated, c2.Updated)
+	}
+
+	// The id depends on namespace and uid only, so every replica computes the same.
+	if DatasourceID("org-2", "same") != b.ID || DatasourceID("default", "same") == DatasourceID("org-2", "same") {
+		t.Error("DatasourceID is not a function of namespace and uid")
+	}
+}
