@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	dsapi "github.com/grafana/grafana-plugin-sdk-go/experimental/apis/datasource/v0alpha1"
@@ -176,12 +177,7 @@ func (c *call) serveQuery(ctx context.Context, w http.ResponseWriter) {
 		c.failErr(w, err, "QueryData")
 		return
 	}
-	out, code, err := encodeQueryResponse(resp, order)
-	if err != nil {
-		c.fail(w, &httpError{code: http.StatusBadGateway, reason: "InternalError",
-			msg: fmt.Sprintf("plugin %s: QueryData: invalid response: %v", c.e.pluginID, err)})
-		return
-	}
+	out, code := encodeQueryResponse(resp, order)
 	if code != http.StatusOK {
 		c.err = fmt.Errorf("query failed with status %d", code)
 	}
@@ -189,16 +185,30 @@ func (c *call) serveQuery(ctx context.Context, w http.ResponseWriter) {
 }
 
 // encodeQueryResponse writes {"results":{refId:{status,frames,error,errorSource}}} splicing
-// the plugin's JSON frames (Arrow frames are converted without building data.Frames). The HTTP
+// the plugin's JSON frames and converting Arrow frames (see frameJSON). As in Grafana, every
+// result has "frames" (an empty list when the plugin sent none). A frame that cannot be
+// decoded fails its own refId (502, errorSource "plugin"), never the other refIds. The HTTP
 // status is 200, or the first failed query's status (400 when it gave none).
-func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int, error) {
+func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int) {
 	var buf bytes.Buffer
 	code := http.StatusOK
 	buf.WriteString(`{"results":{`)
 	first := true
-	write := func(refID string, r *pluginv2.DataResponse) error {
-		status := int(r.Status)
-		failed := r.Error != "" || status >= 400
+	var frames [][]byte
+	write := func(refID string, r *pluginv2.DataResponse) {
+		status, errMsg, errSource := int(r.Status), r.Error, r.ErrorSource
+		frames = frames[:0]
+		for i, f := range r.Frames {
+			j, err := frameJSON(f, r.Format)
+			if err != nil {
+				status, errSource = http.StatusBadGateway, "plugin"
+				errMsg = fmt.Sprintf("frame %d of the plugin's answer cannot be decoded: %v", i, err)
+				frames = frames[:0]
+				break
+			}
+			frames = append(frames, j)
+		}
+		failed := errMsg != "" || status >= 400
 		if status == 0 {
 			status = http.StatusOK
 			if failed {
@@ -216,56 +226,63 @@ func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]by
 		buf.Write(k)
 		buf.WriteString(`:{"status":`)
 		buf.WriteString(strconv.Itoa(status))
-		if len(r.Frames) > 0 {
-			buf.WriteString(`,"frames":[`)
-			for i, f := range r.Frames {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				if r.Format == pluginv2.DataFrameFormat_JSON {
-					if !json.Valid(f) {
-						return fmt.Errorf("refId %s: frame %d is not valid JSON", refID, i)
-					}
-					buf.Write(f)
-					continue
-				}
-				j, err := data.ArrowBufferToJSON(f, data.IncludeAll)
-				if err != nil {
-					return fmt.Errorf("refId %s: frame %d: %w", refID, i, err)
-				}
-				buf.Write(j)
-			}
-			buf.WriteByte(']')
-		}
-		if r.Error != "" {
+		buf.WriteString(`,"frames":[`)
+		buf.Write(bytes.Join(frames, []byte{','}))
+		buf.WriteByte(']')
+		if errMsg != "" {
 			buf.WriteString(`,"error":`)
-			e, _ := json.Marshal(r.Error)
+			e, _ := json.Marshal(errMsg)
 			buf.Write(e)
 		}
-		if r.ErrorSource != "" {
+		if errSource != "" {
 			buf.WriteString(`,"errorSource":`)
-			e, _ := json.Marshal(r.ErrorSource)
+			e, _ := json.Marshal(errSource)
 			buf.Write(e)
 		}
 		buf.WriteByte('}')
-		return nil
 	}
 	done := make(map[string]bool, len(order))
 	for _, refID := range order {
 		if r, ok := resp.GetResponses()[refID]; ok && r != nil {
-			if err := write(refID, r); err != nil {
-				return nil, 0, err
-			}
+			write(refID, r)
 			done[refID] = true
 		}
 	}
 	for refID, r := range resp.GetResponses() { // responses for refIds we did not send
 		if !done[refID] && r != nil {
-			if err := write(refID, r); err != nil {
-				return nil, 0, err
-			}
+			write(refID, r)
 		}
 	}
 	buf.WriteString(`}}`)
-	return buf.Bytes(), code, nil
+	return buf.Bytes(), code
+}
+
+// frameJSON is one frame of a plugin's answer as frame JSON. JSON frames (asked for with
+// DataFrameFormat_JSON) are passed on as they are. Plugins that ignore the format send Arrow
+// IPC files: one record batch converts straight to JSON; none (a frame with zero rows or
+// zero fields) or several go through the SDK's frame decoding, which handles both.
+func frameJSON(b []byte, format pluginv2.DataFrameFormat) ([]byte, error) {
+	if format == pluginv2.DataFrameFormat_JSON {
+		if !json.Valid(b) {
+			return nil, fmt.Errorf("not valid JSON")
+		}
+		return b, nil
+	}
+	r, err := ipc.NewFileReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }()
+	if r.NumRecords() == 1 {
+		rec, err := r.RecordBatch(0)
+		if err != nil {
+			return nil, err
+		}
+		return data.ArrowToJSON(rec, data.IncludeAll)
+	}
+	f, err := data.UnmarshalArrowFrame(b)
+	if err != nil {
+		return nil, err
+	}
+	return data.FrameToJSON(f, data.IncludeAll)
 }

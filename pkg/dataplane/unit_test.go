@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,11 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+type queryResults struct {
+	Results map[string]struct {
+		Status      int               `json:"status"`
+		Frames      []json.RawMessage `json:"frames"`
+		Error       string            `json:"error"`
+		ErrorSource string            `json:"errorSource"`
+	} `json:"results"`
+}
 
 func TestEncodeQueryResponseArrowAndJSON(t *testing.T) {
 	f := data.NewFrame("f", data.NewField("v", nil, []int64{1, 2, 3}), data.NewField("s", nil, []string{"a", "b", "c"}))
@@ -28,25 +42,16 @@ func TestEncodeQueryResponseArrowAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := &pluginv2.QueryDataResponse{Responses: map[string]*pluginv2.DataResponse{
-		"arrow": {Frames: [][]byte{arrow}, Format: pluginv2.DataFrameFormat_ARROW},
-		"json":  {Frames: [][]byte{js}, Format: pluginv2.DataFrameFormat_JSON},
-		"err":   {Error: "boom", Status: 502, ErrorSource: "downstream"},
+		"arrow":  {Frames: [][]byte{arrow}, Format: pluginv2.DataFrameFormat_ARROW},
+		"json":   {Frames: [][]byte{js}, Format: pluginv2.DataFrameFormat_JSON},
+		"err":    {Error: "boom", Status: 502, ErrorSource: "downstream"},
+		"broken": {Frames: [][]byte{[]byte("{nope")}, Format: pluginv2.DataFrameFormat_JSON},
 	}}
-	out, code, err := encodeQueryResponse(resp, []string{"json", "arrow", "err"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, code := encodeQueryResponse(resp, []string{"json", "arrow", "err", "broken"})
 	if code != 502 {
 		t.Errorf("code = %d, want the failed query's 502", code)
 	}
-	var got struct {
-		Results map[string]struct {
-			Status      int               `json:"status"`
-			Frames      []json.RawMessage `json:"frames"`
-			Error       string            `json:"error"`
-			ErrorSource string            `json:"errorSource"`
-		} `json:"results"`
-	}
+	var got queryResults
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
@@ -59,20 +64,80 @@ func TestEncodeQueryResponseArrowAndJSON(t *testing.T) {
 	if e := got.Results["err"]; e.Status != 502 || e.Error != "boom" || e.ErrorSource != "downstream" {
 		t.Errorf("err = %+v", e)
 	}
+	// Invalid JSON from a plugin is never spliced: it fails its own refId only.
+	if e := got.Results["broken"]; e.Status != 502 || e.ErrorSource != "plugin" || !strings.Contains(e.Error, "frame 0") || len(e.Frames) != 0 {
+		t.Errorf("broken = %+v", e)
+	}
 	if !strings.HasPrefix(string(out), `{"results":{"json":`) {
 		t.Errorf("results not in query order: %s", out)
 	}
-
-	// Invalid JSON from a plugin is an error, never spliced.
-	if _, _, err := encodeQueryResponse(&pluginv2.QueryDataResponse{Responses: map[string]*pluginv2.DataResponse{
-		"A": {Frames: [][]byte{[]byte("{nope")}, Format: pluginv2.DataFrameFormat_JSON}}}, []string{"A"}); err == nil {
-		t.Error("invalid frame JSON accepted")
+	// Every result has "frames", as in Grafana, even without any.
+	if !strings.Contains(string(out), `"err":{"status":502,"frames":[],"error":"boom"`) {
+		t.Errorf("a result without frames must carry \"frames\":[]: %s", out)
 	}
 	// Error without status → 400.
-	_, code, _ = encodeQueryResponse(&pluginv2.QueryDataResponse{Responses: map[string]*pluginv2.DataResponse{
+	_, code = encodeQueryResponse(&pluginv2.QueryDataResponse{Responses: map[string]*pluginv2.DataResponse{
 		"A": {Error: "x"}}}, []string{"A"})
 	if code != 400 {
 		t.Errorf("code = %d, want 400", code)
+	}
+}
+
+// TestEncodeQueryResponseArrowShapes: Arrow frames older SDKs send whatever format is asked
+// for — zero rows, zero fields, several record batches — all decode, each as the SDK's own
+// frame JSON would render it.
+func TestEncodeQueryResponseArrowShapes(t *testing.T) {
+	multi := func() []byte {
+		// Two record batches in one Arrow file, as a plugin that streams chunks writes it.
+		f := data.NewFrame("multi", data.NewField("v", nil, []int64{1, 2}))
+		b, err := f.MarshalArrow()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return appendArrowBatch(t, b, []int64{3, 4})
+	}
+	for name, tc := range map[string]struct {
+		frame []byte
+		want  *data.Frame
+	}{
+		"zero rows":       {want: data.NewFrame("empty", data.NewField("v", nil, []int64{}))},
+		"zero fields":     {want: data.NewFrame("nothing")},
+		"meta only":       {want: data.NewFrame("meta").SetMeta(&data.FrameMeta{ExecutedQueryString: "up{job=x}"})},
+		"several batches": {frame: multi(), want: data.NewFrame("multi", data.NewField("v", nil, []int64{1, 2, 3, 4}))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := tc.frame
+			if b == nil {
+				var err error
+				if b, err = tc.want.MarshalArrow(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, code := encodeQueryResponse(&pluginv2.QueryDataResponse{Responses: map[string]*pluginv2.DataResponse{
+				"A": {Frames: [][]byte{b}, Format: pluginv2.DataFrameFormat_ARROW},
+				"B": {Frames: [][]byte{}, Format: pluginv2.DataFrameFormat_ARROW},
+			}}, []string{"A", "B"})
+			if code != 200 {
+				t.Fatalf("code %d: %s", code, out)
+			}
+			var got queryResults
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if len(got.Results["A"].Frames) != 1 {
+				t.Fatalf("A: %s", out)
+			}
+			want, _ := data.FrameToJSON(tc.want, data.IncludeAll)
+			var g, w any
+			_ = json.Unmarshal(got.Results["A"].Frames[0], &g)
+			_ = json.Unmarshal(want, &w)
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("frame JSON:\n got %s\nwant %s", got.Results["A"].Frames[0], want)
+			}
+			if r := got.Results["B"]; r.Status != 200 || r.Frames == nil || len(r.Frames) != 0 {
+				t.Errorf("B = %+v", r)
+			}
+		})
 	}
 }
 
@@ -169,4 +234,37 @@ func TestClassifyAtDeadline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// appendArrowBatch returns the Arrow file b (one int64 column) with a second record batch
+// holding more.
+func appendArrowBatch(t *testing.T, b []byte, more []int64) []byte {
+	t.Helper()
+	r, err := ipc.NewFileReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first, err := r.RecordBatch(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(r.Schema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bld := array.NewInt64Builder(memory.DefaultAllocator)
+	bld.AppendValues(more, nil)
+	col := bld.NewArray()
+	second := array.NewRecordBatch(r.Schema(), []arrow.Array{col}, int64(len(more)))
+	for _, rec := range []arrow.RecordBatch{first, second} {
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
