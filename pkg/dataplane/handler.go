@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/app"
@@ -100,7 +102,8 @@ type Options struct {
 	Tracer       trace.TracerProvider
 	// Metrics registers the dpa_dataplane_* collectors (nil: not registered).
 	Metrics prometheus.Registerer
-	// GrafanaConfig is passed to plugins as PluginContext.GrafanaConfig (e.g. GF_APP_URL).
+	// GrafanaConfig is passed to plugins as PluginContext.GrafanaConfig (GF_APP_URL,
+	// GF_CONCURRENT_QUERY_COUNT, …; see GrafanaConfig). It is read, never modified.
 	GrafanaConfig map[string]string
 	// ProxyTransport is the base transport for datasource-proxy (nil: a clone of
 	// http.DefaultTransport). TLS verification is switched off per datasource only with
@@ -478,6 +481,9 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 		UserAgent:     c.h.opts.UserAgent,
 		User:          userFrom(c.r.Context()),
 	}
+	if c.plugin != nil {
+		pc.PluginVersion = c.plugin.Version
+	}
 	if ns != "" {
 		if info, err := provisioning.ParseNamespace(ns); err == nil {
 			pc.OrgId = info.OrgID
@@ -511,12 +517,19 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 	return pc
 }
 
+// userFrom is the PluginContext user: the caller, with the org role Grafana would send. Until
+// dpa has org roles of its own, the role is the "role" extra of the authenticated user, Admin
+// for members of system:masters (the admin token), and None — Grafana's role without
+// privileges — for everyone else, so a plugin that checks roles grants nothing by default.
 func userFrom(ctx context.Context) *pluginv2.User {
 	u, ok := request.UserFrom(ctx)
 	if !ok || u == nil {
 		return nil
 	}
-	pu := &pluginv2.User{Login: u.GetName(), Name: u.GetName()}
+	pu := &pluginv2.User{Login: u.GetName(), Name: u.GetName(), Role: "None"}
+	if slices.Contains(u.GetGroups(), user.SystemPrivilegedGroup) {
+		pu.Role = "Admin"
+	}
 	if extra := u.GetExtra(); extra != nil {
 		if v := extra["email"]; len(v) > 0 {
 			pu.Email = v[0]

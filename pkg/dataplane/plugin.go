@@ -14,6 +14,8 @@ import (
 type Plugin struct {
 	ID   string
 	Type string
+	// Version is plugin.json's info.version (PluginContext.PluginVersion).
+	Version string
 	pluginv2.DataClient
 	pluginv2.ResourceClient
 	pluginv2.DiagnosticsClient

@@ -22,6 +22,8 @@ import (
 type Plugin struct {
 	ID   string
 	Type string
+	// Version is plugin.json's info.version.
+	Version string
 	pluginv2.DataClient
 	pluginv2.ResourceClient
 	pluginv2.DiagnosticsClient
@@ -48,8 +50,8 @@ type PluginState struct {
 	Type    string
 	Running bool
 	Phase   Phase
-	// Restarts counts start attempts after the first one (like a
-	// Kubernetes container restartCount).
+	// Restarts counts start attempts after the plugin first ran (failed
+	// first starts are not restarts).
 	Restarts int
 	// LastError is the last start failure or exit reason. It is kept after
 	// a successful restart (Running tells whether the plugin is up now).
@@ -63,6 +65,9 @@ type PluginState struct {
 	// Services are the Grafana plugin gRPC services (ServiceData, …) the running process
 	// serves, learned through gRPC reflection; nil when not running or unknown.
 	Services []string
+	// Unimplemented are the services among them whose calls the running process answered
+	// Unimplemented (SDK plugins register every service; see unimplemented.go).
+	Unimplemented []string
 }
 
 // Host manages the plugin processes. Create it with New.

@@ -2,10 +2,12 @@ package registry
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -19,6 +21,18 @@ import (
 
 // grafanaVersion is what plugins see as GF_VERSION: the Grafana API level dpa emulates.
 const grafanaVersion = "12.0.0"
+
+// appURL is GF_APP_URL: --app-url, or dpa's own serving URL.
+func (s *Server) appURL() string {
+	if s.opts.AppURL != "" {
+		return s.opts.AppURL
+	}
+	host := s.opts.BindAddress
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(s.opts.SecurePort)) + "/"
+}
 
 // startPlugins starts the plugin host in the background (nil when no plugins are configured).
 func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pluginhost.Host, error) {

@@ -68,6 +68,10 @@ type Options struct {
 	UIDir string
 	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
 	PluginLogLevel slog.Level
+	// AppURL is GF_APP_URL in the plugins' GrafanaConfig ("": https://<bind address>:<port>/).
+	AppURL string
+	// GrafanaConfig overrides or adds PluginContext.GrafanaConfig keys (see dataplane.GrafanaConfig).
+	GrafanaConfig map[string]string
 }
 
 // Server is a configured, not yet running dpa.
@@ -160,14 +164,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	next := &nextHandler{}
 	dp := dataplane.New(dataplane.Options{
-		Plugins:      pluginProvider{host: host},
-		Settings:     settings,
-		Next:         next,
-		MaxBodyBytes: s.opts.MaxBodyBytes,
-		Timeouts:     s.opts.Timeouts,
-		Logger:       log.With("component", "dataplane"),
-		Tracer:       tp,
-		Metrics:      legacyregistry.Registerer(),
+		Plugins:       pluginProvider{host: host},
+		Settings:      settings,
+		Next:          next,
+		MaxBodyBytes:  s.opts.MaxBodyBytes,
+		Timeouts:      s.opts.Timeouts,
+		Logger:        log.With("component", "dataplane"),
+		Tracer:        tp,
+		Metrics:       legacyregistry.Registerer(),
+		GrafanaConfig: dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
 	})
 	defer dp.Close()
 	discovery := &discoverySink{dp: dp}
