@@ -217,6 +217,9 @@ func TestTimeoutAndUnavailable(t *testing.T) {
 	}
 	r = e.do("GET", "/apis/missing.grafana.app/v1/namespaces/default/datasources/mm/health", nil)
 	expectStatus(t, r, 503, "not installed")
+	if r.header.Get("Retry-After") != "10" {
+		t.Errorf("Retry-After = %q, want 10 for a plugin that is not installed", r.header.Get("Retry-After"))
+	}
 
 	// A plugin error is a 502.
 	r = e.do("GET", dsPath("/namespaces/default/datasources/ds1/resource/fail"), nil)

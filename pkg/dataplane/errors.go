@@ -16,6 +16,14 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// ReasonNotImplemented is the Status reason of a 501: the route's plugin does not implement
+// the call. Kubernetes defines no reason for 501; this one names it.
+const ReasonNotImplemented metav1.StatusReason = "NotImplemented"
+
+// NotInstalledRetryAfter is the Retry-After of the 503 for a route whose plugin is not
+// installed.
+const NotInstalledRetryAfter = 10 * time.Second
+
 // statusClientClosed is logged/counted when the client went away (nginx convention).
 const statusClientClosed = 499
 
@@ -63,8 +71,10 @@ func classify(err error, pluginID, op string) *httpError {
 			msg: ue.Error(), retryAfter: ue.RetryAfter, cause: err}
 	}
 	if errors.Is(err, ErrPluginNotFound) {
+		// The route exists; the plugin may be installed any moment (the plugins directory is
+		// followed), so clients are told when to look again, as for any other 503.
 		return &httpError{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable,
-			msg: fmt.Sprintf("plugin %s is not installed", pluginID), cause: err}
+			msg: fmt.Sprintf("plugin %s is not installed", pluginID), retryAfter: NotInstalledRetryAfter, cause: err}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -92,7 +102,7 @@ func classify(err error, pluginID, op string) *httpError {
 		case codes.ResourceExhausted:
 			return &httpError{code: http.StatusRequestEntityTooLarge, reason: metav1.StatusReasonRequestEntityTooLarge, msg: msg, cause: err}
 		case codes.Unimplemented:
-			return &httpError{code: http.StatusNotImplemented, reason: metav1.StatusReasonBadRequest,
+			return &httpError{code: http.StatusNotImplemented, reason: ReasonNotImplemented,
 				msg: fmt.Sprintf("plugin %s does not implement %s", pluginID, op), cause: err}
 		}
 		return &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError, msg: msg, cause: err}

@@ -460,3 +460,33 @@ func TestRestartBackoff(t *testing.T) {
 		t.Errorf("restarts = %d", st.Restarts)
 	}
 }
+
+// TestFailedStartsAreNoRestarts: a plugin that never ran has restarted zero times, however
+// often its start failed (like a container that never started).
+func TestFailedStartsAreNoRestarts(t *testing.T) {
+	dir := t.TempDir()
+	if err := writePluginJSON(filepath.Join(dir, "missing"), `{"id":"missing-datasource","type":"datasource","backend":true,"executable":"gpx_missing"}`); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newTestHost(t, Options{PluginsDir: dir, RestartBackoff: Backoff{Min: 20 * time.Millisecond, Max: 20 * time.Millisecond}})
+	var mu sync.Mutex
+	starts := 0
+	h.OnChange(func(string) {
+		if h.State("missing-datasource").Phase == PhaseStarting {
+			mu.Lock()
+			starts++
+			mu.Unlock()
+		}
+	})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "three start attempts", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return starts >= 3
+	})
+	if st := h.State("missing-datasource"); st.Restarts != 0 || st.LastError == "" {
+		t.Errorf("state after failed starts = %+v, want Restarts 0 and the start error", st)
+	}
+}

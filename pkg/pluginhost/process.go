@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -56,6 +57,9 @@ type instance struct {
 	plugin *Plugin
 	// services are the Grafana plugin services the process registers (nil: unknown).
 	services []string
+	// unimplemented are services whose calls the process answered Unimplemented (guarded by
+	// the entry's mu; replaced, never modified in place).
+	unimplemented []string
 	cmd      *exec.Cmd // nil when standalone
 	pid      int
 	addr     string
@@ -197,12 +201,16 @@ func (i *instance) removeSocket() {
 
 // dialOptions adds OpenTelemetry client instrumentation so the trace
 // context of the caller's ctx travels in gRPC metadata (as in Grafana).
-func (h *Host) dialOptions() []grpc.DialOption {
+func (h *Host) dialOptions(e *entry) []grpc.DialOption {
 	oo := []otelgrpc.Option{otelgrpc.WithPropagators(h.opts.Propagator)}
 	if h.opts.TracerProvider != nil {
 		oo = append(oo, otelgrpc.WithTracerProvider(h.opts.TracerProvider))
 	}
-	opts := []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(oo...))}
+	opts := []grpc.DialOption{
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(oo...)),
+		grpc.WithChainUnaryInterceptor(e.unaryUnimplemented),
+		grpc.WithChainStreamInterceptor(e.streamUnimplemented),
+	}
 	return append(opts, h.opts.GRPCDialOptions...)
 }
 
@@ -260,7 +268,7 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 		SkipHostEnv:      true,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		StartTimeout:     h.opts.StartTimeout,
-		GRPCDialOptions:  h.dialOptions(),
+		GRPCDialOptions:  h.dialOptions(e),
 		// go-plugin's own messages; its per-line stderr parser is disabled
 		// (Named(<exe>) is off) in favour of the cheaper stderrWriter.
 		Logger:     newHCLogAdapter(e.log, filepath.Base(exe)),
@@ -285,7 +293,7 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 			}
 		}
 	}
-	if err := inst.setClients(rpc, e.info); err != nil {
+	if err := inst.setClients(rpc, e.info, e.log); err != nil {
 		client.Kill()
 		return nil, err
 	}
@@ -293,13 +301,13 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 	return inst, nil
 }
 
-func (i *instance) setClients(rpc goplugin.ClientProtocol, info PluginInfo) error {
+func (i *instance) setClients(rpc goplugin.ClientProtocol, info PluginInfo, log *slog.Logger) error {
 	gc, ok := rpc.(*goplugin.GRPCClient)
 	if !ok {
 		return fmt.Errorf("plugin did not negotiate gRPC (got %T)", rpc)
 	}
 	i.rpc = gc
-	p := &Plugin{ID: info.ID, Type: info.Type}
+	p := &Plugin{ID: info.ID, Type: info.Type, Version: info.Version}
 	var err error
 	if p.DataClient, err = dispense[pluginv2.DataClient](gc, "data"); err != nil {
 		return err
@@ -322,9 +330,14 @@ func (i *instance) setClients(rpc goplugin.ClientProtocol, info PluginInfo) erro
 	i.plugin = p
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if services, err := listServices(ctx, gc.Conn); err == nil {
-		i.services = services
+	services, err := listServices(ctx, gc.Conn)
+	if err != nil {
+		// Services stay unknown: Available then cannot name missing ones up front, and calls
+		// the plugin does not implement are found out when they answer Unimplemented.
+		log.Warn("cannot learn which plugin services the process serves (gRPC reflection failed)", "error", err)
+		return nil
 	}
+	i.services = services
 	return nil
 }
 
@@ -415,7 +428,7 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 			Test: true,
 		},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		GRPCDialOptions:  h.dialOptions(),
+		GRPCDialOptions:  h.dialOptions(e),
 		// A standalone SDK server has no go-plugin stdio service; go-plugin
 		// would warn about it on every connect.
 		Logger: newHCLogAdapter(e.log, "stdio"),
@@ -429,7 +442,7 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 	inst.client = client
 	inst.standalone = ar
 	inst.addr = addr.Network() + ":" + addr.String()
-	if err := inst.setClients(rpc, e.info); err != nil {
+	if err := inst.setClients(rpc, e.info, e.log); err != nil {
 		ar.close()
 		return nil, err
 	}

@@ -68,6 +68,7 @@ func (e *entry) state() PluginState {
 	if e.cur != nil {
 		s.PID = e.cur.pid
 		s.Services = e.cur.services
+		s.Unimplemented = e.cur.unimplemented
 	}
 	return s
 }
@@ -133,15 +134,18 @@ func (e *entry) supervise(stop <-chan struct{}) {
 	backoff := opts.RestartBackoff.Min
 	defer e.transition(PhaseStopped, func() { e.cur = nil })
 
+	// ran: the plugin has run at least once. Only starts after that are restarts; failed
+	// first starts are not (they show in LastError and the Backoff phase).
+	ran := false
 	for attempt := 0; ; attempt++ {
 		if stopped(stop) {
 			return
 		}
-		if attempt > 0 {
+		if ran {
 			e.host.metrics.restarts.WithLabelValues(e.info.ID).Inc()
 		}
 		e.transition(PhaseStarting, func() {
-			if attempt > 0 {
+			if ran {
 				e.restarts++
 			}
 		})
@@ -162,6 +166,7 @@ func (e *entry) supervise(stop <-chan struct{}) {
 		}
 
 		e.log.Info("plugin running", "pid", inst.pid, "address", inst.addr, "start_duration", time.Since(start).String())
+		ran = true
 		startedAt := time.Now()
 		e.transition(PhaseRunning, func() {
 			e.cur = inst

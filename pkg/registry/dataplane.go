@@ -90,13 +90,22 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 		}
 		return f, ReasonPluginNotRunning, msg
 	}
-	if st.Services != nil {
-		for _, s := range reg.Services {
-			need, ok := pluginService[s.Type]
-			if ok && !slices.Contains(st.Services, need) {
-				return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q does not implement %s, which service type %q needs", reg.PluginID, need, s.Type)
+	// Every declared service type whose plugin service the process does not register, or
+	// answered Unimplemented (SDK plugins register them all), is named.
+	var missing []string
+	for _, s := range reg.Services {
+		need, ok := pluginService[s.Type]
+		if !ok {
+			continue
+		}
+		if (st.Services != nil && !slices.Contains(st.Services, need)) || slices.Contains(st.Unimplemented, need) {
+			if m := fmt.Sprintf("%s (%s)", s.Type, need); !slices.Contains(missing, m) {
+				missing = append(missing, m)
 			}
 		}
+	}
+	if len(missing) > 0 {
+		return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q does not implement the declared service types %s", reg.PluginID, strings.Join(missing, ", "))
 	}
 	return t, ReasonAvailable, fmt.Sprintf("plugin %q is running and serves the declared services (restarts: %d)", reg.PluginID, st.Restarts)
 }

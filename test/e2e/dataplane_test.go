@@ -861,7 +861,8 @@ func testErrors(t *testing.T, d *dpServer) {
 	d.kc(t, "wait", "--for=condition=Available=False", "dataplaneservice/e2e-missing-plugin", "--timeout=60s")
 	eventually(t, 10*time.Second, "the missing plugin's route", func() (bool, string) {
 		resp, b := d.call(t, "GET", "/apis/e2e-missing.datasource.grafana.app/v1/metrics", nil)
-		return resp.StatusCode == 503 && strings.Contains(string(b), "e2e-missing-plugin is not installed"), fmt.Sprintf("%d %s", resp.StatusCode, b)
+		return resp.StatusCode == 503 && strings.Contains(string(b), "e2e-missing-plugin is not installed") && resp.Header.Get("Retry-After") != "",
+			fmt.Sprintf("%d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
 	})
 }
 
