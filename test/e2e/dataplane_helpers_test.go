@@ -28,7 +28,7 @@ var (
 	pluginsErr  error
 )
 
-// examplePlugins builds examples/plugins/{datasource,app} once into a temporary plugins
+// examplePlugins builds examples/plugins/{datasource,app,compat} once into a temporary plugins
 // directory in Grafana's layout (plugin.json + gpx_<id>_<GOOS>_<GOARCH>). It never uses the
 // binaries of the worktree. The directory lives next to the dpa binary that TestMain builds
 // (and removes); with DPA_BIN set it is a separate temp dir.
@@ -42,7 +42,12 @@ func examplePlugins(t *testing.T) string {
 			}
 		}
 		dir := filepath.Join(base, "plugins")
-		for _, p := range []struct{ sub, id string }{{"datasource", "example-datasource"}, {"app", "example-app"}} {
+		// compat is a module of its own (plugin SDK v0.164): it is built from its directory.
+		for _, p := range []struct{ sub, exe, pkg, buildDir string }{
+			{"datasource", "gpx_example-datasource", "./examples/plugins/datasource", repo},
+			{"app", "gpx_example-app", "./examples/plugins/app", repo},
+			{"compat", "gpx_compat", ".", filepath.Join(repo, "examples", "plugins", "compat")},
+		} {
 			pd := filepath.Join(dir, p.sub)
 			if pluginsErr = os.MkdirAll(pd, 0o755); pluginsErr != nil {
 				return
@@ -55,9 +60,9 @@ func examplePlugins(t *testing.T) string {
 			if pluginsErr = os.WriteFile(filepath.Join(pd, "plugin.json"), js, 0o644); pluginsErr != nil {
 				return
 			}
-			exe := filepath.Join(pd, fmt.Sprintf("gpx_%s_%s_%s", p.id, runtime.GOOS, runtime.GOARCH))
-			build := exec.Command("go", "build", "-o", exe, "./examples/plugins/"+p.sub)
-			build.Dir = repo
+			exe := filepath.Join(pd, fmt.Sprintf("%s_%s_%s", p.exe, runtime.GOOS, runtime.GOARCH))
+			build := exec.Command("go", "build", "-mod=readonly", "-o", exe, p.pkg)
+			build.Dir = p.buildDir
 			if out, err := build.CombinedOutput(); err != nil {
 				pluginsErr = fmt.Errorf("building %s: %v\n%s", p.sub, err, out)
 				return

@@ -9,8 +9,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -56,11 +59,15 @@ type jsonSettings struct {
 // instance is one configured datasource (one per DataSourceInstanceSettings
 // and Updated timestamp; the SDK disposes it when the settings change).
 type instance struct {
+	id       int64
 	uid      string
 	name     string
 	url      string
 	settings jsonSettings
-	resource backend.CallResourceHandler
+	// apiKeyHash is the SHA-256 of secureJsonData.apiKey: /instance shows which secret the
+	// instance holds without revealing it.
+	apiKeyHash string
+	resource   backend.CallResourceHandler
 }
 
 var (
@@ -72,13 +79,21 @@ var (
 )
 
 func newInstance(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	inst := &instance{uid: s.UID, name: s.Name, url: s.URL}
+	inst := &instance{id: s.ID, uid: s.UID, name: s.Name, url: s.URL}
+	if v := s.DecryptedSecureJSONData["apiKey"]; v != "" {
+		sum := sha256.Sum256([]byte(v))
+		inst.apiKeyHash = hex.EncodeToString(sum[:])
+	}
 	if len(s.JSONData) > 0 {
 		if err := json.Unmarshal(s.JSONData, &inst.settings); err != nil {
 			return nil, fmt.Errorf("invalid jsonData: %w", err)
 		}
 	}
-	inst.resource = httpadapter.New(newResourceMux())
+	mux := newResourceMux()
+	mux.HandleFunc("GET /instance", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"id": inst.id, "uid": inst.uid, "url": inst.url, "apiKeySha256": inst.apiKeyHash})
+	})
+	inst.resource = httpadapter.New(mux)
 	log.DefaultLogger.Debug("datasource instance created", "uid", s.UID, "updated", s.Updated)
 	return inst, nil
 }

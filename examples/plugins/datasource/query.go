@@ -62,6 +62,13 @@ func (inst *instance) query(q backend.DataQuery) backend.DataResponse {
 	case "table":
 		queriesServed.WithLabelValues(m.Scenario).Inc()
 		return backend.DataResponse{Frames: data.Frames{table(q, m.Points)}}
+	case "empty": // a window without points: one frame, zero rows
+		queriesServed.WithLabelValues(m.Scenario).Inc()
+		return backend.DataResponse{Frames: data.Frames{data.NewFrame("empty",
+			data.NewField("time", nil, []time.Time{}), data.NewField("value", nil, []float64{}))}}
+	case "nofields": // nothing known about the query: one frame without fields
+		queriesServed.WithLabelValues(m.Scenario).Inc()
+		return backend.DataResponse{Frames: data.Frames{data.NewFrame("nofields")}}
 	case "error":
 		queriesServed.WithLabelValues(m.Scenario).Inc()
 		status := m.Status
