@@ -126,6 +126,7 @@ type Handler struct {
 	proxyInsecure *http.Transport
 
 	settingsCache atomic.Pointer[settingsCache]
+	streams       streamHub
 	reqSeq        atomic.Uint64
 	reqPrefix     string
 }

@@ -16,8 +16,10 @@ import (
 
 // serveStream subscribes (GET) or publishes (POST) to a plugin stream channel path.
 // GET answers Server-Sent Events when the client accepts text/event-stream, newline-delimited
-// JSON otherwise. The stream has no timeout: it ends when the client leaves (which cancels
-// RunStream) or the plugin ends it.
+// JSON otherwise. The client's subscription data (query parameter "data", JSON) goes to
+// SubscribeStream; the plugin's initial data is the first event. Subscribers of one channel
+// share one RunStream (see streamHub). The stream has no timeout: it ends when the client
+// leaves or the plugin ends it.
 func (c *call) serveStream(w http.ResponseWriter) {
 	if c.plugin.StreamClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "SubscribeStream"))
@@ -27,11 +29,19 @@ func (c *call) serveStream(w http.ResponseWriter) {
 		c.publish(w)
 		return
 	}
+	var data []byte
+	if q := c.r.URL.Query(); q.Has("data") {
+		data = []byte(q.Get("data"))
+		if !json.Valid(data) {
+			c.fail(w, errBadRequest("query parameter data: subscription data must be JSON"))
+			return
+		}
+	}
 	pc := c.pluginContext(c.t.ns)
 	headers := queryHeaders(c.r.Header)
 	subCtx, cancelSub := c.callCtx(c.r.Context(), c.h.opts.Timeouts.Resource)
 	sub, err := c.plugin.SubscribeStream(subCtx, &pluginv2.SubscribeStreamRequest{
-		PluginContext: pc, Path: c.t.sub, Headers: headers,
+		PluginContext: pc, Path: c.t.sub, Data: data, Headers: headers,
 	})
 	cancelSub()
 	if err != nil {
@@ -49,13 +59,15 @@ func (c *call) serveStream(w http.ResponseWriter) {
 		return
 	}
 
-	ctx, cancel := context.WithCancel(c.r.Context())
-	defer cancel()
-	run, err := c.plugin.RunStream(ctx, &pluginv2.RunStreamRequest{PluginContext: pc, Path: c.t.sub, Data: sub.Data, Headers: headers})
+	plugin := c.plugin
+	member, stream, err := c.h.streams.join(c.r.Context(), c.streamKey(), func(ctx context.Context) (pluginv2.Stream_RunStreamClient, error) {
+		return plugin.RunStream(ctx, &pluginv2.RunStreamRequest{PluginContext: pc, Path: c.t.sub, Data: data, Headers: headers})
+	})
 	if err != nil {
 		c.failErr(w, err, "RunStream")
 		return
 	}
+	defer c.h.streams.leave(stream, member)
 
 	sse := strings.Contains(c.r.Header.Get("Accept"), "text/event-stream")
 	h := w.Header()
@@ -84,27 +96,45 @@ func (c *call) serveStream(w http.ResponseWriter) {
 			return
 		}
 	}
+	done := c.r.Context().Done()
 	for {
-		pkt, err := run.Recv()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				c.err = classify(err, c.e.pluginID, "RunStream")
-				if sse {
-					buf.Reset()
-					buf.WriteString("event: error\ndata: ")
-					msg, _ := json.Marshal(c.err.Error())
-					buf.Write(msg)
-					buf.WriteString("\n\n")
-					_, _ = w.Write(buf.Bytes())
-					_ = rc.Flush()
-				}
+		select {
+		case <-done:
+			return
+		case msg, ok := <-member.ch:
+			if !ok {
+				c.streamEnded(w, rc, member.err, sse)
+				return
 			}
-			return
+			if err := emit(msg); err != nil {
+				c.err = err
+				return
+			}
 		}
-		if err := emit(pkt.Data); err != nil {
-			c.err = err
-			return
-		}
+	}
+}
+
+// streamKey is the channel of this call's stream: Grafana's ds/<uid>/<path> or
+// plugin/<id>/<path> within an org.
+func (c *call) streamKey() streamKey {
+	return streamKey{plugin: c.e.pluginID, namespace: c.t.ns, uid: c.t.uid, path: c.t.sub}
+}
+
+// streamEnded reports why a subscription ended: nothing when the plugin ended the stream,
+// an "error" event (SSE) otherwise.
+func (c *call) streamEnded(w http.ResponseWriter, rc *http.ResponseController, err error, sse bool) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	if errors.Is(err, errSlowSubscriber) {
+		c.err = err
+	} else {
+		c.err = classify(err, c.e.pluginID, "RunStream")
+	}
+	if sse {
+		msg, _ := json.Marshal(c.err.Error())
+		_, _ = w.Write([]byte("event: error\ndata: " + string(msg) + "\n\n"))
+		_ = rc.Flush()
 	}
 }
 
@@ -153,6 +183,9 @@ func (c *call) publish(w http.ResponseWriter) {
 	default:
 		c.fail(w, errNotFound("stream %q not found", c.t.sub))
 		return
+	}
+	if len(resp.Data) > 0 {
+		c.h.streams.publish(c.streamKey(), resp.Data)
 	}
 	out := resp.Data
 	if len(out) == 0 || !json.Valid(out) {

@@ -12,8 +12,12 @@ import (
 )
 
 // Channel paths: "ticks" (one packet per second) and "ticks/<duration>",
-// e.g. "ticks/100ms". "missing" is reported as not found and "forbidden" as
-// permission denied.
+// e.g. "ticks/100ms". "labels" and "labels/<key>" need subscription data
+// {"label":"…"} (as a stream for a query does): the initial data echoes the
+// subscription data and every frame carries the label; without a label it
+// streams nothing. Subscribers of one channel share its stream, so, as with
+// Grafana Live, a client that wants its own stream puts a key in the path.
+// "missing" is reported as not found and "forbidden" as permission denied.
 
 const (
 	defaultTickInterval = time.Second
@@ -47,6 +51,12 @@ func (inst *instance) SubscribeStream(_ context.Context, req *backend.SubscribeS
 	switch {
 	case req.Path == "forbidden":
 		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusPermissionDenied}, nil
+	case req.Path == "labels" || strings.HasPrefix(req.Path, "labels/"):
+		initial, err := backend.NewInitialData(json.RawMessage(`{"subscribedWith":` + string(orNull(req.Data)) + `}`))
+		if err != nil {
+			return nil, err
+		}
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK, InitialData: initial}, nil
 	case strings.HasPrefix(req.Path, "ticks"):
 		initial, err := backend.NewInitialData(json.RawMessage(`{"interval":"` + tickInterval(req.Path, req.Data).String() + `"}`))
 		if err != nil {
@@ -60,6 +70,16 @@ func (inst *instance) SubscribeStream(_ context.Context, req *backend.SubscribeS
 
 // RunStream sends one data frame packet per interval until ctx is done.
 func (inst *instance) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
+	var label string
+	if req.Path == "labels" || strings.HasPrefix(req.Path, "labels/") {
+		var opts struct {
+			Label string `json:"label"`
+		}
+		if json.Unmarshal(req.Data, &opts) != nil || opts.Label == "" {
+			return nil // nothing to stream without parameters
+		}
+		label = opts.Label
+	}
 	interval := tickInterval(req.Path, req.Data)
 	logger := log.DefaultLogger.FromContext(ctx)
 	logger.Info("RunStream started", "path", req.Path, "interval", interval.String(), "datasource", inst.uid)
@@ -77,6 +97,9 @@ func (inst *instance) RunStream(ctx context.Context, req *backend.RunStreamReque
 				data.NewField("time", nil, []time.Time{t.UTC()}),
 				data.NewField("tick", nil, []int64{n}),
 			)
+			if label != "" {
+				frame.Fields = append(frame.Fields, data.NewField("label", nil, []string{label}))
+			}
 			if err := sender.SendFrame(frame, data.IncludeAll); err != nil {
 				logger.Warn("RunStream send failed", "path", req.Path, "error", err)
 				return err
@@ -91,4 +114,11 @@ func (inst *instance) PublishStream(_ context.Context, req *backend.PublishStrea
 		return &backend.PublishStreamResponse{Status: backend.PublishStreamStatusOK, Data: req.Data}, nil
 	}
 	return &backend.PublishStreamResponse{Status: backend.PublishStreamStatusPermissionDenied}, nil
+}
+
+func orNull(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 || !json.Valid(b) {
+		return json.RawMessage("null")
+	}
+	return b
 }
