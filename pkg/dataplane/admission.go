@@ -77,6 +77,18 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 		ObjectBytes:    rawBytes(in.Object),
 		OldObjectBytes: rawBytes(in.OldObject),
 	}
+	sdkKind := isSDKKind(in.Kind.Group, in.Kind.Kind)
+	if sdkKind {
+		var err error
+		if req.ObjectBytes, err = encodeSDKObject(in.Kind.Kind, in.Kind.Version, rawBytes(in.Object)); err != nil {
+			c.fail(w, errBadRequest("request.object: %v", err))
+			return
+		}
+		if req.OldObjectBytes, err = encodeSDKObject(in.Kind.Kind, in.Kind.Version, rawBytes(in.OldObject)); err != nil {
+			c.fail(w, errBadRequest("request.oldObject: %v", err))
+			return
+		}
+	}
 	if c.plugin.AdmissionControlClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "admission"))
 		return
@@ -112,8 +124,17 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 		reply()
 		return
 	}
-	if len(mutated) > 0 && len(req.ObjectBytes) > 0 {
-		ops, err := jsonpatch.CreatePatch(req.ObjectBytes, mutated)
+	original := rawBytes(in.Object)
+	if sdkKind && len(mutated) > 0 {
+		var err error
+		if mutated, err = decodeSDKObject(in.Kind.Kind, in.Kind.Version, c.e.pluginID, mutated, original); err != nil {
+			c.fail(w, &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError,
+				msg: fmt.Sprintf("plugin %s: MutateAdmission returned a %s that cannot be decoded: %v", c.e.pluginID, in.Kind.Kind, err)})
+			return
+		}
+	}
+	if len(mutated) > 0 && len(original) > 0 {
+		ops, err := jsonpatch.CreatePatch(original, mutated)
 		if err != nil {
 			c.fail(w, &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError,
 				msg: fmt.Sprintf("plugin %s: MutateAdmission returned an object that cannot be diffed: %v", c.e.pluginID, err)})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -616,16 +617,83 @@ func testStream(t *testing.T, d *dpServer) {
 		}
 	})
 	t.Run("NDJSON", func(t *testing.T) {
-		resp, ch, _ := open(t, dsNS+"/stream/ticks/50ms", "")
+		resp, ch, _ := open(t, dsNS+"/stream/ticks/40ms", "")
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-ndjson" {
 			t.Fatalf("NDJSON: %d %v", resp.StatusCode, resp.Header)
 		}
-		if first := next(t, ch); first != `{"interval":"50ms"}` {
+		if first := next(t, ch); first != `{"interval":"40ms"}` {
 			t.Fatalf("first line = %q", first)
 		}
 		for want := int64(1); want <= 3; want++ {
 			if got := tick(t, next(t, ch)); got != want {
 				t.Fatalf("tick %d, want %d", got, want)
+			}
+		}
+	})
+	// Subscription data (query parameter data) reaches SubscribeStream and RunStream, as
+	// Grafana Live passes a subscriber's data; the initial data is the first event.
+	t.Run("subscription data", func(t *testing.T) {
+		resp, ch, _ := open(t, dsNS+"/stream/labels?data="+url.QueryEscape(`{"label":"blue","interval":"20ms"}`), "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("labels: %d", resp.StatusCode)
+		}
+		if first := next(t, ch); first != `{"subscribedWith":{"label":"blue","interval":"20ms"}}` {
+			t.Fatalf("initial data = %q", first)
+		}
+		if l := next(t, ch); !strings.Contains(l, `"label"`) || !strings.Contains(l, `["blue"]`) {
+			t.Fatalf("frame without the subscription's label: %s", l)
+		}
+		// Without data the plugin has nothing to stream: the stream ends after the initial data.
+		// (Another channel: subscribers of "labels" share the stream started with "blue".)
+		_, ch, _ = open(t, dsNS+"/stream/labels/none", "")
+		if first := next(t, ch); first != `{"subscribedWith":null}` {
+			t.Fatalf("initial data without subscription data = %q", first)
+		}
+		select {
+		case l, ok := <-ch:
+			if ok {
+				t.Fatalf("a stream without parameters sent %q", l.text)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream without parameters did not end")
+		}
+		d.wantStatus(t, 400, "GET", dsNS+"/stream/labels?data=not-json", nil, "subscription data must be JSON")
+	})
+	// Subscribers of one channel share one RunStream (Grafana Live's channel semantics): a
+	// later subscriber joins the running ticks instead of starting its own from 1, and the
+	// stream goes on when the first subscriber leaves.
+	t.Run("one RunStream per channel", func(t *testing.T) {
+		_, a, cancelA := open(t, dsNS+"/stream/ticks/30ms", "")
+		next(t, a) // initial data
+		for i := 0; i < 3; i++ {
+			tick(t, next(t, a))
+		}
+		_, b, _ := open(t, dsNS+"/stream/ticks/30ms", "")
+		if first := next(t, b); first != `{"interval":"30ms"}` {
+			t.Fatalf("second subscriber's initial data = %q", first)
+		}
+		first := tick(t, next(t, b))
+		if first <= 3 {
+			t.Fatalf("second subscriber saw tick %d: it got a RunStream of its own", first)
+		}
+		cancelA()
+		for i := 0; i < 3; i++ {
+			if n := tick(t, next(t, b)); n <= first {
+				t.Fatalf("after the first subscriber left: tick %d after %d", n, first)
+			}
+		}
+	})
+	t.Run("published data reaches subscribers", func(t *testing.T) {
+		_, sub, _ := open(t, dsNS+"/stream/ticks", "")
+		next(t, sub) // initial data
+		d.want(t, 200, "POST", dsNS+"/stream/ticks", map[string]int{"broadcast": 9})
+		for i := 0; ; i++ {
+			l := next(t, sub)
+			if l == `{"broadcast":9}` {
+				break
+			}
+			if i > 5 {
+				t.Fatalf("the published data never reached the subscriber (last %q)", l)
 			}
 		}
 	})
@@ -750,6 +818,42 @@ func testAdmission(t *testing.T, d *dpServer) {
 	}
 	d.wantStatus(t, 400, "POST", dsBase+"/admission/mutate", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "request")
 	d.wantStatus(t, 405, "GET", dsBase+"/admission/validate", nil)
+
+	// The SDK's own kind travels in the SDK's protobuf encoding, as Grafana sends it; the
+	// example datasource decodes it with the SDK and rejects a non-http URL, and its mutated
+	// reply (protobuf too) comes back as a JSON patch on the JSON the client sent.
+	t.Run("SDK settings kind", func(t *testing.T) {
+		settingsReview := func(uid, url string) map[string]any {
+			rv := review(uid, "CREATE", map[string]any{"uid": "ds1", "name": "DS", "url": url,
+				"jsonData": map[string]any{"mode": "fast"}, "secureJsonData": map[string]string{"apiKey": secretAPIKey}})
+			rv["request"].(map[string]any)["kind"] = map[string]string{"group": "grafana-plugin-sdk-go", "version": "v0alpha1", "kind": "DataSourceInstanceSettings"}
+			return rv
+		}
+		var r admissionReview
+		_, b := d.want(t, 200, "POST", dsBase+"/admission/validate", settingsReview("s-1", "ftp://nope"))
+		mustJSON(t, b, &r)
+		if r.Response.Allowed || r.Response.Status == nil || !strings.Contains(r.Response.Status.Message, `url: "ftp://nope" is not an http(s) URL`) {
+			t.Errorf("validate bad url: %s", b)
+		}
+		r = admissionReview{}
+		_, b = d.want(t, 200, "POST", dsBase+"/admission/validate", settingsReview("s-2", "https://ok.example"))
+		mustJSON(t, b, &r)
+		if !r.Response.Allowed {
+			t.Errorf("validate good url: %s", b)
+		}
+		r = admissionReview{}
+		_, b = d.want(t, 200, "POST", dsBase+"/admission/mutate", settingsReview("s-3", "https://ok.example"))
+		mustJSON(t, b, &r)
+		raw, _ := base64.StdEncoding.DecodeString(r.Response.Patch)
+		if !r.Response.Allowed || string(raw) != `[{"op":"add","path":"/jsonData/timeout","value":"30s"}]` {
+			t.Errorf("mutate: patch %s, response %s", raw, b)
+		}
+		d.wantStatus(t, 400, "POST", dsBase+"/admission/validate", func() map[string]any {
+			rv := settingsReview("s-4", "https://ok.example")
+			rv["request"].(map[string]any)["object"].(map[string]any)["nonsense"] = 1
+			return rv
+		}(), "request.object", "nonsense")
+	})
 }
 
 func testConversion(t *testing.T, d *dpServer) {

@@ -38,9 +38,35 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	return obj, nil
 }
 
-// ValidateAdmission denies objects whose spec.deny is true (code 400).
+// isSettings reports whether the request carries the SDK's own datasource settings kind,
+// which Grafana (and dpa) encode in the SDK's protobuf, never JSON.
+func isSettings(req *backend.AdmissionRequest) bool {
+	return req.Kind.Group == "grafana-plugin-sdk-go" && req.Kind.Kind == "DataSourceInstanceSettings"
+}
+
+// validateSettings checks the datasource's own settings as a plugin validating its
+// configuration does: the URL must be http(s).
+func validateSettings(req *backend.AdmissionRequest) (*backend.DataSourceInstanceSettings, *backend.StatusResult) {
+	s, err := backend.DataSourceInstanceSettingsFromProto(req.ObjectBytes, pluginID)
+	if err != nil {
+		return nil, failure(http.StatusBadRequest, "settings are not in the SDK's encoding: "+err.Error())
+	}
+	if !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://") {
+		return nil, failure(http.StatusBadRequest, fmt.Sprintf("url: %q is not an http(s) URL", s.URL))
+	}
+	return s, nil
+}
+
+// ValidateAdmission denies objects whose spec.deny is true (code 400), and datasource
+// settings whose url is not http(s).
 func (admissionHandler) ValidateAdmission(_ context.Context, req *backend.AdmissionRequest) (*backend.ValidationResponse, error) {
 	if req.Operation == backend.AdmissionRequestDelete {
+		return &backend.ValidationResponse{Allowed: true}, nil
+	}
+	if isSettings(req) {
+		if _, res := validateSettings(req); res != nil {
+			return &backend.ValidationResponse{Result: res}, nil
+		}
 		return &backend.ValidationResponse{Allowed: true}, nil
 	}
 	obj, err := decodeObject(req.ObjectBytes)
@@ -64,6 +90,27 @@ func (admissionHandler) ValidateAdmission(_ context.Context, req *backend.Admiss
 func (admissionHandler) MutateAdmission(_ context.Context, req *backend.AdmissionRequest) (*backend.MutationResponse, error) {
 	if req.Operation == backend.AdmissionRequestDelete {
 		return &backend.MutationResponse{Allowed: true, ObjectBytes: req.ObjectBytes}, nil
+	}
+	if isSettings(req) { // default jsonData.timeout to "30s", answered in the SDK's encoding
+		s, res := validateSettings(req)
+		if res != nil {
+			return &backend.MutationResponse{Result: res}, nil
+		}
+		js := map[string]any{}
+		if len(s.JSONData) > 0 {
+			if err := json.Unmarshal(s.JSONData, &js); err != nil {
+				return &backend.MutationResponse{Result: failure(http.StatusBadRequest, "jsonData: "+err.Error())}, nil
+			}
+		}
+		if _, ok := js["timeout"]; !ok {
+			js["timeout"] = "30s"
+		}
+		s.JSONData, _ = json.Marshal(js)
+		b, err := backend.DataSourceInstanceSettingsToProtoBytes(s)
+		if err != nil {
+			return nil, err
+		}
+		return &backend.MutationResponse{Allowed: true, ObjectBytes: b}, nil
 	}
 	obj, err := decodeObject(req.ObjectBytes)
 	if err != nil {
