@@ -101,6 +101,8 @@ func newServeCommand() *cobra.Command {
 	f.StringToStringVar(&timeouts, "timeout", nil, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
 	f.StringVar(&opts.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/gRPC to this URL (http://host:4317 plaintext, https://… TLS)")
 	f.StringVar(&opts.UIDir, "ui-dir", "", "serve the standalone UI at /ui/ from this directory instead of the bundle built into dpa")
+	f.DurationVar(&opts.PluginProbeInterval, "plugin-probe-interval", 30*time.Second, "how often each running plugin is probed; one that does not answer is Available=False (PluginNotResponding)")
+	f.DurationVar(&opts.PluginProbeTimeout, "plugin-probe-timeout", 5*time.Second, "how long a plugin may take to answer a probe")
 	f.StringVar(&opts.AppURL, "app-url", "", "GF_APP_URL in every plugin call's Grafana config (default https://<bind-address>:<secure-port>/)")
 	f.StringToStringVar(&opts.GrafanaConfig, "grafana-config", nil, "set or override a key of the Grafana config plugins receive, e.g. GF_CONCURRENT_QUERY_COUNT=4 (repeatable; an empty value removes the key)")
 	f.StringVar(&pluginLogLevel, "plugin-log-level", "warn", "lowest level of plugin log lines forwarded into dpa's log (plugins are told it in GF_PLUGIN_LOG_LEVEL); dpa logs every data-plane request itself")

@@ -68,6 +68,9 @@ type PluginState struct {
 	// Unimplemented are the services among them whose calls the running process answered
 	// Unimplemented (SDK plugins register every service; see unimplemented.go).
 	Unimplemented []string
+	// NotResponding says why the running process failed its last liveness
+	// probe ("" when it answered; see Options.ProbeInterval).
+	NotResponding string
 }
 
 // Host manages the plugin processes. Create it with New.

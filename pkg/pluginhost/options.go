@@ -100,6 +100,13 @@ type Options struct {
 
 	// GRPCDialOptions are appended to the host's own dial options.
 	GRPCDialOptions []grpc.DialOption
+
+	// ProbeInterval is how often a running plugin is probed (default 30s, as
+	// kube-aggregator re-checks an APIService); ProbeTimeout bounds one probe
+	// (default 5s). A process that does not answer in time (hung, stopped) is
+	// reported as not responding until a probe succeeds again.
+	ProbeInterval time.Duration
+	ProbeTimeout  time.Duration
 }
 
 // Backoff is an exponential backoff range.
@@ -116,6 +123,8 @@ const (
 	DefaultStableAfter    = 30 * time.Second
 	DefaultStartTimeout   = 30 * time.Second
 	DefaultStartWait      = 2 * time.Second
+	DefaultProbeInterval  = 30 * time.Second
+	DefaultProbeTimeout   = 5 * time.Second
 
 	// MaxSocketDirLen leaves room for go-plugin's "/plugin<random>" socket
 	// name within the 104-byte unix socket path limit (macOS; Linux: 108).
@@ -146,6 +155,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.StartWait <= 0 {
 		o.StartWait = DefaultStartWait
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
 	}
 	if o.Propagator == nil {
 		o.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})

@@ -60,6 +60,9 @@ type instance struct {
 	// unimplemented are services whose calls the process answered Unimplemented (guarded by
 	// the entry's mu; replaced, never modified in place).
 	unimplemented []string
+	// probeProblem is why the last liveness probe failed ("": it answered; guarded by the
+	// entry's mu).
+	probeProblem string
 	cmd      *exec.Cmd // nil when standalone
 	pid      int
 	addr     string

@@ -69,6 +69,7 @@ func (e *entry) state() PluginState {
 		s.PID = e.cur.pid
 		s.Services = e.cur.services
 		s.Unimplemented = e.cur.unimplemented
+		s.NotResponding = e.cur.probeProblem
 	}
 	return s
 }
@@ -172,6 +173,7 @@ func (e *entry) supervise(stop <-chan struct{}) {
 			e.cur = inst
 			e.backoff = backoff
 		})
+		go e.probe(inst)
 
 		select {
 		case <-inst.exited:

@@ -44,11 +44,12 @@ func (p pluginProvider) Get(ctx context.Context, id string) (*dataplane.Plugin, 
 
 // Reasons of the Available condition.
 const (
-	ReasonAvailable          = "PluginRunning"
-	ReasonPluginNotFound     = "PluginNotFound"
-	ReasonPluginNotRunning   = "PluginNotRunning"
-	ReasonPluginTypeMismatch = "PluginTypeMismatch"
-	ReasonServiceUnsupported = "ServiceUnsupported"
+	ReasonAvailable           = "PluginRunning"
+	ReasonPluginNotFound      = "PluginNotFound"
+	ReasonPluginNotRunning    = "PluginNotRunning"
+	ReasonPluginTypeMismatch  = "PluginTypeMismatch"
+	ReasonServiceUnsupported  = "ServiceUnsupported"
+	ReasonPluginNotResponding = "PluginNotResponding"
 )
 
 // availability answers the Available condition from the plugin host's view of the plugin.
@@ -89,6 +90,9 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 			msg += ": " + st.LastError
 		}
 		return f, ReasonPluginNotRunning, msg
+	}
+	if st.NotResponding != "" {
+		return f, ReasonPluginNotResponding, fmt.Sprintf("plugin %q is running but not responding (pid %d): %s", reg.PluginID, st.PID, st.NotResponding)
 	}
 	// Every declared service type whose plugin service the process does not register, or
 	// answered Unimplemented (SDK plugins register them all), is named.

@@ -58,6 +58,8 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		Lazy:           s.opts.LazyPlugins,
 		PluginLogLevel: s.opts.PluginLogLevel,
 		TracerProvider: tp,
+		ProbeInterval:  s.opts.PluginProbeInterval,
+		ProbeTimeout:   s.opts.PluginProbeTimeout,
 	})
 	if err != nil {
 		return nil, err

@@ -68,6 +68,10 @@ type Options struct {
 	UIDir string
 	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
 	PluginLogLevel slog.Level
+	// PluginProbeInterval and PluginProbeTimeout set the liveness probe of running plugins
+	// (zero: pluginhost defaults, 30s and 5s).
+	PluginProbeInterval time.Duration
+	PluginProbeTimeout  time.Duration
 	// AppURL is GF_APP_URL in the plugins' GrafanaConfig ("": https://<bind address>:<port>/).
 	AppURL string
 	// GrafanaConfig overrides or adds PluginContext.GrafanaConfig keys (see dataplane.GrafanaConfig).

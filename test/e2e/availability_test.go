@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,4 +48,43 @@ func TestAvailableReasons(t *testing.T) {
 	if c := cond(o, "Available"); !strings.Contains(c.Message, "pluginv2.AdmissionControl") {
 		t.Errorf("unsupported message %q does not name the missing service", c.Message)
 	}
+}
+
+// TestAvailableFollowsHungPlugin: a plugin process that stops answering (SIGSTOP keeps its
+// socket open, so only a probe notices) is Available=False PluginNotResponding, and True
+// again once it answers.
+func TestAvailableFollowsHungPlugin(t *testing.T) {
+	prov := t.TempDir()
+	writeProvisioning(t, prov, "apiVersion: 1\ndatasources:\n  - {name: ex, type: example-datasource, uid: ex}\n", "")
+	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--plugin-probe-interval", "200ms", "--plugin-probe-timeout", "300ms")
+	d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "hung.yaml", strings.Replace(
+		dpsYAML("hung-ds", "hung-ds.grafana.app", "v1", "  - type: health\n  - type: resource\n"),
+		"pluginID: hung-ds", "pluginID: example-datasource", 1)))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/hung-ds", "--timeout=60s")
+	_, b := d.want(t, 200, "GET", "/apis/hung-ds.grafana.app/v1/namespaces/default/datasources/ex/resource/pid", nil)
+	var p struct{ PID int }
+	mustJSON(t, b, &p)
+	if p.PID <= 0 {
+		t.Fatalf("no pid: %s", b)
+	}
+	if err := syscall.Kill(p.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGCONT) })
+	check := func(want string) {
+		t.Helper()
+		eventually(t, 20*time.Second, "Available="+want, func() (bool, string) {
+			c := cond(getObject(t, d.server, "hung-ds"), "Available")
+			if c == nil {
+				return false, "no Available condition"
+			}
+			got := string(c.Status) + " " + c.Reason
+			return got == want, got + ": " + c.Message
+		})
+	}
+	check("False PluginNotResponding")
+	if err := syscall.Kill(p.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	check("True PluginRunning")
 }
