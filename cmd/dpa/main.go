@@ -94,6 +94,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&opts.Storage.EtcdKeyFile, "etcd-keyfile", "", "client key for --etcd-servers")
 	f.StringVar(&opts.PluginsDir, "plugins-dir", "", "backend plugins in Grafana's layout: DIR/<plugin>/plugin.json and its gpx_ executable")
 	f.StringToStringVar(&opts.PluginAddresses, "plugin-address", nil, "use an already running plugin: <plugin-id>=<host:port|unix socket path> (repeatable)")
+	f.DurationVar(&opts.PluginsRescanInterval, "plugins-rescan-interval", 10*time.Second, "how often --plugins-dir is read again: installed plugins start, changed ones (executable or plugin.json) are upgraded without dropping calls, removed ones stop (0: only on SIGHUP)")
 	f.BoolVar(&opts.LazyPlugins, "lazy-plugins", false, "start plugin processes on their first request instead of at start-up")
 	f.StringVar(&opts.ProvisioningDir, "provisioning", "", "Grafana provisioning directory (datasources/*.yaml, plugins/*.yaml); reloaded on SIGHUP and on change")
 	f.Int64Var(&opts.StackID, "stack-id", 0, "serve org 1's provisioned datasources and apps in namespace stacks-<id> instead of default (a Grafana Cloud stack; other orgs are then an error)")

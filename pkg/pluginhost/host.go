@@ -127,7 +127,7 @@ func New(opts Options) (*Host, error) {
 	}
 	h.problems = problems
 	for _, info := range infos {
-		h.addEntry(info)
+		h.addEntry(info, fingerprint(info))
 	}
 	for id, addr := range opts.Addresses {
 		if !pluginIDPattern.MatchString(id) {
@@ -141,7 +141,7 @@ func New(opts Options) (*Host, error) {
 			e.info.Backend = true
 			continue
 		}
-		h.addEntry(PluginInfo{ID: id, Backend: true, Address: addr})
+		h.addEntry(PluginInfo{ID: id, Backend: true, Address: addr}, "")
 	}
 	sort.Strings(h.order)
 
@@ -155,20 +155,46 @@ func New(opts Options) (*Host, error) {
 	return h, nil
 }
 
-func (h *Host) addEntry(info PluginInfo) {
+// addEntry adds a discovered or configured plugin. h.mu must be held once the host is
+// shared (Rescan).
+func (h *Host) addEntry(info PluginInfo, fp string) *entry {
 	e := &entry{
-		host:    h,
-		info:    info,
-		log:     h.opts.Logger.With("plugin", info.ID),
-		phase:   PhaseIdle,
-		since:   time.Now(),
-		attempt: make(chan struct{}),
+		host:        h,
+		id:          info.ID,
+		info:        info,
+		fingerprint: fp,
+		log:         h.opts.Logger.With("plugin", info.ID),
+		phase:       PhaseIdle,
+		since:       time.Now(),
+		attempt:     make(chan struct{}),
+		removed:     make(chan struct{}),
+		upgrade:     make(chan struct{}, 1),
 	}
 	h.entries[info.ID] = e
 	h.order = append(h.order, info.ID)
 	if info.Backend {
 		h.metrics.init(info.ID)
 	}
+	return e
+}
+
+// lookup returns the entry of id.
+func (h *Host) lookup(id string) (*entry, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.entries[id]
+	return e, ok
+}
+
+// all returns the entries in id order.
+func (h *Host) all() []*entry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*entry, 0, len(h.order))
+	for _, id := range h.order {
+		out = append(out, h.entries[id])
+	}
+	return out
 }
 
 func (h *Host) prepareSocketDir() error {
@@ -208,19 +234,36 @@ func (h *Host) Start(_ context.Context) error {
 			}
 		}
 	}
+	if h.opts.RescanInterval > 0 && h.opts.PluginsDir != "" {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.watch(h.opts.RescanInterval)
+		}()
+	}
 	return nil
 }
 
-// superviseLocked starts e's supervisor once. h.mu must be held.
+// superviseLocked starts e's supervisor once. It runs until the host stops or the plugin
+// is removed. h.mu must be held.
 func (h *Host) superviseLocked(e *entry) {
 	if e.supervised {
 		return
 	}
 	e.supervised = true
-	h.wg.Add(1)
+	stop := make(chan struct{})
+	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
-		e.supervise(h.stopCh)
+		select {
+		case <-h.stopCh:
+		case <-e.removed:
+		}
+		close(stop)
+	}()
+	go func() {
+		defer h.wg.Done()
+		e.supervise(stop)
 	}()
 }
 
@@ -246,9 +289,9 @@ func (h *Host) Stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
-		for _, id := range h.order {
-			if pid := h.entries[id].currentPID(); pid > 0 {
-				h.log.Warn("killing plugin that did not stop in time", "plugin", id, "pid", pid)
+		for _, e := range h.all() {
+			if pid := e.currentPID(); pid > 0 {
+				h.log.Warn("killing plugin that did not stop in time", "plugin", e.id, "pid", pid)
 				_ = killPID(pid)
 			}
 		}
@@ -264,14 +307,16 @@ func (h *Host) Stop(ctx context.Context) error {
 // take calls now. Get waits for a start in progress at most
 // Options.StartWait and never past ctx.
 func (h *Host) Get(ctx context.Context, id string) (*Plugin, error) {
+	h.mu.Lock()
 	e, ok := h.entries[id]
 	if !ok {
+		h.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrPluginNotFound, id)
 	}
-	if !e.info.Backend {
+	if !e.currentInfo().Backend {
+		h.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrNoBackend, id)
 	}
-	h.mu.Lock()
 	switch {
 	case h.stopped:
 		h.mu.Unlock()
@@ -308,7 +353,7 @@ func (h *Host) Get(ctx context.Context, id string) (*Plugin, error) {
 
 // State returns a snapshot of a plugin's state (Known false if unknown).
 func (h *Host) State(id string) PluginState {
-	e, ok := h.entries[id]
+	e, ok := h.lookup(id)
 	if !ok {
 		return PluginState{}
 	}
@@ -317,20 +362,21 @@ func (h *Host) State(id string) PluginState {
 
 // Plugins lists the discovered and configured plugins, sorted by ID.
 func (h *Host) Plugins() []PluginInfo {
-	out := make([]PluginInfo, 0, len(h.order))
-	for _, id := range h.order {
-		out = append(out, h.entries[id].info)
+	entries := h.all()
+	out := make([]PluginInfo, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.currentInfo())
 	}
 	return out
 }
 
 // Info returns one plugin's description.
 func (h *Host) Info(id string) (PluginInfo, bool) {
-	e, ok := h.entries[id]
+	e, ok := h.lookup(id)
 	if !ok {
 		return PluginInfo{}, false
 	}
-	return e.info, true
+	return e.currentInfo(), true
 }
 
 // AddressEnvVar is the environment variable Grafana reads a plugin's
@@ -344,6 +390,8 @@ func AddressEnvVar(pluginID string) string {
 // Problems lists plugin directories skipped by discovery (invalid or
 // duplicate plugin.json).
 func (h *Host) Problems() []DiscoveryProblem {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return append([]DiscoveryProblem(nil), h.problems...)
 }
 

@@ -107,6 +107,11 @@ type Options struct {
 	// reported as not responding until a probe succeeds again.
 	ProbeInterval time.Duration
 	ProbeTimeout  time.Duration
+
+	// RescanInterval is how often Start's watcher reads PluginsDir again to
+	// follow installs, upgrades and removals (see Rescan); 0 turns the
+	// watcher off (Rescan can still be called, e.g. on SIGHUP).
+	RescanInterval time.Duration
 }
 
 // Backoff is an exponential backoff range.

@@ -60,6 +60,8 @@ type instance struct {
 	// unimplemented are services whose calls the process answered Unimplemented (guarded by
 	// the entry's mu; replaced, never modified in place).
 	unimplemented []string
+	// calls counts the unary calls in flight (an upgrade drains them).
+	calls *callTracker
 	// probeProblem is why the last liveness probe failed ("": it answered; guarded by the
 	// entry's mu).
 	probeProblem string
@@ -204,16 +206,13 @@ func (i *instance) removeSocket() {
 
 // dialOptions adds OpenTelemetry client instrumentation so the trace
 // context of the caller's ctx travels in gRPC metadata (as in Grafana).
-func (h *Host) dialOptions(e *entry) []grpc.DialOption {
+func (h *Host) dialOptions(e *entry, calls *callTracker) []grpc.DialOption {
 	oo := []otelgrpc.Option{otelgrpc.WithPropagators(h.opts.Propagator)}
 	if h.opts.TracerProvider != nil {
 		oo = append(oo, otelgrpc.WithTracerProvider(h.opts.TracerProvider))
 	}
-	opts := []grpc.DialOption{
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(oo...)),
-		grpc.WithChainUnaryInterceptor(e.unaryUnimplemented),
-		grpc.WithChainStreamInterceptor(e.streamUnimplemented),
-	}
+	opts := []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(oo...))}
+	opts = append(opts, e.interceptors(calls)...)
 	return append(opts, h.opts.GRPCDialOptions...)
 }
 
@@ -255,13 +254,15 @@ func (h *Host) pluginEnv(info PluginInfo) []string {
 
 // startProcess executes the plugin and completes the go-plugin handshake.
 func (h *Host) startProcess(e *entry) (*instance, error) {
-	exe, err := resolveExecutable(e.info)
+	info := e.currentInfo()
+	exe, err := resolveExecutable(info)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Dir = e.info.Dir
-	cmd.Env = h.pluginEnv(e.info)
+	cmd.Dir = info.Dir
+	cmd.Env = h.pluginEnv(info)
+	calls := &callTracker{}
 	setProcAttr(cmd)
 
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -271,7 +272,7 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 		SkipHostEnv:      true,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		StartTimeout:     h.opts.StartTimeout,
-		GRPCDialOptions:  h.dialOptions(e),
+		GRPCDialOptions:  h.dialOptions(e, calls),
 		// go-plugin's own messages; its per-line stderr parser is disabled
 		// (Named(<exe>) is off) in favour of the cheaper stderrWriter.
 		Logger:     newHCLogAdapter(e.log, filepath.Base(exe)),
@@ -287,6 +288,7 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 	inst := newInstance()
 	inst.client = client
 	inst.cmd = cmd
+	inst.calls = calls
 	if rc := client.ReattachConfig(); rc != nil {
 		inst.pid = rc.Pid
 		if rc.Addr != nil {
@@ -296,7 +298,7 @@ func (h *Host) startProcess(e *entry) (*instance, error) {
 			}
 		}
 	}
-	if err := inst.setClients(rpc, e.info, e.log); err != nil {
+	if err := inst.setClients(rpc, info, e.log); err != nil {
 		client.Kill()
 		return nil, err
 	}
@@ -406,7 +408,8 @@ func (r *attachedRunner) HostToPlugin(n, a string) (string, string, error) {
 // connectStandalone connects to an already running plugin through
 // go-plugin's reattach support.
 func (h *Host) connectStandalone(e *entry) (*instance, error) {
-	addr, err := parseAddress(e.info.Address)
+	info := e.currentInfo()
+	addr, err := parseAddress(info.Address)
 	if err != nil {
 		return nil, err
 	}
@@ -418,6 +421,7 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 	_ = c.Close()
 
 	ar := &attachedRunner{id: "standalone " + addr.String(), done: make(chan struct{})}
+	calls := &callTracker{}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: handshake,
 		// No handshake on reattach, so no version negotiation either.
@@ -431,7 +435,7 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 			Test: true,
 		},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		GRPCDialOptions:  h.dialOptions(e),
+		GRPCDialOptions:  h.dialOptions(e, calls),
 		// A standalone SDK server has no go-plugin stdio service; go-plugin
 		// would warn about it on every connect.
 		Logger: newHCLogAdapter(e.log, "stdio"),
@@ -444,8 +448,9 @@ func (h *Host) connectStandalone(e *entry) (*instance, error) {
 	inst := newInstance()
 	inst.client = client
 	inst.standalone = ar
+	inst.calls = calls
 	inst.addr = addr.Network() + ":" + addr.String()
-	if err := inst.setClients(rpc, e.info, e.log); err != nil {
+	if err := inst.setClients(rpc, info, e.log); err != nil {
 		ar.close()
 		return nil, err
 	}

@@ -11,12 +11,21 @@ import (
 // entry is one plugin and its supervisor state.
 type entry struct {
 	host *Host
-	info PluginInfo
+	id   string
 	log  *slog.Logger
 
 	supervised bool // guarded by host.mu
+	// fingerprint identifies the installed files (plugin.json and executable); guarded by
+	// host.mu, written by Rescan.
+	fingerprint string
+	// removed is closed when the plugin left the plugins directory: its supervisor stops it.
+	removed     chan struct{}
+	removedOnce sync.Once
+	// upgrade asks the supervisor to replace the running process (new binary or version).
+	upgrade chan struct{}
 
 	mu        sync.Mutex
+	info      PluginInfo // replaced by an upgrade (read with currentInfo)
 	phase     Phase
 	since     time.Time
 	cur       *instance // set while PhaseRunning
@@ -39,16 +48,23 @@ func (e *entry) get() (*Plugin, <-chan struct{}, error) {
 	case PhaseRunning:
 		if e.cur.dead() {
 			e.cur.kick() // let the supervisor notice now rather than at its next poll
-			return nil, nil, &UnavailableError{PluginID: e.info.ID, RetryAfter: retryAfter(e.backoff), Cause: ErrExited}
+			return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(e.backoff), Cause: ErrExited}
 		}
 		return e.cur.plugin, nil, nil
 	case PhaseIdle, PhaseStarting:
 		return nil, e.attempt, nil
 	case PhaseBackoff:
-		return nil, nil, &UnavailableError{PluginID: e.info.ID, RetryAfter: retryAfter(time.Until(e.nextStart)), Cause: e.cause}
+		return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(time.Until(e.nextStart)), Cause: e.cause}
 	default:
-		return nil, nil, &UnavailableError{PluginID: e.info.ID, RetryAfter: retryAfter(0), Cause: ErrStopped}
+		return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(0), Cause: ErrStopped}
 	}
+}
+
+// currentInfo is the plugin's description as last discovered.
+func (e *entry) currentInfo() PluginInfo {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.info
 }
 
 func (e *entry) state() PluginState {
@@ -103,8 +119,8 @@ func (e *entry) transition(phase Phase, mutate func()) {
 	if phase == PhaseRunning {
 		up = 1
 	}
-	e.host.metrics.up.WithLabelValues(e.info.ID).Set(up)
-	e.host.notify(e.info.ID)
+	e.host.metrics.up.WithLabelValues(e.id).Set(up)
+	e.host.notify(e.id)
 }
 
 // sleep waits d or until stop; false means stop.
@@ -143,7 +159,7 @@ func (e *entry) supervise(stop <-chan struct{}) {
 			return
 		}
 		if ran {
-			e.host.metrics.restarts.WithLabelValues(e.info.ID).Inc()
+			e.host.metrics.restarts.WithLabelValues(e.id).Inc()
 		}
 		e.transition(PhaseStarting, func() {
 			if ran {
@@ -174,11 +190,12 @@ func (e *entry) supervise(stop <-chan struct{}) {
 			e.backoff = backoff
 		})
 		go e.probe(inst)
+		select { // this start already runs the newest files
+		case <-e.upgrade:
+		default:
+		}
 
-		select {
-		case <-inst.exited:
-		case <-stop:
-			inst.stop()
+		if !e.serve(&inst, stop) {
 			return
 		}
 
@@ -195,12 +212,57 @@ func (e *entry) supervise(stop <-chan struct{}) {
 	}
 }
 
+// serve waits while *inst runs: it returns true when the process exited (the caller
+// restarts it) and false when the host stops or the plugin was removed (the process is then
+// stopped). An upgrade starts the new process first, switches calls to it, and lets the old
+// one finish its calls in flight before it stops; if the new one fails to start, the old one
+// keeps serving.
+func (e *entry) serve(inst **instance, stop <-chan struct{}) bool {
+	for {
+		cur := *inst
+		select {
+		case <-cur.exited:
+			return true
+		case <-stop:
+			cur.stop()
+			return false
+		case <-e.upgrade:
+		}
+		info := e.currentInfo()
+		next, err := e.launch()
+		if err != nil {
+			e.log.Error("plugin upgrade failed: the running process keeps serving", "version", info.Version, "error", err)
+			e.transition(PhaseRunning, func() { e.lastErr = "upgrade failed: " + err.Error() })
+			continue
+		}
+		e.log.Info("plugin upgraded", "version", info.Version, "pid", next.pid, "previous_pid", cur.pid)
+		e.transition(PhaseRunning, func() { e.cur = next })
+		go e.probe(next)
+		go e.drain(cur)
+		*inst = next
+	}
+}
+
+// drain stops a replaced process once its calls in flight are done (streams are cut:
+// their clients subscribe again), waiting at most drainTimeout.
+func (e *entry) drain(old *instance) {
+	if !old.calls.idle(drainTimeout) {
+		e.log.Warn("stopping the replaced plugin process with calls still in flight", "pid", old.pid, "waited", drainTimeout.String())
+	}
+	old.stop()
+}
+
+// drainTimeout bounds how long a replaced process may finish its calls: the longest
+// default data-plane deadline.
+const drainTimeout = 30 * time.Second
+
 // launch starts the process, or connects to the standalone address.
 func (e *entry) launch() (*instance, error) {
-	if e.info.Address != "" {
+	info := e.currentInfo()
+	if info.Address != "" {
 		return e.host.connectStandalone(e)
 	}
-	if e.info.Dir == "" {
+	if info.Dir == "" {
 		return nil, errors.New("no plugin directory and no address")
 	}
 	return e.host.startProcess(e)

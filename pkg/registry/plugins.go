@@ -60,6 +60,7 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		TracerProvider: tp,
 		ProbeInterval:  s.opts.PluginProbeInterval,
 		ProbeTimeout:   s.opts.PluginProbeTimeout,
+		RescanInterval: s.opts.PluginsRescanInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -72,6 +73,20 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 	if err := host.Start(ctx); err != nil {
 		return nil, err
 	}
+	// SIGHUP reads the plugins directory at once (besides every --plugins-rescan-interval).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				host.Rescan()
+			}
+		}
+	}()
 	return host, nil
 }
 

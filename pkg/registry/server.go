@@ -68,6 +68,9 @@ type Options struct {
 	UIDir string
 	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
 	PluginLogLevel slog.Level
+	// PluginsRescanInterval is how often PluginsDir is read again for installed, upgraded
+	// and removed plugins (0: only on SIGHUP).
+	PluginsRescanInterval time.Duration
 	// PluginProbeInterval and PluginProbeTimeout set the liveness probe of running plugins
 	// (zero: pluginhost defaults, 30s and 5s).
 	PluginProbeInterval time.Duration

@@ -187,8 +187,11 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 			if c == nil {
 				return false, "no Available condition"
 			}
+			// admission was never called: only reflection (v1alpha for this plugin) tells
+			// that the process does not serve it.
 			return c.Status == "False" && c.Reason == "ServiceUnsupported" &&
-				strings.Contains(c.Message, "stream (pluginv2.Stream)"), c.Reason + ": " + c.Message
+				strings.Contains(c.Message, "stream (pluginv2.Stream)") &&
+				strings.Contains(c.Message, "admission (pluginv2.AdmissionControl)"), c.Reason + ": " + c.Message
 		})
 	})
 

@@ -1,0 +1,125 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// copyDir copies the files of src (one level) into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := e.Info()
+		// Write a new file (never in place): a running executable cannot be rewritten.
+		tmp := filepath.Join(dst, "."+e.Name())
+		if err := os.WriteFile(tmp, b, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dst, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRescanFollowsThePluginsDir: a plugin installed after start is found and started, an
+// upgrade (new plugin.json version, new binary) replaces the process without failing the
+// call in flight, and a removed plugin is stopped and no longer found.
+func TestRescanFollowsThePluginsDir(t *testing.T) {
+	dir := t.TempDir()
+	h, logs := newTestHost(t, Options{PluginsDir: dir})
+	var changes atomic.Int64
+	h.OnChange(func(string) { changes.Add(1) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, ErrPluginNotFound) {
+		t.Fatalf("before install: Get = %v, want ErrPluginNotFound", err)
+	}
+
+	// Install.
+	pluginDir := filepath.Join(dir, "datasource")
+	copyDir(t, filepath.Join(testPluginsDir, "datasource"), pluginDir)
+	h.Rescan()
+	p := waitGet(t, h, dsID, 20*time.Second)
+	checkHealth(t, p)
+	first := h.State(dsID).PID
+	if !strings.Contains(logs.String(), "plugin installed") {
+		t.Errorf("the install is not logged:\n%s", logs)
+	}
+
+	// Upgrade while a slow resource call (10 chunks, 100ms apart) is in flight.
+	inFlight := make(chan resourceResult, 1)
+	go func() {
+		inFlight <- callResource(t, p, dsContext("ds1", 1, `{}`), "GET", "stream", "chunks=10&delay=100ms", nil)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	pj, err := os.ReadFile(filepath.Join(pluginDir, "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgraded := strings.Replace(string(pj), `"version": "`, `"version": "9.9.9-`, 1)
+	if upgraded == string(pj) {
+		t.Fatal("plugin.json has no info.version to change")
+	}
+	if err := os.WriteFile(filepath.Join(pluginDir, "plugin.json"), []byte(upgraded), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.Rescan()
+	waitFor(t, 20*time.Second, "the upgraded process", func() bool {
+		st := h.State(dsID)
+		return st.Running && st.PID != first && st.PID > 0
+	})
+	if info, _ := h.Info(dsID); !strings.HasPrefix(info.Version, "9.9.9-") {
+		t.Errorf("version after upgrade = %q", info.Version)
+	}
+	select {
+	case res := <-inFlight:
+		if res.code != 200 || strings.Count(string(res.body), "\n") < 10 {
+			t.Errorf("the call in flight during the upgrade: %d %q", res.code, res.body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call in flight never finished")
+	}
+	waitFor(t, 10*time.Second, "the old process to stop", func() bool { return !processAlive(first) })
+	p = waitGet(t, h, dsID, 5*time.Second)
+	checkHealth(t, p)
+	if st := h.State(dsID); st.Restarts != 0 {
+		t.Errorf("an upgrade counted as a restart: %+v", st)
+	}
+
+	// Remove.
+	pid := h.State(dsID).PID
+	if err := os.RemoveAll(pluginDir); err != nil {
+		t.Fatal(err)
+	}
+	h.Rescan()
+	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, ErrPluginNotFound) {
+		t.Errorf("after removal: Get = %v, want ErrPluginNotFound", err)
+	}
+	waitFor(t, 10*time.Second, "the removed plugin's process to stop", func() bool { return !processAlive(pid) })
+	for _, want := range []string{"plugin files changed: upgrading", "plugin upgraded", "plugin removed"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if changes.Load() == 0 {
+		t.Error("listeners heard of no change")
+	}
+}
