@@ -65,10 +65,10 @@ type instance struct {
 	// probeProblem is why the last liveness probe failed ("": it answered; guarded by the
 	// entry's mu).
 	probeProblem string
-	cmd      *exec.Cmd // nil when standalone
-	pid      int
-	addr     string
-	socket   string // unix socket file to remove after a crash
+	cmd          *exec.Cmd // nil when standalone
+	pid          int
+	addr         string
+	socket       string // unix socket file to remove after a crash
 
 	standalone *attachedRunner
 
