@@ -50,6 +50,7 @@ func load(dir string, env lookupEnv, now time.Time, stackID int64) (*Config, err
 		for _, item := range list {
 			ds := item.ds
 			ds.File = rel
+			ds.field = item.field
 			ds.Updated = updated
 			if stackID > 0 {
 				if ds.OrgID != 1 {

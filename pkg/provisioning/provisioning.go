@@ -114,6 +114,7 @@ type Datasource struct {
 
 	fingerprint string
 	tlsConfig   *tls.Config
+	field       string // "datasources[i]" in File, for errors
 }
 
 // datasourceJSON is Datasource without its methods, for MarshalJSON.

@@ -422,3 +422,68 @@ func TestDatasourceIdentity(t *testing.T) {
 		t.Error("DatasourceID is not a function of namespace and uid")
 	}
 }
+
+// TestStoreAdmission: new and changed datasources with an apiVersion are admitted (a mutation
+// is kept, also across reloads that do not change them); a rejection fails the load naming
+// file and field and keeps the last good configuration; entries without apiVersion are not
+// admitted.
+func TestStoreAdmission(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n"+
+		"  - {name: a, type: t, uid: a, apiVersion: v1, url: 'http://one'}\n"+
+		"  - {name: b, type: t, uid: b, url: 'http://plain'}\n")
+	var calls []string
+	admit := func(_ context.Context, ds, old *Datasource) error {
+		op := "create"
+		if old != nil {
+			op = "update"
+		}
+		calls = append(calls, op+" "+ds.UID)
+		if strings.HasPrefix(ds.URL, "ftp:") {
+			return fmt.Errorf("url: not http")
+		}
+		ds.JSONData = map[string]any{"admitted": ds.URL}
+		return nil
+	}
+	s, err := NewStore(dir, WithAdmission(admit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.Config().Datasource("default", "a")
+	b, _ := s.Config().Datasource("default", "b")
+	if a.JSONData["admitted"] != "http://one" || b.JSONData != nil {
+		t.Errorf("after load: a %v, b %v", a.JSONData, b.JSONData)
+	}
+	if strings.Join(calls, ",") != "create a" {
+		t.Errorf("admission calls = %v, want only a (b has no apiVersion)", calls)
+	}
+
+	// A reload touching only b: a is not admitted again and keeps its mutation.
+	calls = nil
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n"+
+		"  - {name: a, type: t, uid: a, apiVersion: v1, url: 'http://one'}\n"+
+		"  - {name: b, type: t, uid: b, url: 'http://plain-2'}\n")
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.Config().Datasource("default", "a"); a.JSONData["admitted"] != "http://one" || len(calls) != 0 {
+		t.Errorf("unchanged a: %v, calls %v", a.JSONData, calls)
+	}
+
+	// A rejected change fails the reload with file and field; the last good config stays.
+	write(t, dir, "datasources/a.yaml", "apiVersion: 1\ndatasources:\n"+
+		"  - {name: a, type: t, uid: a, apiVersion: v1, url: 'ftp://two'}\n")
+	err = s.Reload()
+	if err == nil || !strings.Contains(err.Error(), "datasources/a.yaml: datasources[0]: url: not http") {
+		t.Fatalf("reload err = %v", err)
+	}
+	if strings.Join(calls, ",") != "update a" {
+		t.Errorf("admission calls = %v, want an update of a", calls)
+	}
+	if a, _ := s.Config().Datasource("default", "a"); a.URL != "http://one" {
+		t.Errorf("last good config not kept: %s", a.URL)
+	}
+	if _, ok := s.Config().Datasource("default", "b"); !ok {
+		t.Error("b vanished with the rejected reload")
+	}
+}

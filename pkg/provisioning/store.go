@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -23,6 +24,7 @@ type Store struct {
 	now    func() time.Time
 	// stackID > 0: org 1's entries live in namespace stacks-<stackID> (see WithStackID).
 	stackID int64
+	admit   AdmitFunc
 
 	cur     atomic.Pointer[Config]
 	mu      sync.Mutex // serialises Reload
@@ -35,6 +37,15 @@ type StoreOption func(*Store)
 
 // WithLogger sets the logger used by Watch.
 func WithLogger(l *slog.Logger) StoreOption { return func(s *Store) { s.logger = l } }
+
+// AdmitFunc runs a plugin's admission on a datasource that is new (old nil) or whose
+// settings changed, as Grafana does when a datasource is saved. It may change ds (a
+// mutation); an error rejects it.
+type AdmitFunc func(ctx context.Context, ds, old *Datasource) error
+
+// WithAdmission has every new or changed datasource that names an apiVersion admitted by fn
+// before a load or reload takes effect; a rejection fails it with file and field named.
+func WithAdmission(fn AdmitFunc) StoreOption { return func(s *Store) { s.admit = fn } }
 
 // WithStackID serves org 1's datasources and apps in namespace stacks-<id> instead of
 // "default", as a Grafana configured with a stack id does; other orgs are then an error.
@@ -102,8 +113,15 @@ func (s *Store) Reload() error {
 		s.lastSum = sum
 		return err
 	}
-	if prev := s.cur.Load(); prev != nil {
+	prev := s.cur.Load()
+	if prev != nil {
 		carryUpdated(prev, cfg)
+	}
+	if err := s.admitAll(prev, cfg); err != nil {
+		err = fmt.Errorf("provisioning reload (keeping the previous configuration): %w", err)
+		s.lastErr.Store(&err)
+		s.lastSum = sum
+		return err
 	}
 	s.cur.Store(cfg)
 	s.lastSum = sum
@@ -200,4 +218,53 @@ func carried(prev time.Time, prevFingerprint string, next time.Time, nextFingerp
 		return prev.Add(time.Millisecond)
 	}
 	return next
+}
+
+// admitAll runs the admission of every datasource in next that names an apiVersion and is new
+// or changed since prev; unchanged ones keep what their admission made of them in prev.
+func (s *Store) admitAll(prev, next *Config) error {
+	if s.admit == nil {
+		return nil
+	}
+	var errs []error
+	for ns, m := range next.datasources {
+		for uid, ds := range m {
+			var old *Datasource
+			if prev != nil {
+				old = prev.datasources[ns][uid]
+			}
+			if old != nil && old.fingerprint == ds.fingerprint {
+				next.replace(ds, old)
+				continue
+			}
+			if ds.APIVersion == "" {
+				continue // as in Grafana: settings without an apiVersion are not admitted
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), admitTimeout)
+			err := s.admit(ctx, ds, old)
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", ds.File, ds.field, err))
+			}
+		}
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// admitTimeout bounds one datasource's admission (both calls).
+const admitTimeout = 15 * time.Second
+
+// replace puts a copy of old (same settings, already admitted) where ds is, with ds's place
+// in the files.
+func (c *Config) replace(ds, old *Datasource) {
+	kept := *old
+	kept.File, kept.field = ds.File, ds.field
+	c.datasources[ds.Namespace][ds.UID] = &kept
+	list := c.byPlugin[ds.Namespace][ds.Type]
+	for i := range list {
+		if list[i] == ds {
+			list[i] = &kept
+		}
+	}
 }

@@ -118,12 +118,13 @@ func (s *Server) followPlugins(ctx context.Context, host *pluginhost.Host) {
 
 // provisioningStore loads --provisioning and reloads it on SIGHUP and on file changes. A bad
 // reload keeps the last good configuration.
-func (s *Server) provisioningStore(ctx context.Context) (*provisioning.Store, error) {
+func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (*provisioning.Store, error) {
 	if s.opts.ProvisioningDir == "" {
 		return provisioning.NewStaticStore(provisioning.Empty()), nil
 	}
 	log := s.opts.Logger.With("component", "provisioning")
-	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log), provisioning.WithStackID(s.opts.StackID))
+	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log),
+		provisioning.WithStackID(s.opts.StackID), provisioning.WithAdmission(admitDatasource(host)))
 	if err != nil {
 		return nil, err
 	}

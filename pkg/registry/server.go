@@ -153,10 +153,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	defer func() { _ = shutdownTracing(context.Background()) }()
 
-	settings, err := s.provisioningStore(ctx)
-	if err != nil {
-		return err
-	}
+	// Plugins start first: provisioned datasources are admitted by their plugins.
 	host, err := s.startPlugins(ctx, tp)
 	if err != nil {
 		return err
@@ -168,6 +165,10 @@ func (s *Server) Run(ctx context.Context) error {
 			_ = host.Stop(stopCtx)
 			log.Info("plugins stopped")
 		}()
+	}
+	settings, err := s.provisioningStore(ctx, host)
+	if err != nil {
+		return err
 	}
 	next := &nextHandler{}
 	dp := dataplane.New(dataplane.Options{

@@ -214,3 +214,45 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 		}
 	})
 }
+
+// TestProvisionedSettingsAdmitted: as Grafana runs a plugin's admission when a datasource is
+// saved, dpa runs it when a provisioned datasource with an apiVersion is loaded or changed:
+// the settings go in the SDK's protobuf encoding, a mutation is taken over, a rejection is a
+// load error naming file and field, and the last good configuration stays.
+func TestProvisionedSettingsAdmitted(t *testing.T) {
+	prov := t.TempDir()
+	good := `apiVersion: 1
+datasources:
+  - {name: adm, type: example-datasource, uid: adm, apiVersion: v0alpha1, url: "https://good.example", jsonData: {mode: fast}}
+  - {name: plain, type: example-datasource, uid: plain, url: "ftp://not-admitted"}
+`
+	writeProvisioning(t, prov, good, "")
+	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--log-level", "info")
+	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
+	instance := func() map[string]any {
+		t.Helper()
+		_, b := d.want(t, 200, "GET", dsBase+"/namespaces/default/datasources/adm/resource/instance", nil)
+		var m map[string]any
+		mustJSON(t, b, &m)
+		return m
+	}
+	got := instance()
+	if js, _ := got["jsonData"].(map[string]any); js["timeout"] != "30s" || js["mode"] != "fast" {
+		t.Errorf("the plugin's mutation (jsonData.timeout) was not taken over: %v", got)
+	}
+	// Without an apiVersion a datasource is not admitted (as in Grafana).
+	d.want(t, 200, "GET", dsBase+"/namespaces/default/datasources/plain/health", nil)
+
+	writeProvisioning(t, prov, strings.Replace(good, "https://good.example", "ftp://bad.example", 1), "")
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	want := `datasources/e2e.yaml: datasources[0]: rejected by plugin example-datasource: url: \"ftp://bad.example\" is not an http(s) URL`
+	eventually(t, 10*time.Second, "the rejected reload in the log", func() (bool, string) {
+		return strings.Contains(d.logs.String(), want), "not logged yet"
+	})
+	if got := instance(); got["url"] != "https://good.example" {
+		t.Errorf("after a rejected reload the datasource is %v, want the last good one", got)
+	}
+}

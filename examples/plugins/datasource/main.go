@@ -67,6 +67,7 @@ type instance struct {
 	// apiKeyHash is the SHA-256 of secureJsonData.apiKey: /instance shows which secret the
 	// instance holds without revealing it.
 	apiKeyHash string
+	jsonData   json.RawMessage
 	resource   backend.CallResourceHandler
 }
 
@@ -79,7 +80,7 @@ var (
 )
 
 func newInstance(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	inst := &instance{id: s.ID, uid: s.UID, name: s.Name, url: s.URL}
+	inst := &instance{id: s.ID, uid: s.UID, name: s.Name, url: s.URL, jsonData: s.JSONData}
 	if v := s.DecryptedSecureJSONData["apiKey"]; v != "" {
 		sum := sha256.Sum256([]byte(v))
 		inst.apiKeyHash = hex.EncodeToString(sum[:])
@@ -91,7 +92,7 @@ func newInstance(_ context.Context, s backend.DataSourceInstanceSettings) (insta
 	}
 	mux := newResourceMux()
 	mux.HandleFunc("GET /instance", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"id": inst.id, "uid": inst.uid, "url": inst.url, "apiKeySha256": inst.apiKeyHash})
+		writeJSON(w, http.StatusOK, map[string]any{"id": inst.id, "uid": inst.uid, "url": inst.url, "apiKeySha256": inst.apiKeyHash, "jsonData": inst.jsonData})
 	})
 	inst.resource = httpadapter.New(mux)
 	log.DefaultLogger.Debug("datasource instance created", "uid", s.UID, "updated", s.Updated)
