@@ -50,10 +50,11 @@ run: ui build examples
 # Go packages of this module; npm puts Go code of its own under plugin/node_modules.
 GO_PKGS = $(shell $(GO) list ./... | grep -v /node_modules/)
 
-## lint: gofmt and go vet
+## lint: gofmt and go vet (the compat example plugin is a module of its own)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GO_PKGS)
+	cd examples/plugins/compat && $(GO) vet ./...
 
 ## test: everything CI runs
 test: lint generate-check plugin test-go test-ui test-ui-e2e

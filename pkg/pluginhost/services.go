@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
-	reflectionalphapb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 )
 
@@ -24,13 +23,20 @@ const (
 	ServiceResourceConversion = "pluginv2.ResourceConversion"
 )
 
+// Reflection methods: v1, and v1alpha, the only one plugins built with older grpc-go (before
+// 1.57, e.g. plugin SDK v0.164) register. The two protocols' messages are identical on the
+// wire (v1 is v1alpha renamed), so one client speaks both.
+const (
+	reflectionV1      = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+	reflectionV1Alpha = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+)
+
 // listServices asks a plugin's gRPC server which Grafana plugin services it serves, through
-// the gRPC reflection service go-plugin installs: grpc.reflection.v1, or v1alpha, the only
-// one plugins built with older grpc-go (before 1.57, e.g. plugin SDK v0.164) register.
+// the gRPC reflection service go-plugin installs.
 func listServices(ctx context.Context, conn *grpc.ClientConn) ([]string, error) {
-	names, err := listServicesV1(ctx, conn)
+	names, err := reflectServices(ctx, conn, reflectionV1)
 	if status.Code(err) == codes.Unimplemented {
-		names, err = listServicesV1Alpha(ctx, conn)
+		names, err = reflectServices(ctx, conn, reflectionV1Alpha)
 		if err != nil {
 			err = fmt.Errorf("grpc.reflection.v1 is not served and v1alpha failed: %w", err)
 		}
@@ -48,47 +54,24 @@ func listServices(ctx context.Context, conn *grpc.ClientConn) ([]string, error) 
 	return out, nil
 }
 
-func listServicesV1(ctx context.Context, conn *grpc.ClientConn) ([]string, error) {
-	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+// reflectServices lists the services through the reflection stream at method.
+func reflectServices(ctx context.Context, conn *grpc.ClientConn, method string) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the stream
+	cs, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = stream.CloseSend() }()
-	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
+	if err := cs.SendMsg(&reflectionpb.ServerReflectionRequest{
 		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{ListServices: "*"},
 	}); err != nil {
 		return nil, err
 	}
-	resp, err := stream.Recv()
-	if err != nil {
+	if err := cs.CloseSend(); err != nil {
 		return nil, err
 	}
-	list := resp.GetListServicesResponse()
-	if list == nil {
-		return nil, errors.New("reflection did not answer with a service list")
-	}
-	out := make([]string, 0, len(list.GetService()))
-	for _, s := range list.GetService() {
-		out = append(out, s.GetName())
-	}
-	return out, nil
-}
-
-// listServicesV1Alpha is listServicesV1 over the v1alpha protocol (same messages, older
-// package; grpc-go keeps it deprecated but served by old servers only).
-func listServicesV1Alpha(ctx context.Context, conn *grpc.ClientConn) ([]string, error) {
-	stream, err := reflectionalphapb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx) //nolint:staticcheck // for plugins on old grpc-go
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = stream.CloseSend() }()
-	if err := stream.Send(&reflectionalphapb.ServerReflectionRequest{ //nolint:staticcheck
-		MessageRequest: &reflectionalphapb.ServerReflectionRequest_ListServices{ListServices: "*"}, //nolint:staticcheck
-	}); err != nil {
-		return nil, err
-	}
-	resp, err := stream.Recv()
-	if err != nil {
+	var resp reflectionpb.ServerReflectionResponse
+	if err := cs.RecvMsg(&resp); err != nil {
 		return nil, err
 	}
 	list := resp.GetListServicesResponse()

@@ -73,20 +73,6 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 	if err := host.Start(ctx); err != nil {
 		return nil, err
 	}
-	// SIGHUP reads the plugins directory at once (besides every --plugins-rescan-interval).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				host.Rescan()
-			}
-		}
-	}()
 	return host, nil
 }
 
@@ -128,8 +114,17 @@ func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (
 	if err != nil {
 		return nil, err
 	}
+	go store.Watch(ctx, 5*time.Second)
+	return store, nil
+}
+
+// reloadOnSIGHUP reads the plugins directory again and then the provisioning files (whose
+// admission may need a plugin that was just installed) on every SIGHUP, besides their own
+// periodic checks.
+func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, store *provisioning.Store) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	log := s.opts.Logger.With("component", "provisioning")
 	go func() {
 		defer signal.Stop(hup)
 		for {
@@ -137,16 +132,20 @@ func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := store.Reload(); err != nil {
-					log.Error("provisioning reload failed; keeping the last good configuration", "error", err)
-				} else {
-					log.Info("provisioning reloaded")
-				}
+			}
+			if host != nil {
+				host.Rescan()
+			}
+			if s.opts.ProvisioningDir == "" {
+				continue
+			}
+			if err := store.Reload(); err != nil {
+				log.Error("provisioning reload failed; keeping the last good configuration", "error", err)
+			} else {
+				log.Info("provisioning reloaded")
 			}
 		}
 	}()
-	go store.Watch(ctx, 5*time.Second)
-	return store, nil
 }
 
 // pluginEnv is the extra environment of plugin processes. With a plaintext OTLP endpoint,

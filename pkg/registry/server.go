@@ -170,6 +170,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.reloadOnSIGHUP(ctx, host, settings)
 	next := &nextHandler{}
 	dp := dataplane.New(dataplane.Options{
 		Plugins:       pluginProvider{host: host},
