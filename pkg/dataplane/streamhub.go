@@ -139,10 +139,3 @@ func (h *streamHub) leave(s *sharedStream, sub *subscriber) {
 		s.cancel()
 	}
 }
-
-// size is the number of running shared streams (for tests and metrics).
-func (h *streamHub) size() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.streams)
-}

@@ -66,7 +66,7 @@ type PluginState struct {
 	// serves, learned through gRPC reflection; nil when not running or unknown.
 	Services []string
 	// Unimplemented are the services among them whose calls the running process answered
-	// Unimplemented (SDK plugins register every service; see unimplemented.go).
+	// Unimplemented (SDK plugins register every service; see interceptors.go).
 	Unimplemented []string
 	// NotResponding says why the running process failed its last liveness
 	// probe ("" when it answered; see Options.ProbeInterval).

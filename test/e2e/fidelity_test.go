@@ -68,7 +68,8 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 
 	prov := t.TempDir()
 	writeProvisioning(t, prov, identityYAML(live.URL, dead), "")
-	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--log-level", "info")
+	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--log-level", "info",
+		"--app-url", "https://grafana.example/", "--grafana-config", "GF_CONCURRENT_QUERY_COUNT=4")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "compat.yaml", dpsYAML("compat-datasource", compatGroup, "v0alpha1",
 		"  - type: query\n  - type: health\n  - type: resource\n")))
@@ -126,6 +127,23 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 		}
 	}
 	t.Run("instance per datasource", func(t *testing.T) { checkIdentity(t, dead) })
+
+	// The PluginContext as Grafana fills it, read back through the SDK's own accessors.
+	t.Run("plugin context", func(t *testing.T) {
+		_, b := d.want(t, 200, "GET", sdkBuilds[0].ds("org-2")+"/resource/echo", nil)
+		var echo struct {
+			OrgID                int64  `json:"orgId"`
+			PluginVersion        string `json:"pluginVersion"`
+			AppURL               string `json:"appUrl"`
+			ConcurrentQueryCount int    `json:"concurrentQueryCount"`
+			User                 struct{ Login, Role string }
+		}
+		mustJSON(t, b, &echo)
+		if echo.OrgID != 2 || echo.PluginVersion != "1.0.0" || echo.AppURL != "https://grafana.example/" ||
+			echo.ConcurrentQueryCount != 4 || echo.User.Login != "admin" || echo.User.Role != "Admin" {
+			t.Errorf("plugin context: %s", b)
+		}
+	})
 
 	// A reload that changes org 2's datasources reaches their instances, and only theirs.
 	writeProvisioning(t, prov, identityYAML(live.URL, live.URL), "")

@@ -57,15 +57,20 @@ type echoDatasource struct {
 }
 
 type echoResponse struct {
-	Method     string              `json:"method"`
-	Path       string              `json:"path"`
-	Query      map[string][]string `json:"query"`
-	Headers    map[string][]string `json:"headers"`
-	Body       string              `json:"body"`
-	OrgID      int64               `json:"orgId"`
-	PluginID   string              `json:"pluginId"`
-	User       *echoUser           `json:"user,omitempty"`
-	Datasource *echoDatasource     `json:"datasource,omitempty"`
+	Method   string              `json:"method"`
+	Path     string              `json:"path"`
+	Query    map[string][]string `json:"query"`
+	Headers  map[string][]string `json:"headers"`
+	Body     string              `json:"body"`
+	OrgID    int64               `json:"orgId"`
+	PluginID string              `json:"pluginId"`
+	// PluginVersion, AppURL and ConcurrentQueryCount are what the SDK reads from the
+	// PluginContext (the latter two from the Grafana config).
+	PluginVersion        string          `json:"pluginVersion"`
+	AppURL               string          `json:"appUrl,omitempty"`
+	ConcurrentQueryCount int             `json:"concurrentQueryCount,omitempty"`
+	User                 *echoUser       `json:"user,omitempty"`
+	Datasource           *echoDatasource `json:"datasource,omitempty"`
 }
 
 // handleEcho echoes the request and the plugin context (never secure data).
@@ -87,6 +92,12 @@ func handleEcho(w http.ResponseWriter, r *http.Request) {
 		Body:     string(body),
 		OrgID:    pc.OrgID,
 		PluginID: pc.PluginID,
+
+		PluginVersion: pc.PluginVersion,
+	}
+	if cfg := backend.GrafanaConfigFromContext(r.Context()); cfg != nil {
+		resp.AppURL, _ = cfg.AppURL()
+		resp.ConcurrentQueryCount, _ = cfg.ConcurrentQueryCount()
 	}
 	if u := pc.User; u != nil {
 		resp.User = &echoUser{Login: u.Login, Name: u.Name, Email: u.Email, Role: u.Role}
