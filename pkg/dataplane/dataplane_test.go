@@ -730,7 +730,13 @@ func TestObservability(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.Tracer = tp })
 	_ = e.do("POST", dsPath("/namespaces/default/datasources/ds1/query"), `{"queries":[{}]}`)
 	_ = e.do("POST", dsPath("/namespaces/default/datasources/nope/query"), `{"queries":[{}]}`)
-	spans := rec.Ended()
+	// The response is flushed before the span ends (flushComplete): wait for both spans.
+	var spans []sdktrace.ReadOnlySpan
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if spans = rec.Ended(); len(spans) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(spans) != 2 {
 		t.Fatalf("spans = %d", len(spans))
 	}
