@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // Plugin types accepted in spec.pluginType.
@@ -22,8 +23,7 @@ const (
 const ReservedGroup = "aggregation.grafana.app"
 
 var (
-	pluginIDPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	paramPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	paramPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 	serviceTypes = []string{
 		string(v0alpha1.DataPlaneServiceServiceTypeQuery),
@@ -62,7 +62,7 @@ func Validate(obj *v0alpha1.DataPlaneService, claims ClaimLookup) field.ErrorLis
 		errs = append(errs, field.Required(specPath.Child("pluginID"), "the Grafana plugin id"))
 	case len(spec.PluginID) > maxPluginIDLength:
 		errs = append(errs, field.TooLong(specPath.Child("pluginID"), spec.PluginID, maxPluginIDLength))
-	case !pluginIDPattern.MatchString(spec.PluginID):
+	case !backendplugin.IDPattern.MatchString(spec.PluginID):
 		errs = append(errs, field.Invalid(specPath.Child("pluginID"), spec.PluginID,
 			"must consist of lower-case letters, digits and single dashes, starting and ending with a letter or digit"))
 	}

@@ -14,6 +14,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // ReasonNotImplemented is the Status reason of a 501: the route's plugin does not implement
@@ -65,12 +67,12 @@ func classify(err error, pluginID, op string) *httpError {
 	if errors.As(err, &he) {
 		return he
 	}
-	var ue *UnavailableError
+	var ue *backendplugin.UnavailableError
 	if errors.As(err, &ue) {
 		return &httpError{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable,
 			msg: ue.Error(), retryAfter: ue.RetryAfter, cause: err}
 	}
-	if errors.Is(err, ErrPluginNotFound) {
+	if errors.Is(err, backendplugin.ErrNotFound) {
 		// The route exists; the plugin may be installed any moment (the plugins directory is
 		// followed), so clients are told when to look again, as for any other 503.
 		return &httpError{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable,

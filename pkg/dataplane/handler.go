@@ -34,6 +34,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
 
@@ -224,7 +225,7 @@ type call struct {
 	reqID  string
 	cfg    *provisioning.Config
 	ds     *provisioning.Datasource
-	plugin *Plugin
+	plugin *backendplugin.Client
 	err    error
 	span   trace.Span
 	// deadline is when the plugin call's timeout expires (zero: none).

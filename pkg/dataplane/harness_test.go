@@ -28,6 +28,7 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
 
@@ -37,7 +38,7 @@ import (
 var (
 	pluginBin  string
 	markerDir  string
-	realPlugin *Plugin
+	realPlugin *backendplugin.Client
 	pluginErr  error
 	pluginOnce sync.Once
 	pluginCli  *goplugin.Client
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 }
 
 // startPlugin builds and starts the test plugin once per test binary.
-func startPlugin(t testing.TB) *Plugin {
+func startPlugin(t testing.TB) *backendplugin.Client {
 	t.Helper()
 	pluginOnce.Do(func() {
 		build := exec.Command("go", "build", "-o", pluginBin, "./testdata/testplugin")
@@ -93,7 +94,7 @@ func startPlugin(t testing.TB) *Plugin {
 			pluginErr = err
 			return
 		}
-		p := &Plugin{ID: "test-datasource", Type: "datasource"}
+		p := &backendplugin.Client{ID: "test-datasource", Type: "datasource"}
 		dispense := func(name string) any {
 			raw, err := rpc.Dispense(name)
 			if err != nil && pluginErr == nil {
@@ -299,15 +300,15 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	provider := PluginProviderFunc(func(ctx context.Context, id string) (*Plugin, error) {
+	provider := PluginProviderFunc(func(ctx context.Context, id string) (*backendplugin.Client, error) {
 		switch id {
 		case "test-datasource", "test-app":
 			return p, nil
 		case "down-plugin":
 			// The only fake: a host that reports the plugin as restarting.
-			return nil, &UnavailableError{PluginID: id, RetryAfter: 2500 * time.Millisecond, Cause: fmt.Errorf("restarting")}
+			return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: 2500 * time.Millisecond, Cause: fmt.Errorf("restarting")}
 		}
-		return nil, fmt.Errorf("%w: %s", ErrPluginNotFound, id)
+		return nil, fmt.Errorf("%w: %s", backendplugin.ErrNotFound, id)
 	})
 	opts := Options{
 		Plugins:  provider,

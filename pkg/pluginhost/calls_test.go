@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 func TestDiscovery(t *testing.T) {
@@ -62,8 +64,8 @@ func TestDiscovery(t *testing.T) {
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Get(context.Background(), "nope"); !errors.Is(err, ErrPluginNotFound) {
-		t.Errorf("Get(nope) = %v, want ErrPluginNotFound", err)
+	if _, err := h.Get(context.Background(), "nope"); !errors.Is(err, backendplugin.ErrNotFound) {
+		t.Errorf("Get(nope) = %v, want backendplugin.ErrNotFound", err)
 	}
 	if _, err := h.Get(context.Background(), "example-panel"); !errors.Is(err, ErrNoBackend) {
 		t.Errorf("Get(example-panel) = %v, want ErrNoBackend", err)
@@ -73,9 +75,9 @@ func TestDiscovery(t *testing.T) {
 func TestGetBeforeStart(t *testing.T) {
 	h, _ := newTestHost(t, Options{})
 	_, err := h.Get(context.Background(), dsID)
-	var ue *UnavailableError
+	var ue *backendplugin.UnavailableError
 	if !errors.As(err, &ue) || !errors.Is(err, ErrNotStarted) || ue.RetryAfter <= 0 {
-		t.Fatalf("Get before Start = %v, want UnavailableError(ErrNotStarted)", err)
+		t.Fatalf("Get before Start = %v, want backendplugin.UnavailableError(ErrNotStarted)", err)
 	}
 	if st := h.State(dsID); st.Phase != PhaseIdle || st.Running {
 		t.Fatalf("state before Start = %+v", st)

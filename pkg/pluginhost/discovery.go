@@ -7,10 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // PluginInfo describes a discovered (or configured standalone) plugin.
@@ -47,10 +48,6 @@ type pluginJSON struct {
 	} `json:"info"`
 }
 
-// Same rule as Grafana's plugin ID validation (lower-case words joined by
-// dashes, digits allowed).
-var pluginIDPattern = regexp.MustCompile(`^[0-9a-z]+(-[0-9a-z]+)*$`)
-
 // readPluginJSON parses and validates one plugin.json.
 func readPluginJSON(path string) (PluginInfo, error) {
 	raw, err := os.ReadFile(path)
@@ -64,7 +61,7 @@ func readPluginJSON(path string) (PluginInfo, error) {
 	switch {
 	case pj.ID == "":
 		return PluginInfo{}, errors.New(`"id" is required`)
-	case !pluginIDPattern.MatchString(pj.ID):
+	case !backendplugin.IDPattern.MatchString(pj.ID):
 		return PluginInfo{}, fmt.Errorf("invalid id %q", pj.ID)
 	case pj.Type == "":
 		return PluginInfo{}, errors.New(`"type" is required`)

@@ -12,25 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Plugin is a running plugin's set of raw pluginv2 gRPC clients. Calls on a
-// plugin whose process has since died fail with gRPC code Unavailable; call
-// Get again (it is cheap) to pick up the restarted process.
-type Plugin struct {
-	ID   string
-	Type string
-	// Version is plugin.json's info.version.
-	Version string
-	pluginv2.DataClient
-	pluginv2.ResourceClient
-	pluginv2.DiagnosticsClient
-	pluginv2.StreamClient
-	pluginv2.AdmissionControlClient
-	pluginv2.ResourceConversionClient
-}
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
+)
 
 // Phase is a plugin's lifecycle phase.
 type Phase string
@@ -130,7 +115,7 @@ func New(opts Options) (*Host, error) {
 		h.addEntry(info, fingerprint(info))
 	}
 	for id, addr := range opts.Addresses {
-		if !pluginIDPattern.MatchString(id) {
+		if !backendplugin.IDPattern.MatchString(id) {
 			return nil, fmt.Errorf("pluginhost: invalid plugin id %q in Addresses", id)
 		}
 		if _, err := parseAddress(addr); err != nil {
@@ -302,16 +287,16 @@ func (h *Host) Stop(ctx context.Context) error {
 	return err
 }
 
-// Get returns the clients of a running plugin. Errors: ErrPluginNotFound
-// and ErrNoBackend (wrapped), or *UnavailableError when the plugin cannot
+// Get returns the clients of a running plugin. Errors: backendplugin.ErrNotFound
+// and ErrNoBackend (wrapped), or *backendplugin.UnavailableError when the plugin cannot
 // take calls now. Get waits for a start in progress at most
 // Options.StartWait and never past ctx.
-func (h *Host) Get(ctx context.Context, id string) (*Plugin, error) {
+func (h *Host) Get(ctx context.Context, id string) (*backendplugin.Client, error) {
 	h.mu.Lock()
 	e, ok := h.entries[id]
 	if !ok {
 		h.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrPluginNotFound, id)
+		return nil, fmt.Errorf("%w: %q", backendplugin.ErrNotFound, id)
 	}
 	if !e.currentInfo().Backend {
 		h.mu.Unlock()
@@ -320,10 +305,10 @@ func (h *Host) Get(ctx context.Context, id string) (*Plugin, error) {
 	switch {
 	case h.stopped:
 		h.mu.Unlock()
-		return nil, &UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStopped}
+		return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStopped}
 	case !h.started:
 		h.mu.Unlock()
-		return nil, &UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrNotStarted}
+		return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrNotStarted}
 	}
 	h.superviseLocked(e) // lazy start
 	h.mu.Unlock()
@@ -342,11 +327,11 @@ func (h *Host) Get(ctx context.Context, id string) (*Plugin, error) {
 		case <-wait:
 			// attempt finished: look again
 		case <-timer.C:
-			return nil, &UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStarting}
+			return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStarting}
 		case <-ctx.Done():
-			return nil, &UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ctx.Err()}
+			return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ctx.Err()}
 		case <-h.stopCh:
-			return nil, &UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStopped}
+			return nil, &backendplugin.UnavailableError{PluginID: id, RetryAfter: retryAfter(0), Cause: ErrStopped}
 		}
 	}
 }

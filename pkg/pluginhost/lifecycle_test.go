@@ -19,9 +19,11 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
-func checkHealth(t *testing.T, p *Plugin) {
+func checkHealth(t *testing.T, p *backendplugin.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -72,8 +74,8 @@ func TestCrashRestart(t *testing.T) {
 	killedAt := time.Now()
 
 	// Get must report the plugin unavailable promptly, without blocking.
-	var ue *UnavailableError
-	waitFor(t, 2*time.Second, "Get to return UnavailableError", func() bool {
+	var ue *backendplugin.UnavailableError
+	waitFor(t, 2*time.Second, "Get to return backendplugin.UnavailableError", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
@@ -84,7 +86,7 @@ func TestCrashRestart(t *testing.T) {
 		return errors.As(err, &ue)
 	})
 	if ue.PluginID != dsID || ue.RetryAfter <= 0 || !errors.Is(ue, ErrExited) {
-		t.Fatalf("UnavailableError = %+v", ue)
+		t.Fatalf("backendplugin.UnavailableError = %+v", ue)
 	}
 	t.Logf("unavailable %s after kill: %v", time.Since(killedAt), ue)
 
@@ -222,7 +224,7 @@ func TestStopStopsEverything(t *testing.T) {
 			t.Errorf("%s dpa_plugin_up = %v after Stop", id, up)
 		}
 		_, err := h.Get(context.Background(), id)
-		var ue *UnavailableError
+		var ue *backendplugin.UnavailableError
 		if !errors.As(err, &ue) || !errors.Is(err, ErrStopped) {
 			t.Errorf("Get(%s) after Stop = %v", id, err)
 		}
@@ -251,9 +253,9 @@ func TestLazyStart(t *testing.T) {
 	// The first Get starts the plugin but waits at most StartWait.
 	start := time.Now()
 	_, err := h.Get(context.Background(), dsID)
-	var ue *UnavailableError
+	var ue *backendplugin.UnavailableError
 	if !errors.As(err, &ue) || !errors.Is(err, ErrStarting) || ue.RetryAfter <= 0 {
-		t.Fatalf("first lazy Get = %v, want UnavailableError(ErrStarting)", err)
+		t.Fatalf("first lazy Get = %v, want backendplugin.UnavailableError(ErrStarting)", err)
 	}
 	if took := time.Since(start); took > 200*time.Millisecond {
 		t.Fatalf("Get waited %s, StartWait is 1ms", took)
@@ -272,7 +274,7 @@ func TestGetHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := h.Get(ctx, dsID)
-	var ue *UnavailableError
+	var ue *backendplugin.UnavailableError
 	if !errors.As(err, &ue) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Get with a cancelled ctx = %v", err)
 	}
@@ -298,7 +300,7 @@ func TestStartFailure(t *testing.T) {
 		"missing-datasource": "plugin executable not found",
 		"chatty-datasource":  "Unrecognized remote plugin message",
 	} {
-		var ue *UnavailableError
+		var ue *backendplugin.UnavailableError
 		waitFor(t, 10*time.Second, id+" start failure", func() bool {
 			_, err := h.Get(context.Background(), id)
 			return errors.As(err, &ue) && h.State(id).Phase == PhaseBackoff
@@ -382,7 +384,7 @@ func TestStandaloneAddress(t *testing.T) {
 	// The standalone process goes away: unavailable, then reconnect.
 	_ = first.Process.Kill()
 	_ = first.Wait()
-	var ue *UnavailableError
+	var ue *backendplugin.UnavailableError
 	waitFor(t, 3*time.Second, "Get to report the standalone plugin unavailable", func() bool {
 		_, err := h.Get(context.Background(), dsID)
 		return errors.As(err, &ue)

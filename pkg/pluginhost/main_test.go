@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // testPluginsDir holds the example plugins built by TestMain, plus a
@@ -175,7 +177,7 @@ func shortTempDir(t *testing.T) string {
 }
 
 // waitGet polls Get until it succeeds or the timeout passes.
-func waitGet(t *testing.T, h *Host, id string, timeout time.Duration) *Plugin {
+func waitGet(t *testing.T, h *Host, id string, timeout time.Duration) *backendplugin.Client {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -187,7 +189,7 @@ func waitGet(t *testing.T, h *Host, id string, timeout time.Duration) *Plugin {
 			return p
 		}
 		lastErr = err
-		var ue *UnavailableError
+		var ue *backendplugin.UnavailableError
 		if !errors.As(err, &ue) {
 			t.Fatalf("Get(%s): unexpected error %v", id, err)
 		}
@@ -253,7 +255,7 @@ type resourceResult struct {
 	arrived  []time.Time
 }
 
-func callResource(t *testing.T, p *Plugin, pc *pluginv2.PluginContext, method, path, rawQuery string, body []byte) resourceResult {
+func callResource(t *testing.T, p *backendplugin.Client, pc *pluginv2.PluginContext, method, path, rawQuery string, body []byte) resourceResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

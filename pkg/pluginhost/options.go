@@ -17,7 +17,7 @@
 //
 // Get never blocks for long: when the plugin is (re)starting it waits at
 // most Options.StartWait (and never past ctx), then returns an
-// *UnavailableError carrying a RetryAfter hint.
+// *backendplugin.UnavailableError carrying a RetryAfter hint.
 package pluginhost
 
 import (
@@ -27,6 +27,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // Options configure a Host. Only PluginsDir or Addresses is required.
@@ -87,7 +89,7 @@ type Options struct {
 	StartTimeout time.Duration
 
 	// StartWait is the longest Get waits for a start attempt in progress
-	// before it returns an *UnavailableError (default 2s).
+	// before it returns an *backendplugin.UnavailableError (default 2s).
 	StartWait time.Duration
 
 	// TracerProvider creates the gRPC client spans (default: the global
@@ -122,7 +124,7 @@ type Backoff struct {
 
 // Defaults.
 const (
-	DefaultGrafanaVersion = "12.0.0"
+	DefaultGrafanaVersion = backendplugin.GrafanaVersion
 	DefaultBackoffMin     = 100 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultStableAfter    = 30 * time.Second

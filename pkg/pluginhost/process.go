@@ -21,6 +21,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // exitPollInterval is how often a running plugin process is checked for
@@ -54,7 +56,7 @@ func pluginSet() map[int]goplugin.PluginSet {
 type instance struct {
 	client *goplugin.Client
 	rpc    *goplugin.GRPCClient
-	plugin *Plugin
+	plugin *backendplugin.Client
 	// services are the Grafana plugin services the process registers (nil: unknown).
 	services []string
 	// unimplemented are services whose calls the process answered Unimplemented (guarded by
@@ -312,7 +314,7 @@ func (i *instance) setClients(rpc goplugin.ClientProtocol, info PluginInfo, log 
 		return fmt.Errorf("plugin did not negotiate gRPC (got %T)", rpc)
 	}
 	i.rpc = gc
-	p := &Plugin{ID: info.ID, Type: info.Type, Version: info.Version}
+	p := &backendplugin.Client{ID: info.ID, Type: info.Type, Version: info.Version}
 	var err error
 	if p.DataClient, err = dispense[pluginv2.DataClient](gc, "data"); err != nil {
 		return err

@@ -30,7 +30,7 @@ func fingerprint(info PluginInfo) string {
 // a new plugin is added (and started unless Options.Lazy), a changed one (new executable or
 // plugin.json, e.g. a new info.version) is upgraded without dropping calls (see
 // entry.serve), and a plugin that left the directory is stopped and forgotten (Get answers
-// ErrPluginNotFound). Plugins given by Options.Addresses are left alone. Each change is logged
+// backendplugin.ErrNotFound). Plugins given by Options.Addresses are left alone. Each change is logged
 // and reported to OnChange listeners. Start runs it every Options.RescanInterval.
 func (h *Host) Rescan() {
 	if h.opts.PluginsDir == "" {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // copyDir copies the files of src (one level) into dst.
@@ -49,8 +51,8 @@ func TestRescanFollowsThePluginsDir(t *testing.T) {
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, ErrPluginNotFound) {
-		t.Fatalf("before install: Get = %v, want ErrPluginNotFound", err)
+	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, backendplugin.ErrNotFound) {
+		t.Fatalf("before install: Get = %v, want backendplugin.ErrNotFound", err)
 	}
 
 	// Install.
@@ -110,8 +112,8 @@ func TestRescanFollowsThePluginsDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Rescan()
-	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, ErrPluginNotFound) {
-		t.Errorf("after removal: Get = %v, want ErrPluginNotFound", err)
+	if _, err := h.Get(context.Background(), dsID); !errors.Is(err, backendplugin.ErrNotFound) {
+		t.Errorf("after removal: Get = %v, want backendplugin.ErrNotFound", err)
 	}
 	waitFor(t, 10*time.Second, "the removed plugin's process to stop", func() bool { return !processAlive(pid) })
 	for _, want := range []string{"plugin files changed: upgrading", "plugin upgraded", "plugin removed"} {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 )
 
 // entry is one plugin and its supervisor state.
@@ -40,23 +42,23 @@ type entry struct {
 }
 
 // get returns the running plugin, or a channel to wait on while a start is
-// in progress, or an *UnavailableError.
-func (e *entry) get() (*Plugin, <-chan struct{}, error) {
+// in progress, or an *backendplugin.UnavailableError.
+func (e *entry) get() (*backendplugin.Client, <-chan struct{}, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch e.phase {
 	case PhaseRunning:
 		if e.cur.dead() {
 			e.cur.kick() // let the supervisor notice now rather than at its next poll
-			return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(e.backoff), Cause: ErrExited}
+			return nil, nil, &backendplugin.UnavailableError{PluginID: e.id, RetryAfter: retryAfter(e.backoff), Cause: ErrExited}
 		}
 		return e.cur.plugin, nil, nil
 	case PhaseIdle, PhaseStarting:
 		return nil, e.attempt, nil
 	case PhaseBackoff:
-		return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(time.Until(e.nextStart)), Cause: e.cause}
+		return nil, nil, &backendplugin.UnavailableError{PluginID: e.id, RetryAfter: retryAfter(time.Until(e.nextStart)), Cause: e.cause}
 	default:
-		return nil, nil, &UnavailableError{PluginID: e.id, RetryAfter: retryAfter(0), Cause: ErrStopped}
+		return nil, nil, &backendplugin.UnavailableError{PluginID: e.id, RetryAfter: retryAfter(0), Cause: ErrStopped}
 	}
 }
 

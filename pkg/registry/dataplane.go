@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -16,30 +15,20 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 )
 
-// pluginProvider adapts the plugin host to the data plane's PluginProvider. The two Plugin
-// structs share their layout on purpose: the data plane works on the host's gRPC clients.
-type pluginProvider struct{ host *pluginhost.Host }
-
-func (p pluginProvider) Get(ctx context.Context, id string) (*dataplane.Plugin, error) {
-	if p.host == nil {
-		return nil, fmt.Errorf("%w: %s (dpa runs without --plugins-dir or --plugin-address)", dataplane.ErrPluginNotFound, id)
+// pluginProvider is the data plane's view of the plugin host: the host itself, or, when
+// dpa runs without plugins, a provider that has none.
+func pluginProvider(host *pluginhost.Host) dataplane.PluginProvider {
+	if host == nil {
+		return dataplane.PluginProviderFunc(func(_ context.Context, id string) (*backendplugin.Client, error) {
+			return nil, fmt.Errorf("%w: %s (dpa runs without --plugins-dir or --plugin-address)", backendplugin.ErrNotFound, id)
+		})
 	}
-	pl, err := p.host.Get(ctx, id)
-	if err != nil {
-		var ue *pluginhost.UnavailableError
-		switch {
-		case errors.As(err, &ue):
-			return nil, &dataplane.UnavailableError{PluginID: ue.PluginID, RetryAfter: ue.RetryAfter, Cause: ue.Cause}
-		case errors.Is(err, pluginhost.ErrPluginNotFound), errors.Is(err, pluginhost.ErrNoBackend):
-			return nil, fmt.Errorf("%w: %v", dataplane.ErrPluginNotFound, err)
-		}
-		return nil, err
-	}
-	return (*dataplane.Plugin)(pl), nil
+	return host
 }
 
 // Reasons of the Available condition.

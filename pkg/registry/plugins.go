@@ -14,13 +14,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 	"github.com/dataplane-aggregator/dpa/pkg/version"
 )
-
-// grafanaVersion is what plugins see as GF_VERSION: the Grafana API level dpa emulates.
-const grafanaVersion = "12.0.0"
 
 // appURL is GF_APP_URL: --app-url, or dpa's own serving URL.
 func (s *Server) appURL() string {
@@ -52,7 +50,7 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		PluginsDir:     s.opts.PluginsDir,
 		SocketDir:      socketDir,
 		Addresses:      s.opts.PluginAddresses,
-		GrafanaVersion: grafanaVersion,
+		GrafanaVersion: backendplugin.GrafanaVersion,
 		Env:            pluginEnv(s.opts.OTLPEndpoint),
 		Logger:         s.opts.Logger,
 		Lazy:           s.opts.LazyPlugins,

@@ -173,7 +173,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.reloadOnSIGHUP(ctx, host, settings)
 	next := &nextHandler{}
 	dp := dataplane.New(dataplane.Options{
-		Plugins:       pluginProvider{host: host},
+		Plugins:       pluginProvider(host),
 		Settings:      settings,
 		Next:          next,
 		MaxBodyBytes:  s.opts.MaxBodyBytes,

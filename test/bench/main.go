@@ -47,6 +47,7 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 )
@@ -130,7 +131,7 @@ func run() error {
 		defer c()
 		_ = host.Stop(sctx)
 	}()
-	var plugin *pluginhost.Plugin
+	var plugin *backendplugin.Client
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if plugin, err = host.Get(ctx, "example-datasource"); err == nil {
 			break
@@ -259,7 +260,7 @@ type callFunc func(ctx context.Context) error
 var queryJSON = []byte(`{"refId":"A","scenario":"random_walk","points":10}`)
 
 // directCalls are the same requests dpa sends to the plugin for the HTTP calls in calls().
-func directCalls(p *pluginhost.Plugin) map[string]callFunc {
+func directCalls(p *backendplugin.Client) map[string]callFunc {
 	settings := &pluginv2.DataSourceInstanceSettings{
 		Uid: dsUID, Name: "Bench", Url: "http://127.0.0.1:9", JsonData: []byte("{}"),
 		LastUpdatedMS: 1, DecryptedSecureJsonData: map[string]string{},
@@ -711,8 +712,8 @@ func measure(ctx context.Context, conc int, f callFunc, pids []int) result {
 
 type noPlugins struct{}
 
-func (noPlugins) Get(context.Context, string) (*dataplane.Plugin, error) {
-	return nil, dataplane.ErrPluginNotFound
+func (noPlugins) Get(context.Context, string) (*backendplugin.Client, error) {
+	return nil, backendplugin.ErrNotFound
 }
 
 func lookup() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 )
 
@@ -144,7 +145,7 @@ func TestAppPluginBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = host.Stop(context.Background()) })
-	var p *pluginhost.Plugin
+	var p *backendplugin.Client
 	eventually(t, 30*time.Second, "the app plugin backend to start", func() (bool, string) {
 		var err error
 		p, err = host.Get(ctx, "dataplane-aggregator-app")
