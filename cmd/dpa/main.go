@@ -137,20 +137,14 @@ func newLogger(level, format string) (*slog.Logger, error) {
 // parseTimeouts reads --timeout type=duration pairs.
 func parseTimeouts(in map[string]string) (dataplane.Timeouts, error) {
 	var t dataplane.Timeouts
-	fields := map[string]*time.Duration{
-		"query": &t.Query, "resource": &t.Resource, "health": &t.Health, "admission": &t.Admission,
-		"conversion": &t.Conversion, "metrics": &t.Metrics, "proxy": &t.Proxy,
-	}
 	for k, v := range in {
-		dst, ok := fields[k]
-		if !ok {
-			return t, fmt.Errorf("--timeout: unknown service type %q (query, resource, health, admission, conversion, metrics, proxy)", k)
-		}
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return t, fmt.Errorf("--timeout %s=%s: want a positive duration such as 30s", k, v)
 		}
-		*dst = d
+		if err := t.Set(k, d); err != nil {
+			return t, fmt.Errorf("--timeout: %w", err)
+		}
 	}
 	return t, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
+	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
 )
 
 // Plugin types accepted in spec.pluginType.
@@ -25,17 +26,7 @@ const ReservedGroup = "aggregation.grafana.app"
 var (
 	paramPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-	serviceTypes = []string{
-		string(v0alpha1.DataPlaneServiceServiceTypeQuery),
-		string(v0alpha1.DataPlaneServiceServiceTypeResource),
-		string(v0alpha1.DataPlaneServiceServiceTypeRoute),
-		string(v0alpha1.DataPlaneServiceServiceTypeStream),
-		string(v0alpha1.DataPlaneServiceServiceTypeHealth),
-		string(v0alpha1.DataPlaneServiceServiceTypeMetrics),
-		string(v0alpha1.DataPlaneServiceServiceTypeAdmission),
-		string(v0alpha1.DataPlaneServiceServiceTypeConversion),
-		string(v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy),
-	}
+	serviceTypes = servicetype.Names()
 	routeMethods = []string{"", "GET", "POST", "PUT", "PATCH", "DELETE"}
 )
 

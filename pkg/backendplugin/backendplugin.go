@@ -63,3 +63,13 @@ func (e *UnavailableError) Error() string {
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// Grafana plugin gRPC services, as a plugin's server registers them.
+const (
+	ServiceData               = "pluginv2.Data"
+	ServiceResource           = "pluginv2.Resource"
+	ServiceDiagnostics        = "pluginv2.Diagnostics"
+	ServiceStream             = "pluginv2.Stream"
+	ServiceAdmissionControl   = "pluginv2.AdmissionControl"
+	ServiceResourceConversion = "pluginv2.ResourceConversion"
+)

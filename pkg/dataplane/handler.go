@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
 )
 
 // Timeouts bounds each plugin call per service type. Zero means the default; a negative value
@@ -65,24 +67,37 @@ func (t *Timeouts) setDefaults() {
 	def(&t.Proxy, 30*time.Second)
 }
 
-func (t *Timeouts) forType(typ svcType) time.Duration {
-	switch typ {
-	case svcQuery:
-		return t.Query
-	case svcResource, svcRoute, svcStream:
-		return t.Resource
-	case svcHealth:
-		return t.Health
-	case svcAdmission:
-		return t.Admission
-	case svcConversion:
-		return t.Conversion
-	case svcMetrics:
-		return t.Metrics
-	case svcProxy:
-		return t.Proxy
+// byKey maps the --timeout keys (servicetype.Timeout*) to t's fields.
+func (t *Timeouts) byKey() map[string]*time.Duration {
+	return map[string]*time.Duration{
+		servicetype.TimeoutQuery: &t.Query, servicetype.TimeoutResource: &t.Resource,
+		servicetype.TimeoutHealth: &t.Health, servicetype.TimeoutAdmission: &t.Admission,
+		servicetype.TimeoutConversion: &t.Conversion, servicetype.TimeoutMetrics: &t.Metrics,
+		servicetype.TimeoutProxy: &t.Proxy,
 	}
-	return -1
+}
+
+// Set sets the deadline of a --timeout key ("query", "resource", …: servicetype.TimeoutKeys).
+func (t *Timeouts) Set(key string, d time.Duration) error {
+	f, ok := t.byKey()[key]
+	if !ok {
+		return fmt.Errorf("unknown service type %q (%s)", key, strings.Join(servicetype.TimeoutKeys(), ", "))
+	}
+	*f = d
+	return nil
+}
+
+// perType is the deadline of each svcType's plugin calls, from the --timeout key of its
+// service type (-1: none, for the data plane's own types).
+func (t *Timeouts) perType() (out [numSvc]time.Duration) {
+	keys := t.byKey()
+	for typ := range out {
+		out[typ] = -1
+		if spec, ok := servicetype.Lookup(servicetype.Type(svcNames[typ])); ok {
+			out[typ] = *keys[spec.Timeout]
+		}
+	}
+	return out
 }
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
@@ -128,8 +143,10 @@ type Handler struct {
 
 	settingsCache atomic.Pointer[settingsCache]
 	streams       streamHub
-	reqSeq        atomic.Uint64
-	reqPrefix     string
+	// timeouts is Options.Timeouts per svcType (see Timeouts.perType).
+	timeouts  [numSvc]time.Duration
+	reqSeq    atomic.Uint64
+	reqPrefix string
 }
 
 var _ app.RouteSink = (*Handler)(nil)
@@ -156,6 +173,7 @@ func New(opts Options) *Handler {
 		tracer:  opts.Tracer.Tracer("github.com/dataplane-aggregator/dpa/pkg/dataplane"),
 		metrics: newMetrics(opts.Metrics),
 	}
+	h.timeouts = opts.Timeouts.perType()
 	if h.next == nil {
 		h.next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeStatus(w, errNotFound("the server could not find the requested resource"))
@@ -368,7 +386,7 @@ func (c *call) dispatch(w *statusWriter) {
 	}
 
 	ctx := c.r.Context()
-	timeout := c.h.opts.Timeouts.forType(c.t.typ)
+	timeout := c.h.timeouts[c.t.typ]
 	if c.t.typ == svcStream {
 		timeout = -1 // the stream handler bounds subscribe/publish itself
 	}

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
 )
 
 // svcType is the kind of data-plane request (also the metrics "type" label).
@@ -33,29 +33,19 @@ var svcNames = [numSvc]string{"unknown", "query", "health", "resource", "route",
 
 func (t svcType) String() string { return svcNames[t] }
 
-func svcFromSpec(t v0alpha1.DataPlaneServiceServiceType) svcType {
-	switch t {
-	case v0alpha1.DataPlaneServiceServiceTypeQuery:
-		return svcQuery
-	case v0alpha1.DataPlaneServiceServiceTypeHealth:
-		return svcHealth
-	case v0alpha1.DataPlaneServiceServiceTypeResource:
-		return svcResource
-	case v0alpha1.DataPlaneServiceServiceTypeRoute:
-		return svcRoute
-	case v0alpha1.DataPlaneServiceServiceTypeStream:
-		return svcStream
-	case v0alpha1.DataPlaneServiceServiceTypeMetrics:
-		return svcMetrics
-	case v0alpha1.DataPlaneServiceServiceTypeAdmission:
-		return svcAdmission
-	case v0alpha1.DataPlaneServiceServiceTypeConversion:
-		return svcConversion
-	case v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy:
-		return svcProxy
+// svcOf maps each declarable service type (servicetype.All) to its handler's svcType; the
+// other svcTypes (discovery, datasources) are the data plane's own.
+var svcOf = func() map[servicetype.Type]svcType {
+	m := make(map[servicetype.Type]svcType, len(servicetype.All))
+	for t := svcUnknown + 1; t < numSvc; t++ {
+		if _, ok := servicetype.Lookup(servicetype.Type(svcNames[t])); ok {
+			m[servicetype.Type(svcNames[t])] = t
+		}
 	}
-	return svcUnknown
-}
+	return m
+}()
+
+func svcFromSpec(t servicetype.Type) svcType { return svcOf[t] }
 
 // table is an immutable route snapshot.
 type table struct {

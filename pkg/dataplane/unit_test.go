@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
 )
 
 type queryResults struct {
@@ -267,4 +270,36 @@ func appendArrowBatch(t *testing.T, b []byte, more []int64) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestEveryServiceTypeHasAHandler: each declarable type (servicetype.All) maps to a handler
+// and takes its deadline from its --timeout key.
+func TestEveryServiceTypeHasAHandler(t *testing.T) {
+	var to Timeouts
+	for i, key := range servicetype.TimeoutKeys() {
+		if err := to.Set(key, time.Duration(i+1)*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := to.perType()
+	for _, spec := range servicetype.All {
+		typ := svcFromSpec(spec.Type)
+		if typ == svcUnknown {
+			t.Errorf("service type %s has no handler", spec.Type)
+			continue
+		}
+		if typ.String() != string(spec.Type) {
+			t.Errorf("%s is served as %s", spec.Type, typ)
+		}
+		want := time.Duration(slices.Index(servicetype.TimeoutKeys(), spec.Timeout)+1) * time.Second
+		if per[typ] != want {
+			t.Errorf("%s deadline = %v, want %v (key %s)", spec.Type, per[typ], want, spec.Timeout)
+		}
+	}
+	if per[svcDiscovery] != -1 || per[svcDatasources] != -1 {
+		t.Errorf("the data plane's own types have deadlines: %v %v", per[svcDiscovery], per[svcDatasources])
+	}
+	if err := to.Set("bogus", time.Second); err == nil || !strings.Contains(err.Error(), "query, resource") {
+		t.Errorf("Set(bogus) = %v", err)
+	}
 }

@@ -13,16 +13,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Grafana plugin gRPC services, as a plugin's server registers them.
-const (
-	ServiceData               = "pluginv2.Data"
-	ServiceResource           = "pluginv2.Resource"
-	ServiceDiagnostics        = "pluginv2.Diagnostics"
-	ServiceStream             = "pluginv2.Stream"
-	ServiceAdmissionControl   = "pluginv2.AdmissionControl"
-	ServiceResourceConversion = "pluginv2.ResourceConversion"
-)
-
 // Reflection methods: v1, and v1alpha, the only one plugins built with older grpc-go (before
 // 1.57, e.g. plugin SDK v0.164) register. The two protocols' messages are identical on the
 // wire (v1 is v1alpha renamed), so one client speaks both.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
@@ -37,7 +38,7 @@ func admitDatasource(host *pluginhost.Host) provisioning.AdmitFunc {
 		if err != nil {
 			return fmt.Errorf("plugin %s could not validate the settings: %w", ds.Type, err)
 		}
-		if st := host.State(ds.Type); st.Services != nil && !slices.Contains(st.Services, pluginhost.ServiceAdmissionControl) {
+		if st := host.State(ds.Type); st.Services != nil && !slices.Contains(st.Services, backendplugin.ServiceAdmissionControl) {
 			return nil
 		}
 		obj, err := backend.DataSourceInstanceSettingsToProtoBytes(ds.InstanceSettings())

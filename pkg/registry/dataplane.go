@@ -18,6 +18,7 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
 )
 
 // pluginProvider is the data plane's view of the plugin host: the host itself, or, when
@@ -44,12 +45,6 @@ const (
 // availability answers the Available condition from the plugin host's view of the plugin.
 type availability struct{ host *pluginhost.Host }
 
-// datasourceOnly services need datasource instance settings; an app plugin has none.
-var datasourceOnly = []v0alpha1.DataPlaneServiceServiceType{
-	v0alpha1.DataPlaneServiceServiceTypeQuery,
-	v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy,
-}
-
 func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
 	const f, t = v0alpha1.DataPlaneServiceConditionStatusFalse, v0alpha1.DataPlaneServiceConditionStatusTrue
 	if a.host == nil {
@@ -67,7 +62,7 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 	}
 	if reg.PluginType == app.PluginTypeApp {
 		for _, s := range reg.Services {
-			if slices.Contains(datasourceOnly, s.Type) {
+			if spec, _ := servicetype.Lookup(s.Type); spec.DatasourceOnly {
 				return f, ReasonServiceUnsupported, fmt.Sprintf("service %q needs a datasource; app plugins have none", s.Type)
 			}
 		}
@@ -87,8 +82,9 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 	// answered Unimplemented (SDK plugins register them all), is named.
 	var missing []string
 	for _, s := range reg.Services {
-		need, ok := pluginService[s.Type]
-		if !ok {
+		spec, _ := servicetype.Lookup(s.Type)
+		need := spec.PluginService
+		if need == "" {
 			continue
 		}
 		if (st.Services != nil && !slices.Contains(st.Services, need)) || slices.Contains(st.Unimplemented, need) {
@@ -101,19 +97,6 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 		return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q does not implement the declared service types %s", reg.PluginID, strings.Join(missing, ", "))
 	}
 	return t, ReasonAvailable, fmt.Sprintf("plugin %q is running and serves the declared services (restarts: %d)", reg.PluginID, st.Restarts)
-}
-
-// pluginService is the plugin gRPC service each service type calls (datasource-proxy calls
-// none: dpa proxies to the datasource URL itself).
-var pluginService = map[v0alpha1.DataPlaneServiceServiceType]string{
-	v0alpha1.DataPlaneServiceServiceTypeQuery:      pluginhost.ServiceData,
-	v0alpha1.DataPlaneServiceServiceTypeResource:   pluginhost.ServiceResource,
-	v0alpha1.DataPlaneServiceServiceTypeRoute:      pluginhost.ServiceResource,
-	v0alpha1.DataPlaneServiceServiceTypeStream:     pluginhost.ServiceStream,
-	v0alpha1.DataPlaneServiceServiceTypeHealth:     pluginhost.ServiceDiagnostics,
-	v0alpha1.DataPlaneServiceServiceTypeMetrics:    pluginhost.ServiceDiagnostics,
-	v0alpha1.DataPlaneServiceServiceTypeAdmission:  pluginhost.ServiceAdmissionControl,
-	v0alpha1.DataPlaneServiceServiceTypeConversion: pluginhost.ServiceResourceConversion,
 }
 
 // nextHandler forwards to the handler the API server builds after the data plane exists.
