@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // Condition types and reasons written to DataPlaneService status.
@@ -35,7 +36,7 @@ type StatusWriter interface {
 // Availability reports whether the plugin behind a registration can serve it. The data plane
 // issue plugs the plugin host in here; when nil, no Available condition is written.
 type Availability interface {
-	Available(reg Registration) (status v0alpha1.DataPlaneServiceConditionStatus, reason, message string)
+	Available(reg routes.Registration) (status v0alpha1.DataPlaneServiceConditionStatus, reason, message string)
 }
 
 // Reconciler keeps the in-memory table of DataPlaneServices, decides which object owns each
@@ -43,7 +44,7 @@ type Availability interface {
 // registrations to the route sinks and writes honest status conditions.
 type Reconciler struct {
 	Status       StatusWriter
-	Sinks        []RouteSink
+	Sinks        []routes.Sink
 	Availability Availability
 	Logger       *slog.Logger
 	// Now is the clock used for lastTransitionTime (tests replace it).
@@ -69,7 +70,7 @@ type statusWrite struct {
 var _ operator.Reconciler = (*Reconciler)(nil)
 
 // NewReconciler returns an empty reconciler.
-func NewReconciler(status StatusWriter, logger *slog.Logger, sinks ...RouteSink) *Reconciler {
+func NewReconciler(status StatusWriter, logger *slog.Logger, sinks ...routes.Sink) *Reconciler {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -157,17 +158,17 @@ func (r *Reconciler) ClaimedBy(group, version string) []string {
 }
 
 // Lookup answers which DataPlaneService owns group/version, with which services.
-func (r *Reconciler) Lookup(group, version string) (Registration, bool) {
+func (r *Reconciler) Lookup(group, version string) (routes.Registration, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if c := r.claimantsLocked(gvKey{group, version}); len(c) > 0 {
 		return registrationOf(c[0]), true
 	}
-	return Registration{}, false
+	return routes.Registration{}, false
 }
 
-func registrationOf(w *v0alpha1.DataPlaneService) Registration {
-	return Registration{
+func registrationOf(w *v0alpha1.DataPlaneService) routes.Registration {
+	return routes.Registration{
 		Name:       w.Name,
 		UID:        string(w.UID),
 		Generation: w.Generation,
@@ -181,8 +182,8 @@ func registrationOf(w *v0alpha1.DataPlaneService) Registration {
 
 // computeLocked returns the winning registrations (sorted by group/version) and, per object
 // name, the name of the object it lost its group/version to ("" for winners).
-func (r *Reconciler) computeLocked() ([]Registration, map[string]string) {
-	regs := make([]Registration, 0, len(r.byGV))
+func (r *Reconciler) computeLocked() ([]routes.Registration, map[string]string) {
+	regs := make([]routes.Registration, 0, len(r.byGV))
 	lostTo := make(map[string]string, len(r.objects))
 	for k := range r.byGV {
 		claimants := r.claimantsLocked(k)
@@ -215,7 +216,7 @@ func (r *Reconciler) syncLocked(affected map[gvKey]bool) []statusWrite {
 	if r.Status == nil {
 		return nil
 	}
-	regByName := make(map[string]Registration, len(regs))
+	regByName := make(map[string]routes.Registration, len(regs))
 	for _, reg := range regs {
 		regByName[reg.Name] = reg
 	}
@@ -260,7 +261,7 @@ func (r *Reconciler) write(ctx context.Context, writes []statusWrite) error {
 	return firstErr
 }
 
-func (r *Reconciler) desiredStatus(obj *v0alpha1.DataPlaneService, lostTo string, regs map[string]Registration) v0alpha1.DataPlaneServiceStatus {
+func (r *Reconciler) desiredStatus(obj *v0alpha1.DataPlaneService, lostTo string, regs map[string]routes.Registration) v0alpha1.DataPlaneServiceStatus {
 	gen := obj.Generation
 	st := v0alpha1.DataPlaneServiceStatus{ObservedGeneration: &gen}
 	gv := obj.Spec.Group + "/" + obj.Spec.Version

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // recordingWriter stores statuses like the API server would: the written status lands on a
@@ -38,9 +39,9 @@ func (w *recordingWriter) WriteStatus(_ context.Context, obj *v0alpha1.DataPlane
 	return out, nil
 }
 
-type recordingSink struct{ last []Registration }
+type recordingSink struct{ last []routes.Registration }
 
-func (s *recordingSink) SetRegistrations(regs []Registration) { s.last = regs }
+func (s *recordingSink) SetRegistrations(regs []routes.Registration) { s.last = regs }
 
 func object(name string, created time.Time, group, version string) *v0alpha1.DataPlaneService {
 	return &v0alpha1.DataPlaneService{
@@ -188,7 +189,7 @@ func TestReconcilerStatusWriteErrors(t *testing.T) {
 
 type fixedAvailability struct{}
 
-func (fixedAvailability) Available(reg Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
+func (fixedAvailability) Available(reg routes.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
 	return "False", "PluginNotFound", "plugin " + reg.PluginID + " is not installed"
 }
 

@@ -11,13 +11,7 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
-	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
-)
-
-// Plugin types accepted in spec.pluginType.
-const (
-	PluginTypeApp        = "app"
-	PluginTypeDatasource = "datasource"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // ReservedGroup is served by the resource API itself and can never be claimed by a plugin.
@@ -26,7 +20,7 @@ const ReservedGroup = "aggregation.grafana.app"
 var (
 	paramPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-	serviceTypes = servicetype.Names()
+	serviceTypes = routes.ServiceNames()
 	routeMethods = []string{"", "GET", "POST", "PUT", "PATCH", "DELETE"}
 )
 
@@ -59,11 +53,11 @@ func Validate(obj *v0alpha1.DataPlaneService, claims ClaimLookup) field.ErrorLis
 	}
 
 	switch spec.PluginType {
-	case PluginTypeApp, PluginTypeDatasource:
+	case routes.PluginTypeApp, routes.PluginTypeDatasource:
 	case "":
 		errs = append(errs, field.Required(specPath.Child("pluginType"), `"app" or "datasource"`))
 	default:
-		errs = append(errs, field.NotSupported(specPath.Child("pluginType"), spec.PluginType, []string{PluginTypeApp, PluginTypeDatasource}))
+		errs = append(errs, field.NotSupported(specPath.Child("pluginType"), spec.PluginType, []string{routes.PluginTypeApp, routes.PluginTypeDatasource}))
 	}
 
 	if spec.Group == "" {

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
-	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // frameValue returns the first value of field name in results[refId].frames[0].
@@ -786,9 +786,9 @@ func labels(m *dto.Metric) map[string]string {
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("registrations=%d", n), func(b *testing.B) {
-			regs := make([]app.Registration, n)
+			regs := make([]routes.Registration, n)
 			for i := range regs {
-				regs[i] = app.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
+				regs[i] = routes.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
 					Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
 						routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
 			}

@@ -34,10 +34,9 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
-	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
-	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // Timeouts bounds each plugin call per service type. Zero means the default; a negative value
@@ -67,21 +66,21 @@ func (t *Timeouts) setDefaults() {
 	def(&t.Proxy, 30*time.Second)
 }
 
-// byKey maps the --timeout keys (servicetype.Timeout*) to t's fields.
+// byKey maps the --timeout keys (routes.Timeout*) to t's fields.
 func (t *Timeouts) byKey() map[string]*time.Duration {
 	return map[string]*time.Duration{
-		servicetype.TimeoutQuery: &t.Query, servicetype.TimeoutResource: &t.Resource,
-		servicetype.TimeoutHealth: &t.Health, servicetype.TimeoutAdmission: &t.Admission,
-		servicetype.TimeoutConversion: &t.Conversion, servicetype.TimeoutMetrics: &t.Metrics,
-		servicetype.TimeoutProxy: &t.Proxy,
+		routes.TimeoutQuery: &t.Query, routes.TimeoutResource: &t.Resource,
+		routes.TimeoutHealth: &t.Health, routes.TimeoutAdmission: &t.Admission,
+		routes.TimeoutConversion: &t.Conversion, routes.TimeoutMetrics: &t.Metrics,
+		routes.TimeoutProxy: &t.Proxy,
 	}
 }
 
-// Set sets the deadline of a --timeout key ("query", "resource", …: servicetype.TimeoutKeys).
+// Set sets the deadline of a --timeout key ("query", "resource", …: routes.TimeoutKeys).
 func (t *Timeouts) Set(key string, d time.Duration) error {
 	f, ok := t.byKey()[key]
 	if !ok {
-		return fmt.Errorf("unknown service type %q (%s)", key, strings.Join(servicetype.TimeoutKeys(), ", "))
+		return fmt.Errorf("unknown service type %q (%s)", key, strings.Join(routes.TimeoutKeys(), ", "))
 	}
 	*f = d
 	return nil
@@ -93,7 +92,7 @@ func (t *Timeouts) perType() (out [numSvc]time.Duration) {
 	keys := t.byKey()
 	for typ := range out {
 		out[typ] = -1
-		if spec, ok := servicetype.Lookup(servicetype.Type(svcNames[typ])); ok {
+		if spec, ok := routes.LookupService(routes.ServiceType(svcNames[typ])); ok {
 			out[typ] = *keys[spec.Timeout]
 		}
 	}
@@ -129,7 +128,7 @@ type Options struct {
 	UserAgent string
 }
 
-// Handler is the data plane. It implements http.Handler and app.RouteSink.
+// Handler is the data plane. It implements http.Handler and routes.Sink.
 type Handler struct {
 	opts    Options
 	next    http.Handler
@@ -149,7 +148,7 @@ type Handler struct {
 	reqPrefix string
 }
 
-var _ app.RouteSink = (*Handler)(nil)
+var _ routes.Sink = (*Handler)(nil)
 
 // New returns a Handler with an empty route table.
 func New(opts Options) *Handler {
@@ -198,9 +197,9 @@ func New(opts Options) *Handler {
 	return h
 }
 
-// SetRegistrations implements app.RouteSink: it compiles regs into a new immutable route table
+// SetRegistrations implements routes.Sink: it compiles regs into a new immutable route table
 // and swaps it in. It does not retain regs.
-func (h *Handler) SetRegistrations(regs []app.Registration) {
+func (h *Handler) SetRegistrations(regs []routes.Registration) {
 	t := compile(regs)
 	h.table.Store(t)
 	h.metrics.routes.Set(float64(t.regs))

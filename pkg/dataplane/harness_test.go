@@ -27,9 +27,9 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
-	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // The tests talk to a real plugin process (testdata/testplugin, built with the plugin SDK's
@@ -148,8 +148,8 @@ func routeSvc(method v0alpha1.DataPlaneServiceServiceMethod, path string) v0alph
 	return s
 }
 
-func defaultRegs() []app.Registration {
-	return []app.Registration{
+func defaultRegs() []routes.Registration {
+	return []routes.Registration{
 		{Name: "test-ds", PluginID: "test-datasource", PluginType: "datasource", Group: dsGroup, Version: "v0alpha1",
 			Services: allServices(
 				routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"),

@@ -5,8 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dataplane-aggregator/dpa/pkg/app"
-	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // svcType is the kind of data-plane request (also the metrics "type" label).
@@ -33,19 +32,19 @@ var svcNames = [numSvc]string{"unknown", "query", "health", "resource", "route",
 
 func (t svcType) String() string { return svcNames[t] }
 
-// svcOf maps each declarable service type (servicetype.All) to its handler's svcType; the
+// svcOf maps each declarable service type (routes.Services) to its handler's svcType; the
 // other svcTypes (discovery, datasources) are the data plane's own.
-var svcOf = func() map[servicetype.Type]svcType {
-	m := make(map[servicetype.Type]svcType, len(servicetype.All))
+var svcOf = func() map[routes.ServiceType]svcType {
+	m := make(map[routes.ServiceType]svcType, len(routes.Services))
 	for t := svcUnknown + 1; t < numSvc; t++ {
-		if _, ok := servicetype.Lookup(servicetype.Type(svcNames[t])); ok {
-			m[servicetype.Type(svcNames[t])] = t
+		if _, ok := routes.LookupService(routes.ServiceType(svcNames[t])); ok {
+			m[routes.ServiceType(svcNames[t])] = t
 		}
 	}
 	return m
 }()
 
-func svcFromSpec(t servicetype.Type) svcType { return svcOf[t] }
+func svcFromSpec(t routes.ServiceType) svcType { return svcOf[t] }
 
 // table is an immutable route snapshot.
 type table struct {
@@ -139,8 +138,8 @@ func (r *route) match(rest string) bool {
 	return p == "" || p == "/"
 }
 
-func compile(regs []app.Registration) *table {
-	sorted := make([]app.Registration, len(regs))
+func compile(regs []routes.Registration) *table {
+	sorted := make([]routes.Registration, len(regs))
 	copy(sorted, regs)
 	// Deterministic winner when two registrations claim the same group/version.
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 type queryResults struct {
@@ -272,17 +272,17 @@ func appendArrowBatch(t *testing.T, b []byte, more []int64) []byte {
 	return buf.Bytes()
 }
 
-// TestEveryServiceTypeHasAHandler: each declarable type (servicetype.All) maps to a handler
+// TestEveryServiceTypeHasAHandler: each declarable type (routes.Services) maps to a handler
 // and takes its deadline from its --timeout key.
 func TestEveryServiceTypeHasAHandler(t *testing.T) {
 	var to Timeouts
-	for i, key := range servicetype.TimeoutKeys() {
+	for i, key := range routes.TimeoutKeys() {
 		if err := to.Set(key, time.Duration(i+1)*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
 	per := to.perType()
-	for _, spec := range servicetype.All {
+	for _, spec := range routes.Services {
 		typ := svcFromSpec(spec.Type)
 		if typ == svcUnknown {
 			t.Errorf("service type %s has no handler", spec.Type)
@@ -291,7 +291,7 @@ func TestEveryServiceTypeHasAHandler(t *testing.T) {
 		if typ.String() != string(spec.Type) {
 			t.Errorf("%s is served as %s", spec.Type, typ)
 		}
-		want := time.Duration(slices.Index(servicetype.TimeoutKeys(), spec.Timeout)+1) * time.Second
+		want := time.Duration(slices.Index(routes.TimeoutKeys(), spec.Timeout)+1) * time.Second
 		if per[typ] != want {
 			t.Errorf("%s deadline = %v, want %v (key %s)", spec.Type, per[typ], want, spec.Timeout)
 		}

@@ -14,11 +14,10 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
-	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
-	"github.com/dataplane-aggregator/dpa/pkg/servicetype"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // pluginProvider is the data plane's view of the plugin host: the host itself, or, when
@@ -45,7 +44,7 @@ const (
 // availability answers the Available condition from the plugin host's view of the plugin.
 type availability struct{ host *pluginhost.Host }
 
-func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
+func (a availability) Available(reg routes.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
 	const f, t = v0alpha1.DataPlaneServiceConditionStatusFalse, v0alpha1.DataPlaneServiceConditionStatusTrue
 	if a.host == nil {
 		return f, ReasonPluginNotFound, fmt.Sprintf("plugin %q not found: dpa runs without --plugins-dir or --plugin-address", reg.PluginID)
@@ -60,9 +59,9 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 	if !info.Backend {
 		return f, ReasonServiceUnsupported, fmt.Sprintf("plugin %q has no backend, so it serves no data-plane calls", reg.PluginID)
 	}
-	if reg.PluginType == app.PluginTypeApp {
+	if reg.PluginType == routes.PluginTypeApp {
 		for _, s := range reg.Services {
-			if spec, _ := servicetype.Lookup(s.Type); spec.DatasourceOnly {
+			if spec, _ := routes.LookupService(s.Type); spec.DatasourceOnly {
 				return f, ReasonServiceUnsupported, fmt.Sprintf("service %q needs a datasource; app plugins have none", s.Type)
 			}
 		}
@@ -82,7 +81,7 @@ func (a availability) Available(reg app.Registration) (v0alpha1.DataPlaneService
 	// answered Unimplemented (SDK plugins register them all), is named.
 	var missing []string
 	for _, s := range reg.Services {
-		spec, _ := servicetype.Lookup(s.Type)
+		spec, _ := routes.LookupService(s.Type)
 		need := spec.PluginService
 		if need == "" {
 			continue
@@ -127,9 +126,9 @@ func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
 	d.SetRegistrations(nil)
 }
 
-// SetRegistrations implements app.RouteSink. It reads the data plane's current groups, so it
+// SetRegistrations implements routes.Sink. It reads the data plane's current groups, so it
 // must run after the data plane's own SetRegistrations.
-func (d *discoverySink) SetRegistrations([]app.Registration) {
+func (d *discoverySink) SetRegistrations([]routes.Registration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.server == nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
@@ -185,7 +186,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	defer dp.Close()
 	discovery := &discoverySink{dp: dp}
-	s.reconciler.Sinks = []app.RouteSink{dp, discovery}
+	s.reconciler.Sinks = []routes.Sink{dp, discovery}
 	s.reconciler.Availability = availability{host: host}
 	if host != nil {
 		s.followPlugins(ctx, host)

@@ -46,10 +46,10 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
-	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 var (
@@ -723,9 +723,9 @@ func lookup() {
 	get := v0alpha1.DataPlaneServiceServiceMethodGET
 	path := "/namespaces/{ns}/things/{name}"
 	for _, n := range []int{1, 10000} {
-		regs := make([]app.Registration, n)
+		regs := make([]routes.Registration, n)
 		for i := range regs {
-			regs[i] = app.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
+			regs[i] = routes.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
 				Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1",
 				Services: []v0alpha1.DataPlaneServiceService{
 					{Type: v0alpha1.DataPlaneServiceServiceTypeQuery},

@@ -1,4 +1,4 @@
-package servicetype
+package routes
 
 import (
 	"encoding/json"
@@ -49,19 +49,19 @@ func TestTableMatchesTheKind(t *testing.T) {
 	if len(enum) == 0 {
 		t.Fatal("no service type enum in the CRD")
 	}
-	got, want := slices.Sorted(slices.Values(Names())), slices.Sorted(slices.Values(enum))
+	got, want := slices.Sorted(slices.Values(ServiceNames())), slices.Sorted(slices.Values(enum))
 	if !slices.Equal(got, want) {
-		t.Errorf("servicetype.All = %v, the kind allows %v", got, want)
+		t.Errorf("routes.Services = %v, the kind allows %v", got, want)
 	}
-	for _, s := range All {
+	for _, s := range Services {
 		if s.Timeout == "" {
 			t.Errorf("%s has no timeout key", s.Type)
 		}
-		if got, ok := Lookup(s.Type); !ok || got != s {
+		if got, ok := LookupService(s.Type); !ok || got != s {
 			t.Errorf("Lookup(%s) = %+v, %v", s.Type, got, ok)
 		}
 	}
-	if _, ok := Lookup("nonsense"); ok {
+	if _, ok := LookupService("nonsense"); ok {
 		t.Error("Lookup found an unknown type")
 	}
 	if keys := TimeoutKeys(); len(keys) != 7 || keys[0] != TimeoutQuery {

@@ -1,7 +1,13 @@
-package app
+package routes
 
 import (
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+)
+
+// Plugin types accepted in spec.pluginType.
+const (
+	PluginTypeApp        = "app"
+	PluginTypeDatasource = "datasource"
 )
 
 // Registration is one DataPlaneService's live claim on an API group/version: the data plane
@@ -13,16 +19,16 @@ type Registration struct {
 	UID        string
 	Generation int64
 	PluginID   string
-	// PluginType is "app" or "datasource".
+	// PluginType is PluginTypeApp or PluginTypeDatasource.
 	PluginType string
 	Group      string
 	Version    string
 	Services   []v0alpha1.DataPlaneServiceService
 }
 
-// RouteSink receives the complete set of active registrations each time it changes. The data
+// Sink receives the complete set of active registrations each time it changes. The data
 // plane implements it by compiling an immutable route table and swapping it in atomically.
 // SetRegistrations must not block for long and must not retain the slice after returning.
-type RouteSink interface {
+type Sink interface {
 	SetRegistrations(regs []Registration)
 }
