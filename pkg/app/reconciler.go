@@ -50,11 +50,36 @@ type Reconciler struct {
 	// Now is the clock used for lastTransitionTime (tests replace it).
 	Now func() time.Time
 
-	// mu guards objects and byGV. It is never held during a status write, so validation
-	// (ClaimedBy) does not wait for the reconciler's I/O.
+	// mu guards objects, byGV and gen. It is never held during a status write or while the
+	// sinks run, so validation (ClaimedBy) waits for neither.
 	mu      sync.RWMutex
 	objects map[string]*v0alpha1.DataPlaneService
 	byGV    map[gvKey]map[string]struct{}
+	gen     uint64 // counts the registration sets computed
+
+	// pubMu serialises publishing; published is the gen last handed to the sinks, so an
+	// older set computed concurrently is never published after a newer one.
+	pubMu     sync.Mutex
+	published uint64
+}
+
+// snapshot is a registration set computed under mu, to be published after it.
+type snapshot struct {
+	regs []routes.Registration
+	gen  uint64
+}
+
+// publish hands a registration set to the sinks unless a newer one was published already.
+func (r *Reconciler) publish(s snapshot) {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	if s.gen <= r.published {
+		return
+	}
+	r.published = s.gen
+	for _, sink := range r.Sinks {
+		sink.SetRegistrations(s.regs)
+	}
 }
 
 type gvKey struct{ group, version string }
@@ -104,16 +129,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req operator.ReconcileReques
 		r.objects[obj.Name] = obj
 		r.indexLocked(obj)
 	}
-	writes := r.syncLocked(affected)
+	snap, writes := r.syncLocked(affected)
 	r.mu.Unlock()
+	r.publish(snap)
 	return operator.ReconcileResult{}, r.write(ctx, writes)
 }
 
 // Refresh re-evaluates every object, e.g. after a plugin's state changed.
 func (r *Reconciler) Refresh(ctx context.Context) error {
 	r.mu.Lock()
-	writes := r.syncLocked(nil)
+	snap, writes := r.syncLocked(nil)
 	r.mu.Unlock()
+	r.publish(snap)
 	return r.write(ctx, writes)
 }
 
@@ -206,15 +233,14 @@ func (r *Reconciler) computeLocked() ([]routes.Registration, map[string]string) 
 	return regs, lostTo
 }
 
-// syncLocked publishes the route table and returns the status writes needed for the objects
-// of the affected group/versions (all objects when affected is nil).
-func (r *Reconciler) syncLocked(affected map[gvKey]bool) []statusWrite {
+// syncLocked computes the registration set to publish and the status writes needed for the
+// objects of the affected group/versions (all objects when affected is nil).
+func (r *Reconciler) syncLocked(affected map[gvKey]bool) (snapshot, []statusWrite) {
 	regs, lostTo := r.computeLocked()
-	for _, s := range r.Sinks {
-		s.SetRegistrations(regs)
-	}
+	r.gen++
+	snap := snapshot{regs: regs, gen: r.gen}
 	if r.Status == nil {
-		return nil
+		return snap, nil
 	}
 	regByName := make(map[string]routes.Registration, len(regs))
 	for _, reg := range regs {
@@ -231,7 +257,7 @@ func (r *Reconciler) syncLocked(affected map[gvKey]bool) []statusWrite {
 		}
 	}
 	sort.Slice(writes, func(i, j int) bool { return writes[i].obj.Name < writes[j].obj.Name })
-	return writes
+	return snap, writes
 }
 
 // write performs status writes without holding the lock and records the results.

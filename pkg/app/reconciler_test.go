@@ -207,3 +207,39 @@ func TestReconcilerAvailability(t *testing.T) {
 		t.Fatalf("b Available = %+v", c)
 	}
 }
+
+// claimingSink asks the reconciler who claims a group/version while it is being published,
+// as a discovery rebuild or validation running at that moment would.
+type claimingSink struct {
+	r      *Reconciler
+	claims []string
+}
+
+func (s *claimingSink) SetRegistrations([]routes.Registration) {
+	s.claims = s.r.ClaimedBy("a.grafana.app", "v1")
+}
+
+// TestSinksRunOutsideTheLock: sinks run without the reconciler's lock, so ClaimedBy (used by
+// validation) never waits for a sink (with the lock held this deadlocked).
+func TestSinksRunOutsideTheLock(t *testing.T) {
+	r := NewReconciler(nil, nil)
+	sink := &claimingSink{r: r}
+	r.Sinks = []routes.Sink{sink}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Reconcile(context.Background(), operator.ReconcileRequest{
+			Action: operator.ReconcileActionCreated, Object: object("x", time.Now(), "a.grafana.app", "v1")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reconcile blocked: the sink's ClaimedBy waited for the reconciler's lock")
+	}
+	if len(sink.claims) != 1 || sink.claims[0] != "x" {
+		t.Errorf("claims seen by the sink = %v", sink.claims)
+	}
+}

@@ -115,18 +115,3 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestParseRoutePath(t *testing.T) {
-	segs, err := ParseRoutePath("/items/{id}/files/{path...}")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []RouteSegment{{Literal: "items"}, {Param: "id"}, {Literal: "files"}, {Param: "path", CatchAll: true}}
-	if len(segs) != len(want) {
-		t.Fatalf("got %v", segs)
-	}
-	for i := range want {
-		if segs[i] != want[i] {
-			t.Errorf("segment %d = %+v, want %+v", i, segs[i], want[i])
-		}
-	}
-}

@@ -792,7 +792,7 @@ func BenchmarkLookup(b *testing.B) {
 					Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
 						routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
 			}
-			tbl := compile(regs)
+			tbl, _ := compile(regs)
 			path := fmt.Sprintf("/apis/g%d.grafana.app/v1/namespaces/default/datasources/abc/resource/x/y", n/2)
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -193,14 +193,18 @@ func New(opts Options) *Handler {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	h.reqPrefix = hex.EncodeToString(b[:]) + "-"
-	h.table.Store(compile(nil))
+	empty, _ := compile(nil)
+	h.table.Store(empty)
 	return h
 }
 
 // SetRegistrations implements routes.Sink: it compiles regs into a new immutable route table
 // and swaps it in. It does not retain regs.
 func (h *Handler) SetRegistrations(regs []routes.Registration) {
-	t := compile(regs)
+	t, problems := compile(regs)
+	for _, p := range problems {
+		h.log.Error("registration not served", "problem", p)
+	}
 	h.table.Store(t)
 	h.metrics.routes.Set(float64(t.regs))
 }

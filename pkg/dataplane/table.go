@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -79,32 +80,26 @@ type route struct {
 	literals int
 }
 
-func compileRoute(method, p string) (*route, bool) {
-	if !strings.HasPrefix(p, "/") {
-		return nil, false
+// compileRoute compiles a custom route with the route grammar validation uses
+// (routes.ParsePath).
+func compileRoute(method, p string) (*route, error) {
+	parsed, err := routes.ParsePath(p)
+	if err != nil {
+		return nil, err
 	}
 	r := &route{method: method, raw: p}
-	parts := strings.Split(strings.Trim(p, "/"), "/")
-	if len(parts) == 1 && parts[0] == "" {
-		parts = nil
-	}
-	for i, part := range parts {
+	for _, seg := range parsed {
 		switch {
-		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "...}"):
-			if i != len(parts)-1 {
-				return nil, false
-			}
+		case seg.CatchAll:
 			r.catchAll = true
-		case strings.HasPrefix(part, "{") && strings.HasSuffix(part, "}"):
+		case seg.Param != "":
 			r.segs = append(r.segs, segment{param: true})
-		case part == "" || strings.ContainsAny(part, "{}"):
-			return nil, false
 		default:
-			r.segs = append(r.segs, segment{lit: part})
+			r.segs = append(r.segs, segment{lit: seg.Literal})
 			r.literals++
 		}
 	}
-	return r, true
+	return r, nil
 }
 
 // nextSeg splits "/a/b/c" into "a" and "/b/c". ok is false at the end.
@@ -138,15 +133,16 @@ func (r *route) match(rest string) bool {
 	return p == "" || p == "/"
 }
 
-func compile(regs []routes.Registration) *table {
-	sorted := make([]routes.Registration, len(regs))
-	copy(sorted, regs)
-	// Deterministic winner when two registrations claim the same group/version.
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-
+// compile builds a route table from the reconciler's registrations, which hold one winner
+// per group/version (the reconciler alone resolves conflicts). What cannot be served — an
+// incomplete registration, a second claim, a route path outside the grammar (stored before a
+// stricter validation) — is left out and returned as a problem, never dropped silently.
+func compile(regs []routes.Registration) (*table, []string) {
 	t := &table{groups: map[string]map[string]*gvEntry{}}
-	for _, reg := range sorted {
+	var problems []string
+	for _, reg := range regs {
 		if reg.Group == "" || reg.Version == "" || reg.PluginID == "" {
+			problems = append(problems, fmt.Sprintf("%s: no group, version or plugin id", reg.Name))
 			continue
 		}
 		versions := t.groups[reg.Group]
@@ -154,7 +150,8 @@ func compile(regs []routes.Registration) *table {
 			versions = map[string]*gvEntry{}
 			t.groups[reg.Group] = versions
 		}
-		if _, taken := versions[reg.Version]; taken {
+		if prev, taken := versions[reg.Version]; taken {
+			problems = append(problems, fmt.Sprintf("%s: %s/%s is already served for %s", reg.Name, reg.Group, reg.Version, prev.name))
 			continue
 		}
 		e := &gvEntry{
@@ -172,11 +169,15 @@ func compile(regs []routes.Registration) *table {
 					method = strings.ToUpper(string(*s.Method))
 				}
 				if s.Path == nil {
+					problems = append(problems, fmt.Sprintf("%s: a route without a path", reg.Name))
 					continue
 				}
-				if r, ok := compileRoute(method, *s.Path); ok {
-					e.routes = append(e.routes, r)
+				r, err := compileRoute(method, *s.Path)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: route %q: %v", reg.Name, *s.Path, err))
+					continue
 				}
+				e.routes = append(e.routes, r)
 			}
 			e.has[typ] = true
 		}
@@ -195,7 +196,7 @@ func compile(regs []routes.Registration) *table {
 		versions[reg.Version] = e
 		t.regs++
 	}
-	return t
+	return t, problems
 }
 
 // lookup finds the entry for a request path. rest is the remainder after /apis/{g}/{v}.

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
@@ -159,18 +160,38 @@ func TestRouteMatcher(t *testing.T) {
 		{"/", "/", true},
 		{"/", "", true},
 	} {
-		r, ok := compileRoute("", tc.route)
-		if !ok {
-			t.Fatalf("compile %s", tc.route)
+		r, err := compileRoute("", tc.route)
+		if err != nil {
+			t.Fatalf("compile %s: %v", tc.route, err)
 		}
 		if got := r.match(tc.path); got != tc.want {
 			t.Errorf("%s ~ %s = %v", tc.route, tc.path, got)
 		}
 	}
-	for _, bad := range []string{"a/b", "/a/{x...}/b", "/a//b", "/a/{x"} {
-		if _, ok := compileRoute("", bad); ok {
+	// The grammar is validation's (routes.ParsePath): what validation rejects is never served.
+	for _, bad := range []string{"a/b", "/a/{x...}/b", "/a//b", "/a/{x", "/a/../b", "/a/"} {
+		if _, err := compileRoute("", bad); err == nil {
 			t.Errorf("%q should not compile", bad)
 		}
+	}
+}
+
+// TestCompileReportsWhatItCannotServe: a second claim on a group/version and a route outside
+// the grammar are left out and reported, never dropped silently.
+func TestCompileReportsWhatItCannotServe(t *testing.T) {
+	bad := "/things/../x"
+	regs := []routes.Registration{
+		{Name: "first", PluginID: "p", PluginType: "datasource", Group: "g.grafana.app", Version: "v1",
+			Services: []v0alpha1.DataPlaneServiceService{{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, Path: &bad}}},
+		{Name: "second", PluginID: "p", PluginType: "datasource", Group: "g.grafana.app", Version: "v1"},
+	}
+	tbl, problems := compile(regs)
+	if e := tbl.groups["g.grafana.app"]["v1"]; e == nil || e.name != "first" || len(e.routes) != 0 {
+		t.Fatalf("table: %+v", e)
+	}
+	want := []string{`first: route "/things/../x": must not contain . or .. segments`, "second: g.grafana.app/v1 is already served for first"}
+	if !slices.Equal(problems, want) {
+		t.Errorf("problems = %q, want %q", problems, want)
 	}
 }
 
