@@ -1,0 +1,125 @@
+package registry
+
+import (
+	"reflect"
+	"strings"
+	"sync"
+
+	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
+)
+
+// discoverySink advertises the data plane's groups in /apis, in both the legacy and the
+// aggregated discovery documents, following the route table. Only groups whose discovery
+// content changed are touched: each update makes the server rebuild its documents.
+type discoverySink struct {
+	dp     *dataplane.Handler
+	mu     sync.Mutex
+	server *genericapiserver.GenericAPIServer
+	groups map[string]groupDiscovery
+}
+
+// groupDiscovery is what is advertised for one group.
+type groupDiscovery struct {
+	group    metav1.APIGroup
+	versions []apidiscoveryv2.APIVersionDiscovery
+}
+
+func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
+	d.mu.Lock()
+	d.server = s
+	d.mu.Unlock()
+	d.SetRegistrations(nil)
+}
+
+// SetRegistrations implements routes.Sink. It reads the data plane's current groups, so it
+// must run after the data plane's own SetRegistrations.
+func (d *discoverySink) SetRegistrations([]routes.Registration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.server == nil {
+		return
+	}
+	want := map[string]groupDiscovery{}
+	for _, g := range d.dp.Groups() {
+		if g.Name == v0alpha1.GroupVersion.Group {
+			continue
+		}
+		gd := groupDiscovery{group: g}
+		for _, v := range g.Versions {
+			if list, ok := d.dp.APIResourceList(g.Name, v.Version); ok {
+				gd.versions = append(gd.versions, apidiscoveryv2.APIVersionDiscovery{
+					Version:   v.Version,
+					Resources: aggregatedResources(metav1.GroupVersion{Group: g.Name, Version: v.Version}, list.APIResources),
+					Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent,
+				})
+			}
+		}
+		want[g.Name] = gd
+	}
+	for name := range d.groups {
+		if _, ok := want[name]; !ok {
+			d.server.DiscoveryGroupManager.RemoveGroup(name)
+			d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		}
+	}
+	for name, gd := range want {
+		if old, ok := d.groups[name]; ok && reflect.DeepEqual(old, gd) {
+			continue
+		}
+		d.server.DiscoveryGroupManager.AddGroup(gd.group)
+		// Replace the group's versions: a version may have gone or changed services.
+		d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		for i, v := range gd.versions {
+			d.server.AggregatedDiscoveryGroupManager.AddGroupVersion(name, v)
+			// Plugin groups sort after built-in groups; earlier versions are preferred.
+			d.server.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(metav1.GroupVersion{Group: name, Version: v.Version}, 1000, 1000-i)
+		}
+	}
+	d.groups = want
+}
+
+func aggregatedResources(gv metav1.GroupVersion, in []metav1.APIResource) []apidiscoveryv2.APIResourceDiscovery {
+	var out []apidiscoveryv2.APIResourceDiscovery
+	index := map[string]int{}
+	scope := func(r metav1.APIResource) apidiscoveryv2.ResourceScope {
+		if r.Namespaced {
+			return apidiscoveryv2.ScopeNamespace
+		}
+		return apidiscoveryv2.ScopeCluster
+	}
+	for _, r := range in {
+		if strings.Contains(r.Name, "/") {
+			continue
+		}
+		index[r.Name] = len(out)
+		out = append(out, apidiscoveryv2.APIResourceDiscovery{
+			Resource:         r.Name,
+			SingularResource: r.SingularName,
+			Scope:            scope(r),
+			Verbs:            r.Verbs,
+			ResponseKind:     &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind},
+		})
+	}
+	for _, r := range in {
+		parent, sub, ok := strings.Cut(r.Name, "/")
+		if !ok {
+			continue
+		}
+		i, found := index[parent]
+		if !found {
+			continue
+		}
+		out[i].Subresources = append(out[i].Subresources, apidiscoveryv2.APISubresourceDiscovery{
+			Subresource:  sub,
+			Verbs:        r.Verbs,
+			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.Kind},
+		})
+	}
+	return out
+}
