@@ -15,7 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
-	"github.com/dataplane-aggregator/dpa/pkg/registry"
+	"github.com/dataplane-aggregator/dpa/pkg/server"
 	"github.com/dataplane-aggregator/dpa/pkg/version"
 )
 
@@ -49,7 +49,7 @@ func newRootCommand() *cobra.Command {
 
 func newServeCommand() *cobra.Command {
 	var (
-		opts           registry.Options
+		opts           server.Options
 		logLevel       string
 		logFormat      string
 		pluginLogLevel string
@@ -71,7 +71,7 @@ func newServeCommand() *cobra.Command {
 			if err := opts.PluginLogLevel.UnmarshalText([]byte(pluginLogLevel)); err != nil {
 				return fmt.Errorf("--plugin-log-level: %w", err)
 			}
-			srv, err := registry.New(opts)
+			srv, err := server.New(opts)
 			if err != nil {
 				return err
 			}

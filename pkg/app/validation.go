@@ -17,7 +17,6 @@ import (
 const ReservedGroup = "aggregation.grafana.app"
 
 var (
-
 	serviceTypes = routes.ServiceNames()
 	routeMethods = []string{"", "GET", "POST", "PUT", "PATCH", "DELETE"}
 )

@@ -114,4 +114,3 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
-

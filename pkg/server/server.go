@@ -1,7 +1,8 @@
-// Package registry wires the product together: storage (kine or etcd), the App SDK installer
-// with our strategy and table columns, authentication, the handler chain, and start-up and
-// shutdown order.
-package registry
+// Package server is the dpa process: it wires the product together — storage (kine or
+// etcd), PKI and tokens, plugins and provisioning, the data plane, the API server with the App
+// SDK installer (its REST storage wrapped by pkg/registry), authentication, the handler chain
+// — and owns the start-up and shutdown order.
+package server
 
 import (
 	"context"
@@ -21,15 +22,14 @@ import (
 	sdkapp "github.com/grafana/grafana-app-sdk/app"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/component-base/metrics/legacyregistry"
 
-	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+	"github.com/dataplane-aggregator/dpa/pkg/registry"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
@@ -270,11 +270,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating API server: %w", err)
 	}
-	target := &installTarget{KubernetesGenericAPIServer: apiserver.NewKubernetesGenericAPIServer(server), claims: s.reconciler}
+	target := registry.NewInstallTarget(apiserver.NewKubernetesGenericAPIServer(server), s.reconciler)
 	if err := installer.InstallAPIs(target, cfg.Generic.RESTOptionsGetter); err != nil {
 		return fmt.Errorf("installing APIs: %w", err)
 	}
-	if !target.patched {
+	if !target.Patched() {
 		return errors.New("DataPlaneService storage was not found while installing the API group")
 	}
 	discovery.attach(server)
@@ -339,42 +339,6 @@ func (s *Server) Run(ctx context.Context) error {
 	log.Info("API server stopped")
 	return runErr
 }
-
-// installTarget intercepts the App SDK's API group installation to put our strategy and
-// table convertor on the DataPlaneService store, which the SDK builds internally.
-type installTarget struct {
-	*apiserver.KubernetesGenericAPIServer
-	claims  app.ClaimLookup
-	patched bool
-}
-
-func (t *installTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) error {
-	plural := v0alpha1.DataPlaneServiceKind().Plural()
-	for _, storage := range info.VersionedResourcesStorageMap {
-		if st, ok := storage[plural].(*genericregistry.Store); ok {
-			inner, ok := st.CreateStrategy.(objectStrategy)
-			if !ok {
-				return fmt.Errorf("unexpected strategy type %T", st.CreateStrategy)
-			}
-			vs := validatingStrategy{objectStrategy: inner, claims: t.claims}
-			st.CreateStrategy, st.UpdateStrategy = vs, vs
-			st.TableConvertor = tableConvertor{}
-			storage[plural] = shortNamedStore{st}
-			t.patched = true
-		}
-		if st, ok := storage[plural+"/status"].(*apiserver.StatusREST); ok {
-			st.Store.UpdateStrategy = statusStrategy{RESTUpdateStrategy: st.Store.UpdateStrategy}
-			st.Store.TableConvertor = tableConvertor{}
-		}
-	}
-	return t.KubernetesGenericAPIServer.InstallAPIGroup(info)
-}
-
-// shortNamedStore advertises `dps` in discovery (`kubectl get dps`); CUE kinds of the App SDK
-// have no short names.
-type shortNamedStore struct{ *genericregistry.Store }
-
-func (shortNamedStore) ShortNames() []string { return []string{"dps"} }
 
 // servingNames lists the names the serving certificate must hold.
 func servingNames(bind string, extra []string) ([]net.IP, []string) {
