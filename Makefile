@@ -4,6 +4,10 @@ SHELL := /bin/bash
 GO      ?= go
 # Pure-Go build: kine then uses the pure-Go SQLite driver (no C toolchain needed).
 export CGO_ENABLED ?= 0
+# One set of build flags for every go command — build, vet, test, and the binaries the tests
+# build — so each package is compiled once and then shared through the build cache.
+GOFLAGS ?= -trimpath
+export GOFLAGS
 
 VERSION := v$(shell cat VERSION)
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -29,7 +33,7 @@ generate-check: generate
 
 ## build: bin/dpa (embeds the standalone UI when pkg/ui/dist holds a built bundle)
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dpa ./cmd/dpa
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/dpa ./cmd/dpa
 
 ## examples: the example backend plugins in Grafana's layout
 examples:
@@ -59,9 +63,10 @@ lint:
 ## test: everything CI runs
 test: lint generate-check plugin test-go test-ui test-ui-e2e
 
-# The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`).
-test-go:
-	$(GO) test -count=1 -timeout 40m $(GO_PKGS)
+# The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`)
+# and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
+test-go: build
+	DPA_BIN=$(CURDIR)/bin/dpa $(GO) test -count=1 -timeout 40m $(GO_PKGS)
 
 # npm install, not npm ci: the lock pins every version, but this registry lacks other
 # platforms' optional binaries (e.g. @swc/core-darwin-*), which npm ci insists on.

@@ -29,19 +29,12 @@ var (
 )
 
 // examplePlugins builds examples/plugins/{datasource,app,compat} once into a temporary plugins
-// directory in Grafana's layout (plugin.json + gpx_<id>_<GOOS>_<GOARCH>). It never uses the
-// binaries of the worktree. The directory lives next to the dpa binary that TestMain builds
-// (and removes); with DPA_BIN set it is a separate temp dir.
+// directory in Grafana's layout (plugin.json + <executable>_<GOOS>_<GOARCH>) under workDir,
+// which TestMain removes. It never uses the binaries of the worktree.
 func examplePlugins(t *testing.T) string {
 	t.Helper()
 	pluginsOnce.Do(func() {
-		base := filepath.Dir(dpaBin)
-		if os.Getenv("DPA_BIN") != "" {
-			if base, pluginsErr = os.MkdirTemp("", "dpa-e2e-plugins-"); pluginsErr != nil {
-				return
-			}
-		}
-		dir := filepath.Join(base, "plugins")
+		dir := filepath.Join(workDir, "plugins")
 		// compat is a module of its own (plugin SDK v0.164): it is built from its directory.
 		for _, p := range []struct{ sub, exe, pkg, buildDir string }{
 			{"datasource", "gpx_example-datasource", "./examples/plugins/datasource", repo},

@@ -32,6 +32,9 @@ var (
 	dpaBin  string
 	kubectl string
 	repo    string
+	// workDir holds what the suite builds (dpa unless DPA_BIN names one, the example
+	// plugins); TestMain removes it.
+	workDir string
 )
 
 func TestMain(m *testing.M) {
@@ -58,6 +61,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	workDir = dir
 	dpaBin = filepath.Join(dir, "dpa")
 	if env := os.Getenv("DPA_BIN"); env != "" {
 		dpaBin = env
