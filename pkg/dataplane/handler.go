@@ -126,6 +126,9 @@ type Options struct {
 	ProxyTransport *http.Transport
 	// UserAgent sent to plugins (default "dpa").
 	UserAgent string
+	// RoutesChanged is called after every route-table swap, so that what follows the table
+	// (the /apis discovery documents) is updated in one place with it. It must not block long.
+	RoutesChanged func()
 }
 
 // Handler is the data plane. It implements http.Handler and routes.Sink.
@@ -207,6 +210,9 @@ func (h *Handler) SetRegistrations(regs []routes.Registration) {
 	}
 	h.table.Store(t)
 	h.metrics.routes.Set(float64(t.regs))
+	if h.opts.RoutesChanged != nil {
+		h.opts.RoutesChanged()
+	}
 }
 
 // Registered reports whether group/version is currently served by the data plane.

@@ -11,12 +11,13 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
-	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 // discoverySink advertises the data plane's groups in /apis, in both the legacy and the
-// aggregated discovery documents, following the route table. Only groups whose discovery
-// content changed are touched: each update makes the server rebuild its documents.
+// aggregated discovery documents. The data plane calls refresh after every route-table swap
+// (dataplane.Options.RoutesChanged), so discovery follows the table in one place. Only groups
+// whose discovery content changed are touched: each update makes the server rebuild its
+// documents.
 type discoverySink struct {
 	dp     *dataplane.Handler
 	mu     sync.Mutex
@@ -34,15 +35,14 @@ func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
 	d.mu.Lock()
 	d.server = s
 	d.mu.Unlock()
-	d.SetRegistrations(nil)
+	d.refresh()
 }
 
-// SetRegistrations implements routes.Sink. It reads the data plane's current groups, so it
-// must run after the data plane's own SetRegistrations.
-func (d *discoverySink) SetRegistrations([]routes.Registration) {
+// refresh advertises the data plane's current groups.
+func (d *discoverySink) refresh() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.server == nil {
+	if d.server == nil || d.dp == nil {
 		return
 	}
 	want := map[string]groupDiscovery{}

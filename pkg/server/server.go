@@ -173,6 +173,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.reloadOnSIGHUP(ctx, host, settings)
 	next := &nextHandler{}
+	discovery := &discoverySink{}
 	dp := dataplane.New(dataplane.Options{
 		Plugins:       pluginProvider(host),
 		Settings:      settings,
@@ -183,10 +184,11 @@ func (s *Server) Run(ctx context.Context) error {
 		Tracer:        tp,
 		Metrics:       legacyregistry.Registerer(),
 		GrafanaConfig: dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
+		RoutesChanged: discovery.refresh,
 	})
 	defer dp.Close()
-	discovery := &discoverySink{dp: dp}
-	s.reconciler.Sinks = []routes.Sink{dp, discovery}
+	discovery.dp = dp
+	s.reconciler.Sinks = []routes.Sink{dp}
 	s.reconciler.Availability = availability{host: host}
 	if host != nil {
 		s.followPlugins(ctx, host)
