@@ -58,27 +58,12 @@ func admitDatasource(host *pluginhost.Host) provisioning.AdmitFunc {
 			}
 		}
 		v, err := p.ValidateAdmission(ctx, req)
-		if status.Code(err) == codes.Unimplemented {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("plugin %s: ValidateAdmission: %w", ds.Type, err)
-		}
-		if !v.Allowed {
-			return rejected(ds.Type, v.Result)
+		if done, err := verdict(ds.Type, "ValidateAdmission", err, v.GetAllowed(), v.GetResult()); done {
+			return err
 		}
 		m, err := p.MutateAdmission(ctx, req)
-		if status.Code(err) == codes.Unimplemented {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("plugin %s: MutateAdmission: %w", ds.Type, err)
-		}
-		if !m.Allowed {
-			return rejected(ds.Type, m.Result)
-		}
-		if len(m.ObjectBytes) == 0 {
-			return nil
+		if done, err := verdict(ds.Type, "MutateAdmission", err, m.GetAllowed(), m.GetResult()); done || len(m.ObjectBytes) == 0 {
+			return err
 		}
 		s, err := backend.DataSourceInstanceSettingsFromProto(m.ObjectBytes, ds.Type)
 		if err != nil {
@@ -97,10 +82,21 @@ func admitDatasource(host *pluginhost.Host) provisioning.AdmitFunc {
 	}
 }
 
-func rejected(pluginID string, r *pluginv2.StatusResult) error {
-	msg := "denied"
-	if r != nil && r.Message != "" {
-		msg = r.Message
+// verdict reads one admission call's answer: done is true when admission ends here — the
+// plugin does not implement it (nil error, as Grafana tolerates), the call failed, or the
+// plugin denied (an error with its message).
+func verdict(pluginID, op string, err error, allowed bool, r *pluginv2.StatusResult) (done bool, _ error) {
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		return true, nil
+	case err != nil:
+		return true, fmt.Errorf("plugin %s: %s: %w", pluginID, op, err)
+	case !allowed:
+		msg := "denied"
+		if r.GetMessage() != "" {
+			msg = r.GetMessage()
+		}
+		return true, errors.New("rejected by plugin " + pluginID + ": " + msg)
 	}
-	return errors.New("rejected by plugin " + pluginID + ": " + msg)
+	return false, nil
 }

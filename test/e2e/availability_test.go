@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,18 +33,9 @@ func TestAvailableReasons(t *testing.T) {
 		"app-query":   "False ServiceUnsupported",
 	}
 	for name, w := range want {
-		eventually(t, 60*time.Second, name+" Available="+w, func() (bool, string) {
-			o := getObject(t, d.server, name)
-			c := cond(o, "Available")
-			if c == nil {
-				return false, "no Available condition"
-			}
-			got := string(c.Status) + " " + c.Reason
-			return got == w, fmt.Sprintf("%s: %s", got, c.Message)
-		})
+		waitAvailable(t, d.server, name, w, 60*time.Second)
 	}
-	o := getObject(t, d.server, "unsupported")
-	if c := cond(o, "Available"); !strings.Contains(c.Message, "pluginv2.AdmissionControl") {
+	if c := waitAvailable(t, d.server, "unsupported", "False ServiceUnsupported", time.Second); !strings.Contains(c.Message, "pluginv2.AdmissionControl") {
 		t.Errorf("unsupported message %q does not name the missing service", c.Message)
 	}
 }
@@ -71,20 +61,9 @@ func TestAvailableFollowsHungPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGCONT) })
-	check := func(want string) {
-		t.Helper()
-		eventually(t, 20*time.Second, "Available="+want, func() (bool, string) {
-			c := cond(getObject(t, d.server, "hung-ds"), "Available")
-			if c == nil {
-				return false, "no Available condition"
-			}
-			got := string(c.Status) + " " + c.Reason
-			return got == want, got + ": " + c.Message
-		})
-	}
-	check("False PluginNotResponding")
+	waitAvailable(t, d.server, "hung-ds", "False PluginNotResponding", 20*time.Second)
 	if err := syscall.Kill(p.PID, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	check("True PluginRunning")
+	waitAvailable(t, d.server, "hung-ds", "True PluginRunning", 20*time.Second)
 }

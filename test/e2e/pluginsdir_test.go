@@ -30,14 +30,7 @@ func TestPluginsDirFollowedLive(t *testing.T) {
 	health := dsBase + "/namespaces/default/datasources/ex/health"
 	available := func(want string) {
 		t.Helper()
-		eventually(t, 30*time.Second, "Available="+want, func() (bool, string) {
-			c := cond(getObject(t, d.server, "example-datasource"), "Available")
-			if c == nil {
-				return false, "no Available condition"
-			}
-			got := string(c.Status) + " " + c.Reason
-			return got == want, got + ": " + c.Message
-		})
+		waitAvailable(t, d.server, "example-datasource", want, 30*time.Second)
 	}
 
 	available("False PluginNotFound")

@@ -64,6 +64,21 @@ func cond(o *v0alpha1.DataPlaneService, ty string) *v0alpha1.DataPlaneServiceCon
 	return nil
 }
 
+// waitAvailable waits until object name's Available condition reads want ("<status> <reason>",
+// e.g. "False PluginNotFound") and returns the condition.
+func waitAvailable(t *testing.T, s *server, name, want string, timeout time.Duration) *v0alpha1.DataPlaneServiceCondition {
+	t.Helper()
+	var c *v0alpha1.DataPlaneServiceCondition
+	eventually(t, timeout, name+" Available="+want, func() (bool, string) {
+		if c = cond(getObject(t, s, name), "Available"); c == nil {
+			return false, "no Available condition"
+		}
+		got := string(c.Status) + " " + c.Reason
+		return got == want, got + ": " + c.Message
+	})
+	return c
+}
+
 // expectedAvailable is the AVAILABLE column derived from conditions, as documented.
 func expectedAvailable(o *v0alpha1.DataPlaneService) string {
 	cell := func(c *v0alpha1.DataPlaneServiceCondition) string {
