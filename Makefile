@@ -60,8 +60,9 @@ lint:
 	$(GO) vet $(GO_PKGS)
 	cd examples/plugins/compat && $(GO) vet ./...
 
-## test: everything CI runs
-test: lint generate-check plugin test-go test-ui test-ui-e2e
+## test: everything CI runs. ui comes before test-go: make builds bin/dpa once per run (for
+## test-go), and the UI test needs the bundle embedded in it.
+test: lint generate-check plugin ui test-go test-ui test-ui-e2e
 
 # The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`)
 # and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
