@@ -15,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -89,30 +91,13 @@ type Server struct {
 	kubeconfig string
 }
 
-// New validates options. Nothing is started until Run.
+// New validates the options (Validate), fills in defaults (Complete) and returns a server.
+// Nothing is started until Run.
 func New(opts Options) (*Server, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if opts.DataDir == "" {
-		return nil, errors.New("--data-dir is required")
-	}
-	if opts.SecurePort < 0 || opts.SecurePort > 65535 {
-		return nil, fmt.Errorf("--secure-port %d out of range", opts.SecurePort)
-	}
-	if net.ParseIP(opts.BindAddress) == nil {
-		return nil, fmt.Errorf("--bind-address %q is not an IP address", opts.BindAddress)
-	}
-	if opts.StackID < 0 {
-		return nil, fmt.Errorf("--stack-id %d must not be negative", opts.StackID)
-	}
-	if opts.DelegateURL != "" {
-		u, err := url.Parse(opts.DelegateURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--delegate-url %q must be an http(s) URL", opts.DelegateURL)
-		}
-	}
-	opts.Storage.DataDir = opts.DataDir
+	opts.Complete()
 	return &Server{
 		opts:       opts,
 		reconciler: app.NewReconciler(nil, opts.Logger.With("component", "reconciler")),
@@ -120,8 +105,62 @@ func New(opts Options) (*Server, error) {
 	}, nil
 }
 
-// Run starts storage, the API server and the app, and blocks until ctx is cancelled. Then it
-// stops accepting, drains in-flight requests, stops the app, and stops storage, in that order.
+// Validate checks the options as given on the command line and reports every problem at once,
+// each naming its flag. It changes nothing.
+func (o *Options) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.DataDir == "" {
+		add("--data-dir is required")
+	}
+	if o.SecurePort < 0 || o.SecurePort > 65535 {
+		add("--secure-port %d out of range", o.SecurePort)
+	}
+	if net.ParseIP(o.BindAddress) == nil {
+		add("--bind-address %q is not an IP address", o.BindAddress)
+	}
+	if o.StackID < 0 {
+		add("--stack-id %d must not be negative", o.StackID)
+	}
+	if o.DelegateURL != "" {
+		if u, err := url.Parse(o.DelegateURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("--delegate-url %q must be an http(s) URL", o.DelegateURL)
+		}
+	}
+	if o.AppURL != "" {
+		if u, err := url.Parse(o.AppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("--app-url %q must be an http(s) URL", o.AppURL)
+		}
+	}
+	for k := range o.GrafanaConfig {
+		if k == "" || strings.ContainsAny(k, " =") {
+			add("--grafana-config: %q is not a config key", k)
+		}
+	}
+	for flag, d := range map[string]time.Duration{
+		"--plugins-rescan-interval": o.PluginsRescanInterval,
+		"--plugin-probe-interval":   o.PluginProbeInterval,
+		"--plugin-probe-timeout":    o.PluginProbeTimeout,
+	} {
+		if d < 0 {
+			add("%s %s must not be negative", flag, d)
+		}
+	}
+	if o.MaxBodyBytes < 0 {
+		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// Complete fills in what the options leave to defaults.
+func (o *Options) Complete() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Storage.DataDir = o.DataDir
+}
+
 func (s *Server) Run(ctx context.Context) error {
 	log := s.opts.Logger
 	start := time.Now()
