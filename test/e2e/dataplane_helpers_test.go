@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,19 +82,8 @@ type dpServer struct {
 func startDP(t *testing.T, args ...string) *dpServer {
 	t.Helper()
 	s := startServer(t, "", args...)
-	d := &dpServer{server: s, logs: s.log}
-	pool := x509.NewCertPool()
-	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(ca)
-	// HTTP/1.1 on purpose: hop-by-hop headers (Connection, Keep-Alive) only exist there.
-	d.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32,
-	}}
-	t.Cleanup(d.client.CloseIdleConnections)
-	return d
+	// The server's own keep-alive client (the CA exists once the server is ready).
+	return &dpServer{server: s, logs: s.log, client: s.httpClient()}
 }
 
 // kc runs kubectl against this server and fails t (not the test that started dpa) on error.

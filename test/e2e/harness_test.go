@@ -89,6 +89,9 @@ type server struct {
 	log        *syncBuffer
 	done       chan error
 	args       []string
+
+	httpMu sync.Mutex
+	httpc  *http.Client // one keep-alive client, made once the CA exists
 }
 
 func freePort(t *testing.T) int {
@@ -173,6 +176,11 @@ func (s *server) stop() {
 		return
 	default:
 	}
+	s.httpMu.Lock()
+	if s.httpc != nil {
+		s.httpc.CloseIdleConnections()
+	}
+	s.httpMu.Unlock()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
@@ -186,13 +194,24 @@ func (s *server) stop() {
 	s.cmd = nil
 }
 
+// httpClient is the server's one keep-alive client, verifying TLS against the generated CA
+// (HTTP/1.1 on purpose: hop-by-hop headers such as Connection only exist there). Until the CA
+// exists (during start-up) each call gets a throwaway client.
 func (s *server) httpClient() *http.Client {
+	s.httpMu.Lock()
+	defer s.httpMu.Unlock()
+	if s.httpc != nil {
+		return s.httpc
+	}
 	pool := x509.NewCertPool()
 	ca, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "ca.crt"))
-	if err == nil {
-		pool.AppendCertsFromPEM(ca)
+	c := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32,
+	}}
+	if err == nil && pool.AppendCertsFromPEM(ca) {
+		s.httpc = c
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return c
 }
 
 // anon makes an unauthenticated request, verifying TLS against the generated CA.
