@@ -63,5 +63,5 @@ func (e *entry) setProbe(inst *instance, problem string, took time.Duration) {
 	} else {
 		e.log.Info("plugin is responding again", "probe_duration", took.String())
 	}
-	e.host.notify(e.info.ID)
+	e.host.notify(e.id)
 }

@@ -41,6 +41,11 @@ func (h *Host) Rescan() {
 		h.log.Error("rescanning the plugins directory failed: keeping the plugins as they are", "error", err)
 		return
 	}
+	// Fingerprints read files: compute them before taking h.mu, which Get takes on every call.
+	fps := make(map[string]string, len(infos))
+	for _, info := range infos {
+		fps[info.ID] = fingerprint(info)
+	}
 	var changed []string
 	h.mu.Lock()
 	if h.stopped {
@@ -53,7 +58,7 @@ func (h *Host) Rescan() {
 		if _, standalone := h.opts.Addresses[info.ID]; standalone {
 			continue
 		}
-		fp := fingerprint(info)
+		fp := fps[info.ID]
 		e, ok := h.entries[info.ID]
 		switch {
 		case !ok:
