@@ -195,7 +195,13 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 	t.Run("declared but unimplemented", func(t *testing.T) {
 		d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "compat.yaml", dpsYAML("compat-datasource", compatGroup, "v0alpha1",
 			"  - type: query\n  - type: health\n  - type: resource\n  - type: stream\n  - type: admission\n")))
-		_, st := d.wantStatus(t, 501, "GET", sdkBuilds[1].ds("default")+"/stream/live", nil, "compat-datasource does not implement")
+		// The route goes live when the reconciler sees the update (404 until then).
+		stream := sdkBuilds[1].ds("default") + "/stream/live"
+		eventually(t, 20*time.Second, "the stream route", func() (bool, string) {
+			resp, b := d.call(t, "GET", stream, nil)
+			return resp.StatusCode != 404, fmt.Sprintf("%d %s", resp.StatusCode, b)
+		})
+		_, st := d.wantStatus(t, 501, "GET", stream, nil, "compat-datasource does not implement")
 		if st.Reason != "NotImplemented" {
 			t.Errorf("reason = %q, want NotImplemented", st.Reason)
 		}
