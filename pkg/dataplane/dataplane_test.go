@@ -782,29 +782,36 @@ func labels(m *dto.Metric) map[string]string {
 	return out
 }
 
-// BenchmarkLookup shows route lookup does not depend on the number of registrations.
+// BenchmarkLookup shows route lookup does not depend on the number of registrations, for a
+// built-in route near the end of the pattern list, a short built-in one and a custom route.
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range []int{1, 10000} {
-		b.Run(fmt.Sprintf("registrations=%d", n), func(b *testing.B) {
-			regs := make([]routes.Registration, n)
-			for i := range regs {
-				regs[i] = routes.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
-					Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
-						routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
-			}
-			tbl, _ := compile(regs)
-			path := fmt.Sprintf("/apis/g%d.grafana.app/v1/namespaces/default/datasources/abc/resource/x/y", n/2)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				e, rest, ok := tbl.lookup(path)
-				if !ok {
-					b.Fatal("not found")
+		regs := make([]routes.Registration, n)
+		for i := range regs {
+			regs[i] = routes.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
+				Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
+					routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
+		}
+		tbl, _ := compile(regs)
+		for _, c := range []struct{ name, method, rest string }{
+			{"resource", "GET", "/namespaces/default/datasources/abc/resource/x/y"},
+			{"query", "POST", "/namespaces/default/datasources/abc/query"},
+			{"route", "GET", "/namespaces/default/things/t1"},
+		} {
+			b.Run(fmt.Sprintf("registrations=%d/%s", n, c.name), func(b *testing.B) {
+				path := fmt.Sprintf("/apis/g%d.grafana.app/v1%s", n/2, c.rest)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					e, rest, ok := tbl.lookup(path)
+					if !ok {
+						b.Fatal("not found")
+					}
+					if _, herr := e.match(c.method, rest); herr != nil {
+						b.Fatal(herr)
+					}
 				}
-				if _, herr := e.match("GET", rest); herr != nil {
-					b.Fatal(herr)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -33,19 +33,21 @@ var svcNames = [numSvc]string{"unknown", "query", "health", "resource", "route",
 
 func (t svcType) String() string { return svcNames[t] }
 
-// svcOf maps each declarable service type (routes.Services) to its handler's svcType; the
-// other svcTypes (discovery, datasources) are the data plane's own.
+// svcOf maps each service type (routes.Services and routes.Own) to its handler's svcType.
 var svcOf = func() map[routes.ServiceType]svcType {
-	m := make(map[routes.ServiceType]svcType, len(routes.Services))
+	m := make(map[routes.ServiceType]svcType, numSvc)
 	for t := svcUnknown + 1; t < numSvc; t++ {
-		if _, ok := routes.LookupService(routes.ServiceType(svcNames[t])); ok {
-			m[routes.ServiceType(svcNames[t])] = t
-		}
+		m[routes.ServiceType(svcNames[t])] = t
 	}
 	return m
 }()
 
-func svcFromSpec(t routes.ServiceType) svcType { return svcOf[t] }
+func svcFromSpec(t routes.ServiceType) svcType {
+	if _, ok := routes.LookupService(t); !ok {
+		return svcUnknown
+	}
+	return svcOf[t]
+}
 
 // table is an immutable route snapshot.
 type table struct {
@@ -61,33 +63,51 @@ type gvEntry struct {
 	pluginID       string
 	isApp          bool
 	has            [numSvc]bool
-	routes         []*route
+	// routes are matched in order: the built-in endpoints of the declared types (shared
+	// between entries), then the custom routes, most specific first.
+	routes []*route
 	// pre-rendered discovery document
 	resourceList []byte
 }
 
+// capture is what a built-in endpoint's placeholder fills in.
+type capture uint8
+
+const (
+	captureNone capture = iota
+	captureNamespace
+	captureUID
+)
+
 type segment struct {
-	lit   string
-	param bool
+	lit     string
+	param   bool
+	capture capture
 }
 
-// route is a compiled "route" service entry.
+// route is one compiled pattern of the route grammar (routes.ParsePath): a built-in endpoint
+// of a service type or a custom route of the spec.
 type route struct {
-	method   string // "" = any
+	typ      svcType
+	methods  []string // nil: any
+	allow    string   // methods as in an Allow header
 	raw      string
 	segs     []segment
 	catchAll bool // last segment is {path...}
 	literals int
+	// built-in endpoints only (custom == false)
+	custom       bool
+	action       string
+	pathRequired bool
 }
 
-// compileRoute compiles a custom route with the route grammar validation uses
-// (routes.ParsePath).
-func compileRoute(method, p string) (*route, error) {
+// compilePattern compiles a path of the route grammar.
+func compilePattern(methods []string, p string) (*route, error) {
 	parsed, err := routes.ParsePath(p)
 	if err != nil {
 		return nil, err
 	}
-	r := &route{method: method, raw: p}
+	r := &route{methods: methods, allow: strings.Join(methods, ", "), raw: p}
 	for _, seg := range parsed {
 		switch {
 		case seg.CatchAll:
@@ -102,6 +122,71 @@ func compileRoute(method, p string) (*route, error) {
 	return r, nil
 }
 
+// compileRoute compiles a custom route. method "" allows any method.
+func compileRoute(method, p string) (*route, error) {
+	var methods []string
+	if method != "" {
+		methods = []string{method}
+	}
+	r, err := compilePattern(methods, p)
+	if err != nil {
+		return nil, err
+	}
+	r.typ, r.custom = svcRoute, true
+	return r, nil
+}
+
+// builtin holds the compiled endpoints of every service type, per svcType and plugin type
+// (0: datasource, 1: app). They are compiled once and shared by every entry.
+var builtin = func() (out [numSvc][2][]*route) {
+	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
+		for _, svc := range list {
+			typ := svcOf[svc.Type]
+			for _, ep := range svc.Endpoints {
+				r, err := compilePattern(ep.Methods, ep.Path)
+				if err != nil {
+					panic(fmt.Sprintf("routes: endpoint %s %q: %v", svc.Type, ep.Path, err))
+				}
+				r.typ, r.action, r.pathRequired = typ, ep.Action, ep.PathRequired
+				parsed, _ := routes.ParsePath(ep.Path)
+				i := 0
+				for _, seg := range parsed {
+					if seg.CatchAll {
+						continue
+					}
+					switch seg.Param {
+					case "namespace":
+						r.segs[i].capture = captureNamespace
+					case "uid":
+						r.segs[i].capture = captureUID
+					}
+					i++
+				}
+				out[typ][pluginTypeIndex(ep.PluginType)] = append(out[typ][pluginTypeIndex(ep.PluginType)], r)
+			}
+		}
+	}
+	return out
+}()
+
+func pluginTypeIndex(pluginType string) int {
+	if pluginType == routes.PluginTypeApp {
+		return 1
+	}
+	return 0
+}
+
+// builtinOrder is the order built-in endpoints are matched in: dpa's own, then the declared
+// types in the order of routes.Services.
+var builtinOrder = func() (out []svcType) {
+	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
+		for _, svc := range list {
+			out = append(out, svcOf[svc.Type])
+		}
+	}
+	return out
+}()
+
 // nextSeg splits "/a/b/c" into "a" and "/b/c". ok is false at the end.
 func nextSeg(p string) (seg, rest string, ok bool) {
 	if len(p) == 0 || p[0] != '/' {
@@ -114,23 +199,73 @@ func nextSeg(p string) (seg, rest string, ok bool) {
 	return p, "", true
 }
 
-// match reports whether rest (starting with "/") matches the route's path.
-func (r *route) match(rest string) bool {
-	p := rest
-	for _, s := range r.segs {
-		seg, next, ok := nextSeg(p)
-		if !ok || seg == "" {
-			return false
+// splitPath appends each "/"-separated segment of rest (empty or starting with "/") and its
+// offset in rest to segs and offs. A trailing "/" gives a last empty segment.
+func splitPath(rest string, segs []string, offs []int) ([]string, []int) {
+	if rest == "" {
+		return segs, offs
+	}
+	for i := 1; ; {
+		j := strings.IndexByte(rest[i:], '/')
+		if j < 0 {
+			return append(segs, rest[i:]), append(offs, i)
 		}
-		if !s.param && s.lit != seg {
-			return false
+		segs, offs = append(segs, rest[i:i+j]), append(offs, i)
+		i += j + 1
+	}
+}
+
+// match reports whether rest (starting with "/", or empty) matches the route's path.
+func (r *route) match(rest string) (ns, uid, sub string, ok bool) {
+	var segBuf [16]string
+	var offBuf [16]int
+	segs, offs := splitPath(rest, segBuf[:0], offBuf[:0])
+	return r.matchSplit(rest, segs, offs)
+}
+
+// matchSplit matches rest, split by splitPath. Every segment a pattern segment matches must
+// be non-empty; a trailing "/" is allowed. For a built-in endpoint it returns the namespace,
+// the uid and the sub-path from the catch-all's start (raw, without its leading "/").
+func (r *route) matchSplit(rest string, segs []string, offs []int) (ns, uid, sub string, ok bool) {
+	k, n := len(r.segs), len(segs)
+	if n < k || (!r.catchAll && n != k && (n != k+1 || segs[k] != "")) {
+		return "", "", "", false
+	}
+	for i, s := range r.segs {
+		seg := segs[i]
+		switch {
+		case seg == "":
+			return "", "", "", false
+		case !s.param:
+			if s.lit != seg {
+				return "", "", "", false
+			}
+		case s.capture == captureNamespace:
+			ns = seg
+		case s.capture == captureUID:
+			uid = seg
 		}
-		p = next
 	}
 	if r.catchAll {
+		if n > k {
+			sub = rest[offs[k]:]
+		}
+		return ns, uid, sub, !r.pathRequired || sub != ""
+	}
+	return ns, uid, "", true
+}
+
+// allows reports whether the route serves method (GET also answers HEAD).
+func (r *route) allows(method string) bool {
+	if r.methods == nil {
 		return true
 	}
-	return p == "" || p == "/"
+	for _, m := range r.methods {
+		if m == method || (method == http.MethodHead && m == http.MethodGet) {
+			return true
+		}
+	}
+	return false
 }
 
 // compile builds a route table from the reconciler's registrations, which hold one winner
@@ -156,8 +291,9 @@ func compile(regs []routes.Registration) (*table, []string) {
 		}
 		e := &gvEntry{
 			group: reg.Group, version: reg.Version, gv: reg.Group + "/" + reg.Version,
-			name: reg.Name, pluginID: reg.PluginID, isApp: reg.PluginType == "app",
+			name: reg.Name, pluginID: reg.PluginID, isApp: reg.PluginType == routes.PluginTypeApp,
 		}
+		var custom []*route
 		for _, s := range reg.Services {
 			typ := svcFromSpec(s.Type)
 			if typ == svcUnknown {
@@ -177,13 +313,20 @@ func compile(regs []routes.Registration) (*table, []string) {
 					problems = append(problems, fmt.Sprintf("%s: route %q: %v", reg.Name, *s.Path, err))
 					continue
 				}
-				e.routes = append(e.routes, r)
+				custom = append(custom, r)
 			}
 			e.has[typ] = true
 		}
-		// More specific routes first: more literal segments, then fixed length before catch-all.
-		sort.SliceStable(e.routes, func(i, j int) bool {
-			a, b := e.routes[i], e.routes[j]
+		e.has[svcDiscovery], e.has[svcDatasources] = true, true
+		for _, typ := range builtinOrder {
+			if e.has[typ] {
+				e.routes = append(e.routes, builtin[typ][pluginTypeIndex(reg.PluginType)]...)
+			}
+		}
+		// More specific custom routes first: more literal segments, then fixed length before
+		// catch-all.
+		sort.SliceStable(custom, func(i, j int) bool {
+			a, b := custom[i], custom[j]
 			if a.literals != b.literals {
 				return a.literals > b.literals
 			}
@@ -192,6 +335,7 @@ func compile(regs []routes.Registration) (*table, []string) {
 			}
 			return len(a.segs) > len(b.segs)
 		})
+		e.routes = append(e.routes, custom...)
 		e.resourceList = renderResourceList(e)
 		versions[reg.Version] = e
 		t.regs++
@@ -236,33 +380,25 @@ type target struct {
 	action string
 }
 
-const (
-	allowGet      = http.MethodGet
-	allowPost     = http.MethodPost
-	allowGetPost  = "GET, POST"
-	anyMethodHint = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-)
-
 // match resolves rest to a target. It returns an httpError for 404/405.
 func (e *gvEntry) match(method, rest string) (target, *httpError) {
+	var segBuf [16]string
+	var offBuf [16]int
+	segs, offs := splitPath(rest, segBuf[:0], offBuf[:0])
 	var allow []string
-	tg, al, found := e.matchBuiltin(method, rest)
-	if found && al == "" {
-		return tg, nil
-	}
-	if al != "" {
-		allow = append(allow, al)
-	}
-	if e.has[svcRoute] {
-		for _, r := range e.routes {
-			if !r.match(rest) {
-				continue
-			}
-			if r.method == "" || r.method == method || (method == http.MethodHead && r.method == http.MethodGet) {
-				return routeTarget(r, rest), nil
-			}
-			allow = append(allow, r.method)
+	for _, r := range e.routes {
+		ns, uid, sub, ok := r.matchSplit(rest, segs, offs)
+		if !ok {
+			continue
 		}
+		if !r.allows(method) {
+			allow = append(allow, r.allow)
+			continue
+		}
+		if r.custom {
+			return routeTarget(r, rest), nil
+		}
+		return target{typ: r.typ, ns: ns, uid: uid, sub: sub, action: r.action}, nil
 	}
 	if len(allow) > 0 {
 		return target{}, errMethod(method, dedupJoin(allow))
@@ -302,126 +438,4 @@ func dedupJoin(ms []string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// matchBuiltin matches the fixed per-type paths. When the path matches but the method does
-// not, allow lists the allowed methods.
-func (e *gvEntry) matchBuiltin(method, rest string) (t target, allow string, found bool) {
-	check := func(tt target, allowed string) (target, string, bool) {
-		switch allowed {
-		case allowGet:
-			if method == http.MethodGet || method == http.MethodHead {
-				return tt, "", true
-			}
-		case allowPost:
-			if method == http.MethodPost {
-				return tt, "", true
-			}
-		case allowGetPost:
-			if method == http.MethodGet || method == http.MethodHead || method == http.MethodPost {
-				return tt, "", true
-			}
-		case "":
-			return tt, "", true
-		}
-		return target{}, allowed, false
-	}
-
-	if rest == "" || rest == "/" {
-		return check(target{typ: svcDiscovery}, allowGet)
-	}
-	s1, r1, _ := nextSeg(rest)
-	switch s1 {
-	case "metrics":
-		if e.has[svcMetrics] && (r1 == "" || r1 == "/") {
-			return check(target{typ: svcMetrics}, allowGet)
-		}
-		return
-	case "conversion":
-		if e.has[svcConversion] && (r1 == "" || r1 == "/") {
-			return check(target{typ: svcConversion}, allowPost)
-		}
-		return
-	case "admission":
-		s2, r2, _ := nextSeg(r1)
-		if e.has[svcAdmission] && (s2 == "validate" || s2 == "mutate") && (r2 == "" || r2 == "/") {
-			return check(target{typ: svcAdmission, action: s2}, allowPost)
-		}
-		return
-	case "namespaces":
-	default:
-		return
-	}
-	ns, r2, ok := nextSeg(r1)
-	if !ok || ns == "" {
-		return
-	}
-	kind, r3, _ := nextSeg(r2)
-	if e.isApp {
-		// /namespaces/{ns}/health | resource/{path...} | stream/{path...}
-		switch kind {
-		case "health":
-			if e.has[svcHealth] && (r3 == "" || r3 == "/") {
-				return check(target{typ: svcHealth, ns: ns}, allowGet)
-			}
-		case "resource":
-			if e.has[svcResource] {
-				return check(target{typ: svcResource, ns: ns, sub: strings.TrimPrefix(r3, "/")}, "")
-			}
-		case "stream":
-			if e.has[svcStream] && len(r3) > 1 {
-				return check(target{typ: svcStream, ns: ns, sub: r3[1:]}, allowGetPost)
-			}
-		}
-		return
-	}
-	if kind != "datasources" && kind != "connections" {
-		return
-	}
-	uid, r4, ok := nextSeg(r3)
-	if !ok || uid == "" {
-		if kind == "datasources" && (r3 == "" || r3 == "/") {
-			return check(target{typ: svcDatasources, ns: ns, action: "list"}, allowGet)
-		}
-		return
-	}
-	sub, r5, ok := nextSeg(r4)
-	if !ok || sub == "" {
-		if kind == "datasources" && (r4 == "" || r4 == "/") {
-			return check(target{typ: svcDatasources, ns: ns, uid: uid, action: "get"}, allowGet)
-		}
-		return
-	}
-	if kind == "connections" && sub != "query" {
-		return
-	}
-	base := target{ns: ns, uid: uid}
-	switch sub {
-	case "query":
-		if e.has[svcQuery] && (r5 == "" || r5 == "/") {
-			base.typ = svcQuery
-			return check(base, allowPost)
-		}
-	case "health":
-		if e.has[svcHealth] && (r5 == "" || r5 == "/") {
-			base.typ = svcHealth
-			return check(base, allowGet)
-		}
-	case "resource":
-		if e.has[svcResource] {
-			base.typ, base.sub = svcResource, strings.TrimPrefix(r5, "/")
-			return check(base, "")
-		}
-	case "stream":
-		if e.has[svcStream] && len(r5) > 1 {
-			base.typ, base.sub = svcStream, r5[1:]
-			return check(base, allowGetPost)
-		}
-	case "proxy":
-		if e.has[svcProxy] {
-			base.typ, base.sub = svcProxy, strings.TrimPrefix(r5, "/")
-			return check(base, "")
-		}
-	}
-	return
 }

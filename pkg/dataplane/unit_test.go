@@ -164,7 +164,7 @@ func TestRouteMatcher(t *testing.T) {
 		if err != nil {
 			t.Fatalf("compile %s: %v", tc.route, err)
 		}
-		if got := r.match(tc.path); got != tc.want {
+		if _, _, _, got := r.match(tc.path); got != tc.want {
 			t.Errorf("%s ~ %s = %v", tc.route, tc.path, got)
 		}
 	}
@@ -186,8 +186,14 @@ func TestCompileReportsWhatItCannotServe(t *testing.T) {
 		{Name: "second", PluginID: "p", PluginType: "datasource", Group: "g.grafana.app", Version: "v1"},
 	}
 	tbl, problems := compile(regs)
-	if e := tbl.groups["g.grafana.app"]["v1"]; e == nil || e.name != "first" || len(e.routes) != 0 {
+	e := tbl.groups["g.grafana.app"]["v1"]
+	if e == nil || e.name != "first" {
 		t.Fatalf("table: %+v", e)
+	}
+	for _, r := range e.routes {
+		if r.custom {
+			t.Errorf("the bad route is served: %s", r.raw)
+		}
 	}
 	want := []string{`first: route "/things/../x": must not contain . or .. segments`, "second: g.grafana.app/v1 is already served for first"}
 	if !slices.Equal(problems, want) {

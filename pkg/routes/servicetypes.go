@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"net/http"
 	"slices"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
@@ -26,23 +27,114 @@ type Service struct {
 	Type ServiceType
 	// PluginService is the plugin gRPC service its calls go to ("": none, dpa answers itself).
 	PluginService string
-	// DatasourceOnly types need a datasource's settings, so app plugins cannot declare them.
-	DatasourceOnly bool
 	// Timeout is the --timeout key bounding its plugin calls (streams: subscribe and publish).
 	Timeout string
+	// Endpoints are the paths it is served on, in the route grammar, relative to
+	// /apis/{group}/{version}. The route type has none: its paths are the spec's.
+	Endpoints []Endpoint
+}
+
+// Endpoint is one built-in path of a service type. The data plane matches it with the same
+// matcher and grammar (ParsePath) as a spec's custom routes, built-in endpoints first. Its
+// placeholders name what the call needs: {namespace} (the org whose settings are sent), {uid}
+// (the datasource), and a trailing {path...}, the sub-path handed to the plugin or upstream.
+type Endpoint struct {
+	// Methods allowed; nil allows every method. GET also answers HEAD.
+	Methods []string
+	Path    string
+	// PluginType is the plugin type served (PluginTypeDatasource or PluginTypeApp).
+	PluginType string
+	// Action is passed to the handler ("validate" or "mutate"; "list" or "get").
+	Action string
+	// PathRequired: the {path...} must not be empty (a stream names its channel).
+	PathRequired bool
+}
+
+// DatasourceOnly reports whether the type needs a datasource's settings (it has no endpoint
+// for app plugins), so app plugins cannot declare it.
+func (s Service) DatasourceOnly() bool {
+	if len(s.Endpoints) == 0 {
+		return false
+	}
+	for _, e := range s.Endpoints {
+		if e.PluginType == PluginTypeApp {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	get     = []string{http.MethodGet}
+	post    = []string{http.MethodPost}
+	getPost = []string{http.MethodGet, http.MethodPost}
+)
+
+// endpoint paths shared by several types
+const (
+	dsPath  = "/namespaces/{namespace}/datasources/{uid}"
+	appPath = "/namespaces/{namespace}"
+)
+
+func both(methods []string, sub string, pathRequired bool) []Endpoint {
+	return []Endpoint{
+		{Methods: methods, Path: dsPath + sub, PluginType: PluginTypeDatasource, PathRequired: pathRequired},
+		{Methods: methods, Path: appPath + sub, PluginType: PluginTypeApp, PathRequired: pathRequired},
+	}
+}
+
+func forAll(methods []string, path string, actions ...string) []Endpoint {
+	var out []Endpoint
+	for _, pt := range []string{PluginTypeDatasource, PluginTypeApp} {
+		if len(actions) == 0 {
+			out = append(out, Endpoint{Methods: methods, Path: path, PluginType: pt})
+		}
+		for _, a := range actions {
+			out = append(out, Endpoint{Methods: methods, Path: path + "/" + a, PluginType: pt, Action: a})
+		}
+	}
+	return out
 }
 
 // Services lists every service type, in the order of the CUE enum.
 var Services = []Service{
-	{Type: v0alpha1.DataPlaneServiceServiceTypeQuery, PluginService: backendplugin.ServiceData, DatasourceOnly: true, Timeout: TimeoutQuery},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeResource, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeQuery, PluginService: backendplugin.ServiceData, Timeout: TimeoutQuery,
+		Endpoints: []Endpoint{
+			{Methods: post, Path: dsPath + "/query", PluginType: PluginTypeDatasource},
+			{Methods: post, Path: "/namespaces/{namespace}/connections/{uid}/query", PluginType: PluginTypeDatasource},
+		}},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeResource, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource,
+		Endpoints: both(nil, "/resource/{path...}", false)},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeStream, PluginService: backendplugin.ServiceStream, Timeout: TimeoutResource},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeHealth, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutHealth},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeMetrics, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutMetrics},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeAdmission, PluginService: backendplugin.ServiceAdmissionControl, Timeout: TimeoutAdmission},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeConversion, PluginService: backendplugin.ServiceResourceConversion, Timeout: TimeoutConversion},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, DatasourceOnly: true, Timeout: TimeoutProxy},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeStream, PluginService: backendplugin.ServiceStream, Timeout: TimeoutResource,
+		Endpoints: both(getPost, "/stream/{path...}", true)},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeHealth, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutHealth,
+		Endpoints: both(get, "/health", false)},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeMetrics, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutMetrics,
+		Endpoints: forAll(get, "/metrics")},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeAdmission, PluginService: backendplugin.ServiceAdmissionControl, Timeout: TimeoutAdmission,
+		Endpoints: forAll(post, "/admission", "validate", "mutate")},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeConversion, PluginService: backendplugin.ServiceResourceConversion, Timeout: TimeoutConversion,
+		Endpoints: forAll(post, "/conversion")},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, Timeout: TimeoutProxy,
+		Endpoints: []Endpoint{{Path: dsPath + "/proxy/{path...}", PluginType: PluginTypeDatasource}}},
+}
+
+// Own service types are served by dpa itself for every registration, without being declared
+// and without a plugin call: the group/version's discovery document and the datasource
+// objects of a datasource plugin.
+const (
+	Discovery   ServiceType = "discovery"
+	Datasources ServiceType = "datasources"
+)
+
+// Own lists dpa's own service types, matched before the declared ones.
+var Own = []Service{
+	{Type: Discovery, Endpoints: forAll(get, "/")},
+	{Type: Datasources, Endpoints: []Endpoint{
+		{Methods: get, Path: "/namespaces/{namespace}/datasources", PluginType: PluginTypeDatasource, Action: "list"},
+		{Methods: get, Path: dsPath, PluginType: PluginTypeDatasource, Action: "get"},
+	}},
 }
 
 // LookupService returns the Service of t.

@@ -3,6 +3,7 @@ package routes
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -57,7 +58,7 @@ func TestTableMatchesTheKind(t *testing.T) {
 		if s.Timeout == "" {
 			t.Errorf("%s has no timeout key", s.Type)
 		}
-		if got, ok := LookupService(s.Type); !ok || got != s {
+		if got, ok := LookupService(s.Type); !ok || !reflect.DeepEqual(got, s) {
 			t.Errorf("Lookup(%s) = %+v, %v", s.Type, got, ok)
 		}
 	}
@@ -66,5 +67,41 @@ func TestTableMatchesTheKind(t *testing.T) {
 	}
 	if keys := TimeoutKeys(); len(keys) != 7 || keys[0] != TimeoutQuery {
 		t.Errorf("TimeoutKeys = %v", keys)
+	}
+}
+
+// TestEndpoints: every built-in endpoint is in the route grammar, names only the placeholders
+// the data plane fills in, and serves a known plugin type.
+func TestEndpoints(t *testing.T) {
+	for _, list := range [][]Service{Own, Services} {
+		for _, s := range list {
+			for _, ep := range s.Endpoints {
+				segs, err := ParsePath(ep.Path)
+				if err != nil {
+					t.Errorf("%s %s: %v", s.Type, ep.Path, err)
+					continue
+				}
+				catchAll := false
+				for _, seg := range segs {
+					switch {
+					case seg.CatchAll:
+						catchAll = seg.Param == "path"
+					case seg.Param != "" && seg.Param != "namespace" && seg.Param != "uid":
+						t.Errorf("%s %s: unknown placeholder {%s}", s.Type, ep.Path, seg.Param)
+					}
+				}
+				if ep.PathRequired && !catchAll {
+					t.Errorf("%s %s: PathRequired without a trailing {path...}", s.Type, ep.Path)
+				}
+				if ep.PluginType != PluginTypeApp && ep.PluginType != PluginTypeDatasource {
+					t.Errorf("%s %s: plugin type %q", s.Type, ep.Path, ep.PluginType)
+				}
+			}
+		}
+	}
+	for typ, want := range map[ServiceType]bool{"query": true, "datasource-proxy": true, "health": false, "route": false, "resource": false} {
+		if s, _ := LookupService(typ); s.DatasourceOnly() != want {
+			t.Errorf("%s DatasourceOnly = %v, want %v", typ, !want, want)
+		}
 	}
 }

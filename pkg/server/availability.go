@@ -40,7 +40,7 @@ func (a availability) Available(reg routes.Registration) (v0alpha1.DataPlaneServ
 	}
 	if reg.PluginType == routes.PluginTypeApp {
 		for _, s := range reg.Services {
-			if spec, _ := routes.LookupService(s.Type); spec.DatasourceOnly {
+			if spec, _ := routes.LookupService(s.Type); spec.DatasourceOnly() {
 				return f, ReasonServiceUnsupported, fmt.Sprintf("service %q needs a datasource; app plugins have none", s.Type)
 			}
 		}
