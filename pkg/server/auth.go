@@ -20,6 +20,41 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
+// identity is what the identity phase yields.
+type identity struct {
+	certs      *pki
+	adminToken string
+	tokens     authenticator.Token
+}
+
+// identity is the first phase: it creates and locks the data dir (released by done), and
+// loads or creates the serving certificate and the admin token; the token authenticator adds
+// --token-auth-file.
+func (s *Server) identity(done *cleanups) (*identity, error) {
+	if err := os.MkdirAll(s.opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	unlock, err := lockDataDir(s.opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	done.add(unlock)
+	ips, dnsNames := servingNames(s.opts.BindAddress, s.opts.TLSSANs)
+	certs, err := ensurePKI(filepath.Join(s.opts.DataDir, "pki"), ips, dnsNames)
+	if err != nil {
+		return nil, err
+	}
+	adminToken, err := ensureAdminToken(s.opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	tokens, err := tokenAuthenticator(adminToken, s.opts.TokenAuthFile)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{certs: certs, adminToken: adminToken, tokens: tokens}, nil
+}
+
 // AdminUser is the user behind the generated admin token.
 const AdminUser = "admin"
 

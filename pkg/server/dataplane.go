@@ -4,11 +4,69 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
+
+// dataPlane is what the data-plane phase yields for the API server phase.
+type dataPlane struct {
+	h *dataplane.Handler
+	// next is set to the local handler once the API server builds its chain.
+	next      *nextHandler
+	discovery *discoverySink
+}
+
+// startDataPlane is the data-plane phase. Plugins start first (provisioned datasources are
+// admitted by their plugins), then provisioning, then the data plane, which becomes the
+// reconciler's sink; discovery follows its route table.
+func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, done *cleanups) (*dataPlane, error) {
+	log := s.opts.Logger
+	host, err := s.startPlugins(ctx, tp)
+	if err != nil {
+		return nil, err
+	}
+	if host != nil {
+		done.add(func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = host.Stop(stopCtx)
+			log.Info("plugins stopped")
+		})
+	}
+	settings, err := s.provisioningStore(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	s.reloadOnSIGHUP(ctx, host, settings)
+	out := &dataPlane{next: &nextHandler{}, discovery: &discoverySink{}}
+	out.h = dataplane.New(dataplane.Options{
+		Plugins:       pluginProvider(host),
+		Settings:      settings,
+		Next:          out.next,
+		MaxBodyBytes:  s.opts.MaxBodyBytes,
+		Timeouts:      s.opts.Timeouts,
+		Logger:        log.With("component", "dataplane"),
+		Tracer:        tp,
+		Metrics:       legacyregistry.Registerer(),
+		GrafanaConfig: dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
+		RoutesChanged: out.discovery.refresh,
+	})
+	done.add(out.h.Close)
+	out.discovery.dp = out.h
+	s.reconciler.Sinks = []routes.Sink{out.h}
+	s.reconciler.Availability = availability{host: host}
+	if host != nil {
+		s.followPlugins(ctx, host)
+	}
+	return out, nil
+}
 
 // pluginProvider is the data plane's view of the plugin host: the host itself, or, when
 // dpa runs without plugins, a provider that has none.

@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,7 +14,40 @@ import (
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
+
+// The handler chain, outermost first:
+//
+//	withUI                      /ui and /ui/… (the UI checks its own session)
+//	the generic filter chain    authentication, authorization, audit, request info, …
+//	the data plane              routes of registered DataPlaneServices
+//	localHandler                dpa's own group → the resource API (strict field validation);
+//	                            any other group → fallbackHandler
+//	fallbackHandler             --delegate-url, else a 404 Status (also the API server's
+//	                            delegate for paths it does not serve)
+
+// localHandler serves what the data plane passes on: dpa's own group goes to the resource
+// API, any other group to fallback.
+func localHandler(apiHandler, fallback http.Handler) http.Handler {
+	return withUnownedGroups(withStrictFieldValidation(apiHandler), fallback)
+}
+
+// fallbackHandler serves whatever neither the data plane nor the resource API serves: the
+// upstream when delegateURL is set (validated by Options.Validate), else a 404 Status.
+func fallbackHandler(serializer runtime.NegotiatedSerializer, delegateURL string) http.Handler {
+	if delegateURL == "" {
+		return notFound(serializer)
+	}
+	u, _ := url.Parse(delegateURL)
+	// The authentication filter has already removed the caller's Authorization header; the
+	// UI's session cookie (dpa's token) goes too. The upstream's own cookies stay.
+	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.SetXForwarded()
+		ui.RemoveSessionCookie(pr.Out.Header)
+	}}
+}
 
 // withStrictFieldValidation makes writes to the resource API reject unknown or duplicate
 // fields (400) unless the client asked for another fieldValidation level. Kubernetes'

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	sdkapp "github.com/grafana/grafana-app-sdk/app"
+	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
+	"github.com/dataplane-aggregator/dpa/pkg/app"
+	"github.com/dataplane-aggregator/dpa/pkg/registry"
+)
+
+// newAPIServer is the API server phase: the App SDK installer and its options, dpa's
+// serving, authentication and authorization, the handler chain with the data plane first, and
+// the REST storage of DataPlaneService wrapped by pkg/registry. The server is not yet running.
+func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*genericapiserver.GenericAPIServer, apiserver.AppInstaller, error) {
+	installer, err := apiserver.NewDefaultAppInstaller(app.NewProvider(s.reconciler),
+		sdkapp.Config{ManifestData: *manifestdata.LocalManifest().ManifestData}, manifestdata.NewGoTypeAssociator())
+	if err != nil {
+		return nil, nil, err
+	}
+	o := apiserver.NewOptions([]apiserver.AppInstaller{installer})
+	ro := o.RecommendedOptions
+	// Standalone: no kube-apiserver to delegate authn/authz/admission/core APIs to.
+	ro.Authentication = nil
+	ro.Authorization = nil
+	ro.CoreAPI = nil
+	ro.Admission = nil
+	ro.Features.EnablePriorityAndFairness = false
+	ro.SecureServing.BindAddress = net.ParseIP(s.opts.BindAddress)
+	ro.SecureServing.BindPort = s.opts.SecurePort
+	ro.SecureServing.ServerCert.CertKey.CertFile = id.certs.CertFile
+	ro.SecureServing.ServerCert.CertKey.KeyFile = id.certs.KeyFile
+	ro.SecureServing.ServerCert.CertDirectory = ""
+	ro.Etcd.StorageConfig.Transport = store.transport
+	if err := o.Validate(); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		return nil, nil, fmt.Errorf("configuring API server: %w", err)
+	}
+	cfg.Generic.EffectiveVersion = effectiveVersion()
+	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, cookieAuthenticator(id.tokens))
+	cfg.Generic.Authorization.Authorizer = allowAuthenticated
+	uiH := uiHandler(id.tokens, s.opts.UIDir)
+	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		dp.next.h = localHandler(apiHandler, fallback)
+		return withUI(genericapiserver.DefaultBuildHandlerChain(dp.h, c), uiH)
+	}
+	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
+	// request timeout must not cut them off.
+	defaultLongRunning := cfg.Generic.LongRunningFunc
+	cfg.Generic.LongRunningFunc = func(r *http.Request, ri *apirequest.RequestInfo) bool {
+		if ri != nil && ri.APIGroup != "" && dp.h.Registered(ri.APIGroup, ri.APIVersion) {
+			return true
+		}
+		return defaultLongRunning(r, ri)
+	}
+
+	loopback := *cfg.Generic.LoopbackClientConfig
+	loopback.APIPath = "/apis"
+	if err := installer.InitializeApp(loopback); err != nil {
+		return nil, nil, err
+	}
+	srv, err := cfg.Generic.Complete().New("dpa", genericapiserver.NewEmptyDelegateWithCustomHandler(fallback))
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating API server: %w", err)
+	}
+	target := registry.NewInstallTarget(apiserver.NewKubernetesGenericAPIServer(srv), s.reconciler)
+	if err := installer.InstallAPIs(target, cfg.Generic.RESTOptionsGetter); err != nil {
+		return nil, nil, fmt.Errorf("installing APIs: %w", err)
+	}
+	if !target.Patched() {
+		return nil, nil, errors.New("DataPlaneService storage was not found while installing the API group")
+	}
+	dp.discovery.attach(srv)
+	return srv, installer, nil
+}

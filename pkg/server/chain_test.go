@@ -1,0 +1,100 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+)
+
+func recordingHandler(name string, got *[]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		*got = append(*got, name+" "+r.Method+" "+r.URL.RequestURI())
+	})
+}
+
+// TestLocalHandler: what the data plane passes on goes to the resource API for dpa's own
+// group (writes with strict field validation unless the client chose) and to the fallback
+// for every other group.
+func TestLocalHandler(t *testing.T) {
+	for req, want := range map[string]string{
+		"GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                          "api GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices",
+		"POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                         "api POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?fieldValidation=Strict",
+		"PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x":                      "api PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Strict",
+		"PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore": "api PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore",
+		"POST /apis/other.grafana.app/v1/things":                                                "fallback POST /apis/other.grafana.app/v1/things",
+		"GET /apis":       "api GET /apis",
+		"GET /openapi/v3": "api GET /openapi/v3",
+		"GET /api/health": "api GET /api/health",
+	} {
+		var got []string
+		h := localHandler(recordingHandler("api", &got), recordingHandler("fallback", &got))
+		method, target, _ := strings.Cut(req, " ")
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, target, nil))
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s → %q, want %q", req, got, want)
+		}
+	}
+}
+
+// TestFallbackHandler: without --delegate-url the fallback is a 404 Status; with it, the
+// request goes to the upstream without dpa's session cookie (other cookies stay).
+func TestFallbackHandler(t *testing.T) {
+	scheme := runtime.NewScheme()
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	codecs := serializer.NewCodecFactory(scheme)
+	rec := httptest.NewRecorder()
+	fallbackHandler(codecs, "").ServeHTTP(rec, httptest.NewRequest("GET", "/apis/nope/v1/x", nil))
+	var st struct {
+		Kind, Status, Reason, Message string
+		Code                          int
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || rec.Code != 404 || st.Kind != "Status" || st.Reason != "NotFound" ||
+		!strings.Contains(st.Message, "GET /apis/nope/v1/x") {
+		t.Errorf("no delegate: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+
+	var seen *http.Request
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r
+		_, _ = io.WriteString(w, "from upstream")
+	}))
+	defer upstream.Close()
+	front := httptest.NewServer(fallbackHandler(codecs, upstream.URL+"/"))
+	defer front.Close()
+	req, _ := http.NewRequest("GET", front.URL+"/apis/other.grafana.app/v1/x?q=1", nil)
+	req.Header.Set("Cookie", "dpa_session=secret-token; grafana_session=keep")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "from upstream" || seen == nil {
+		t.Fatalf("delegate: %d %q", resp.StatusCode, body)
+	}
+	if c := seen.Header.Get("Cookie"); c != "grafana_session=keep" {
+		t.Errorf("upstream got Cookie %q", c)
+	}
+	if seen.URL.RequestURI() != "/apis/other.grafana.app/v1/x?q=1" || seen.Header.Get("X-Forwarded-For") == "" {
+		t.Errorf("upstream got %s, X-Forwarded-For %q", seen.URL.RequestURI(), seen.Header.Get("X-Forwarded-For"))
+	}
+}
+
+// TestWithUI: /ui and /ui/… go to the UI before the API chain; nothing else does.
+func TestWithUI(t *testing.T) {
+	for path, want := range map[string]string{"/ui": "ui", "/ui/": "ui", "/ui/assets/x.js": "ui", "/uix": "api", "/apis/ui": "api", "/": "api"} {
+		var got []string
+		withUI(recordingHandler("api", &got), recordingHandler("ui", &got)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+		if len(got) != 1 || !strings.HasPrefix(got[0], want+" ") {
+			t.Errorf("%s → %q, want %s", path, got, want)
+		}
+	}
+}

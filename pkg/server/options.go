@@ -1,0 +1,118 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
+)
+
+// Options configure `dpa serve`. Every field maps to a flag documented in README.md.
+type Options struct {
+	DataDir     string
+	BindAddress string
+	SecurePort  int
+	// TLSSANs are extra DNS names or IPs for the serving certificate.
+	TLSSANs       []string
+	TokenAuthFile string
+	// DelegateURL, when set, receives every request neither the data plane nor the local
+	// resource API serves (e.g. a Grafana or kube-apiserver behind dpa).
+	DelegateURL string
+	Storage     StorageOptions
+	Logger      *slog.Logger
+
+	// PluginsDir holds backend plugins in Grafana's layout (<dir>/<plugin>/plugin.json).
+	PluginsDir string
+	// PluginAddresses maps plugin ids to already running plugins (host:port or unix socket).
+	PluginAddresses map[string]string
+	// LazyPlugins starts plugin processes on their first request instead of at start-up.
+	LazyPlugins bool
+	// ProvisioningDir holds Grafana provisioning files (datasources/, plugins/).
+	ProvisioningDir string
+	// StackID > 0 serves org 1's provisioned datasources and apps in namespace stacks-<id>
+	// instead of "default", like a Grafana with a stack id.
+	StackID int64
+	// MaxBodyBytes limits data-plane request bodies (0: 16 MiB).
+	MaxBodyBytes int64
+	// Timeouts per data-plane service type (zero values: defaults).
+	Timeouts dataplane.Timeouts
+	// OTLPEndpoint exports traces over OTLP/gRPC when set.
+	OTLPEndpoint string
+	// UIDir serves the standalone UI from disk instead of the bundle embedded in the binary.
+	UIDir string
+	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
+	PluginLogLevel slog.Level
+	// PluginsRescanInterval is how often PluginsDir is read again for installed, upgraded
+	// and removed plugins (0: only on SIGHUP).
+	PluginsRescanInterval time.Duration
+	// PluginProbeInterval and PluginProbeTimeout set the liveness probe of running plugins
+	// (zero: pluginhost defaults, 30s and 5s).
+	PluginProbeInterval time.Duration
+	PluginProbeTimeout  time.Duration
+	// AppURL is GF_APP_URL in the plugins' GrafanaConfig ("": https://<bind address>:<port>/).
+	AppURL string
+	// GrafanaConfig overrides or adds PluginContext.GrafanaConfig keys (see dataplane.GrafanaConfig).
+	GrafanaConfig map[string]string
+}
+
+// Validate checks the options as given on the command line and reports every problem at once,
+// each naming its flag. It changes nothing.
+func (o *Options) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.DataDir == "" {
+		add("--data-dir is required")
+	}
+	if o.SecurePort < 0 || o.SecurePort > 65535 {
+		add("--secure-port %d out of range", o.SecurePort)
+	}
+	if net.ParseIP(o.BindAddress) == nil {
+		add("--bind-address %q is not an IP address", o.BindAddress)
+	}
+	if o.StackID < 0 {
+		add("--stack-id %d must not be negative", o.StackID)
+	}
+	if o.DelegateURL != "" {
+		if u, err := url.Parse(o.DelegateURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("--delegate-url %q must be an http(s) URL", o.DelegateURL)
+		}
+	}
+	if o.AppURL != "" {
+		if u, err := url.Parse(o.AppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("--app-url %q must be an http(s) URL", o.AppURL)
+		}
+	}
+	for k := range o.GrafanaConfig {
+		if k == "" || strings.ContainsAny(k, " =") {
+			add("--grafana-config: %q is not a config key", k)
+		}
+	}
+	for flag, d := range map[string]time.Duration{
+		"--plugins-rescan-interval": o.PluginsRescanInterval,
+		"--plugin-probe-interval":   o.PluginProbeInterval,
+		"--plugin-probe-timeout":    o.PluginProbeTimeout,
+	} {
+		if d < 0 {
+			add("%s %s must not be negative", flag, d)
+		}
+	}
+	if o.MaxBodyBytes < 0 {
+		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// Complete fills in what the options leave to defaults.
+func (o *Options) Complete() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Storage.DataDir = o.DataDir
+}
