@@ -30,9 +30,9 @@ func TestLocalHandler(t *testing.T) {
 		"PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x":                      "api PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Strict",
 		"PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore": "api PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore",
 		"POST /apis/other.grafana.app/v1/things":                                                "fallback POST /apis/other.grafana.app/v1/things",
-		"GET /apis":       "api GET /apis",
-		"GET /openapi/v3": "api GET /openapi/v3",
-		"GET /api/health": "api GET /api/health",
+		"GET /apis":                                                                             "api GET /apis",
+		"GET /openapi/v3":                                                                       "api GET /openapi/v3",
+		"GET /api/health":                                                                       "api GET /api/health",
 	} {
 		var got []string
 		h := localHandler(recordingHandler("api", &got), recordingHandler("fallback", &got))
