@@ -8,41 +8,38 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
+	"github.com/dataplane-aggregator/dpa/pkg/dataplane/internal/testplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
-// The tests talk to a real plugin process (testdata/testplugin, built with the plugin SDK's
-// backend.Serve) over go-plugin's gRPC protocol, exactly as the plugin host does.
+// The tests call internal/testplugin in-process, through the plugin SDK's own gRPC adapters
+// (backend.GRPCServeOpts) over an in-memory gRPC connection: the same protobuf translation as
+// a plugin process, without one. The cases that need a real process over go-plugin's
+// handshake are in realplugin_test.go.
 
-var (
-	pluginBin  string
-	markerDir  string
-	realPlugin *backendplugin.Client
-	pluginErr  error
-	pluginOnce sync.Once
-	pluginCli  *goplugin.Client
-)
+var markerDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dataplane-test")
@@ -51,69 +48,41 @@ func TestMain(m *testing.M) {
 	}
 	markerDir = filepath.Join(dir, "markers")
 	_ = os.MkdirAll(markerDir, 0o755)
-	pluginBin = filepath.Join(dir, "testplugin")
 	code := m.Run()
-	if pluginCli != nil {
-		pluginCli.Kill()
-	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// startPlugin builds and starts the test plugin once per test binary.
+// startPlugin serves the test plugin in-process for one test.
 func startPlugin(t testing.TB) *backendplugin.Client {
 	t.Helper()
-	pluginOnce.Do(func() {
-		build := exec.Command("go", "build", "-o", pluginBin, "./testdata/testplugin")
-		if out, err := build.CombinedOutput(); err != nil {
-			pluginErr = fmt.Errorf("building test plugin: %v\n%s", err, out)
-			return
-		}
-		cmd := exec.Command(pluginBin)
-		cmd.Env = append(os.Environ(), "TESTPLUGIN_MARKER_DIR="+markerDir)
-		pluginCli = goplugin.NewClient(&goplugin.ClientConfig{
-			HandshakeConfig: goplugin.HandshakeConfig{
-				ProtocolVersion:  grpcplugin.ProtocolVersion,
-				MagicCookieKey:   grpcplugin.MagicCookieKey,
-				MagicCookieValue: grpcplugin.MagicCookieValue,
-			},
-			Plugins: map[string]goplugin.Plugin{
-				"diagnostics": &grpcplugin.DiagnosticsGRPCPlugin{},
-				"resource":    &grpcplugin.ResourceGRPCPlugin{},
-				"data":        &grpcplugin.DataGRPCPlugin{},
-				"stream":      &grpcplugin.StreamGRPCPlugin{},
-				"admission":   &grpcplugin.AdmissionGRPCPlugin{},
-				"conversion":  &grpcplugin.ConversionGRPCPlugin{},
-			},
-			Cmd:              cmd,
-			AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-			Logger:           hclog.NewNullLogger(),
-		})
-		rpc, err := pluginCli.Client()
-		if err != nil {
-			pluginErr = err
-			return
-		}
-		p := &backendplugin.Client{ID: "test-datasource", Type: "datasource"}
-		dispense := func(name string) any {
-			raw, err := rpc.Dispense(name)
-			if err != nil && pluginErr == nil {
-				pluginErr = err
-			}
-			return raw
-		}
-		p.DataClient = dispense("data").(pluginv2.DataClient)
-		p.ResourceClient = dispense("resource").(pluginv2.ResourceClient)
-		p.DiagnosticsClient = dispense("diagnostics").(pluginv2.DiagnosticsClient)
-		p.StreamClient = dispense("stream").(pluginv2.StreamClient)
-		p.AdmissionControlClient = dispense("admission").(pluginv2.AdmissionControlClient)
-		p.ResourceConversionClient = dispense("conversion").(pluginv2.ResourceConversionClient)
-		realPlugin = p
-	})
-	if pluginErr != nil {
-		t.Fatal(pluginErr)
+	opts, err := backend.GRPCServeOpts(testplugin.ServeOpts(markerDir))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return realPlugin
+	srv := grpc.NewServer()
+	pluginv2.RegisterDataServer(srv, opts.DataServer)
+	pluginv2.RegisterResourceServer(srv, opts.ResourceServer)
+	pluginv2.RegisterDiagnosticsServer(srv, opts.DiagnosticsServer)
+	pluginv2.RegisterStreamServer(srv, opts.StreamServer)
+	pluginv2.RegisterAdmissionControlServer(srv, opts.AdmissionServer)
+	pluginv2.RegisterResourceConversionServer(srv, opts.ConversionServer)
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient("passthrough:///testplugin",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		srv.Stop()
+	})
+	return &backendplugin.Client{ID: "test-datasource", Type: "datasource",
+		DataClient: pluginv2.NewDataClient(conn), ResourceClient: pluginv2.NewResourceClient(conn),
+		DiagnosticsClient: pluginv2.NewDiagnosticsClient(conn), StreamClient: pluginv2.NewStreamClient(conn),
+		AdmissionControlClient: pluginv2.NewAdmissionControlClient(conn), ResourceConversionClient: pluginv2.NewResourceConversionClient(conn)}
 }
 
 const (
@@ -264,7 +233,12 @@ func (u *upstreamRecorder) last() *http.Request {
 
 func newEnv(t *testing.T, mutate func(*Options)) *env {
 	t.Helper()
-	p := startPlugin(t)
+	return newEnvWith(t, startPlugin(t), mutate)
+}
+
+// newEnvWith is newEnv with the plugin p serving test-datasource and test-app.
+func newEnvWith(t *testing.T, p *backendplugin.Client, mutate func(*Options)) *env {
+	t.Helper()
 	rec := &upstreamRecorder{}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

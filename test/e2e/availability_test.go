@@ -10,7 +10,7 @@ import (
 // TestAvailableReasons: the Available condition tells what is wrong, from the plugin host's
 // view of real plugin processes.
 func TestAvailableReasons(t *testing.T) {
-	d := startDP(t, "--plugins-dir", examplePlugins(t))
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t))
 	dir := t.TempDir()
 	apply := func(name, plugin, pluginType, services string) {
 		t.Helper()
@@ -33,9 +33,9 @@ func TestAvailableReasons(t *testing.T) {
 		"app-query":   "False ServiceUnsupported",
 	}
 	for name, w := range want {
-		waitAvailable(t, d.server, name, w, 60*time.Second)
+		waitAvailable(t, d, name, w, 60*time.Second)
 	}
-	if c := waitAvailable(t, d.server, "unsupported", "False ServiceUnsupported", time.Second); !strings.Contains(c.Message, "pluginv2.AdmissionControl") {
+	if c := waitAvailable(t, d, "unsupported", "False ServiceUnsupported", time.Second); !strings.Contains(c.Message, "pluginv2.AdmissionControl") {
 		t.Errorf("unsupported message %q does not name the missing service", c.Message)
 	}
 }
@@ -46,7 +46,7 @@ func TestAvailableReasons(t *testing.T) {
 func TestAvailableFollowsHungPlugin(t *testing.T) {
 	prov := t.TempDir()
 	writeProvisioning(t, prov, "apiVersion: 1\ndatasources:\n  - {name: ex, type: example-datasource, uid: ex}\n", "")
-	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--plugin-probe-interval", "200ms", "--plugin-probe-timeout", "300ms")
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--plugin-probe-interval", "200ms", "--plugin-probe-timeout", "300ms")
 	d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "hung.yaml", strings.Replace(
 		dpsYAML("hung-ds", "hung-ds.grafana.app", "v1", "  - type: health\n  - type: resource\n"),
 		"pluginID: hung-ds", "pluginID: example-datasource", 1)))
@@ -61,9 +61,9 @@ func TestAvailableFollowsHungPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGCONT) })
-	waitAvailable(t, d.server, "hung-ds", "False PluginNotResponding", 20*time.Second)
+	waitAvailable(t, d, "hung-ds", "False PluginNotResponding", 20*time.Second)
 	if err := syscall.Kill(p.PID, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitAvailable(t, d.server, "hung-ds", "True PluginRunning", 20*time.Second)
+	waitAvailable(t, d, "hung-ds", "True PluginRunning", 20*time.Second)
 }

@@ -67,29 +67,10 @@ func examplePlugins(t *testing.T) string {
 	return pluginsDir
 }
 
-// dpServer is a running `dpa serve` (the harness's server) plus a readable log and a
-// recording keep-alive client.
-type dpServer struct {
-	*server
-	logs   *syncBuffer
-	client *http.Client
-
-	mu     sync.Mutex
-	bodies [][]byte
-}
-
-// startDP starts dpa (stopped at the end of the test) with a recording keep-alive client.
-func startDP(t *testing.T, args ...string) *dpServer {
-	t.Helper()
-	s := startServer(t, "", args...)
-	// The server's own keep-alive client (the CA exists once the server is ready).
-	return &dpServer{server: s, logs: s.log, client: s.httpClient()}
-}
-
 // kc runs kubectl against this server and fails t (not the test that started dpa) on error.
-func (d *dpServer) kc(t *testing.T, args ...string) string {
+func (s *server) kc(t *testing.T, args ...string) string {
 	t.Helper()
-	out, errOut, err := d.kubectl(args...)
+	out, errOut, err := s.kubectl(args...)
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
 	}
@@ -97,7 +78,7 @@ func (d *dpServer) kc(t *testing.T, args ...string) string {
 }
 
 // pid of the dpa process.
-func (d *dpServer) pid() int { return d.cmd.Process.Pid }
+func (d *server) pid() int { return d.cmd.Process.Pid }
 
 type reqOpt func(*http.Request)
 
@@ -106,7 +87,7 @@ func withHeader(k, v string) reqOpt { return func(r *http.Request) { r.Header.Ad
 func noAuth() reqOpt { return func(r *http.Request) { r.Header.Del("Authorization") } }
 
 // newReq builds an authenticated request (body: nil, string, []byte or JSON-encoded value).
-func (d *dpServer) newReq(method, path string, body any, opts ...reqOpt) *http.Request {
+func (d *server) newReq(method, path string, body any, opts ...reqOpt) *http.Request {
 	d.t.Helper()
 	req, err := http.NewRequest(method, d.url+path, encodeBody(d.t, body))
 	if err != nil {
@@ -123,9 +104,9 @@ func (d *dpServer) newReq(method, path string, body any, opts ...reqOpt) *http.R
 }
 
 // call performs a request, reads the whole body and records it.
-func (d *dpServer) call(t *testing.T, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
+func (d *server) call(t *testing.T, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := d.client.Do(d.newReq(method, path, body, opts...))
+	resp, err := d.httpClient().Do(d.newReq(method, path, body, opts...))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -138,14 +119,14 @@ func (d *dpServer) call(t *testing.T, method, path string, body any, opts ...req
 	return resp, b
 }
 
-func (d *dpServer) record(b []byte) {
+func (d *server) record(b []byte) {
 	d.mu.Lock()
 	d.bodies = append(d.bodies, append([]byte(nil), b...))
 	d.mu.Unlock()
 }
 
 // want checks the HTTP status and returns the body.
-func (d *dpServer) want(t *testing.T, code int, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
+func (d *server) want(t *testing.T, code int, method, path string, body any, opts ...reqOpt) (*http.Response, []byte) {
 	t.Helper()
 	resp, b := d.call(t, method, path, body, opts...)
 	if resp.StatusCode != code {
@@ -155,7 +136,7 @@ func (d *dpServer) want(t *testing.T, code int, method, path string, body any, o
 }
 
 // wantStatus expects a metav1.Status with the code and a message containing every substring.
-func (d *dpServer) wantStatus(t *testing.T, code int, method, path string, body any, contains ...string) (*http.Response, status) {
+func (d *server) wantStatus(t *testing.T, code int, method, path string, body any, contains ...string) (*http.Response, status) {
 	t.Helper()
 	resp, b := d.want(t, code, method, path, body)
 	st := decodeStatus(t, code, b)

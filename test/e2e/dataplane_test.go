@@ -109,14 +109,14 @@ apps:
 `
 
 // scanSecrets fails if a provisioned secret shows up in any recorded response or the log.
-func scanSecrets(t *testing.T, d *dpServer) {
+func scanSecrets(t *testing.T, d *server) {
 	t.Helper()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.bodies) < 20 {
 		t.Errorf("only %d response bodies recorded: the secret scan would prove nothing", len(d.bodies))
 	}
-	logs := d.logs.String()
+	logs := d.log.String()
 	if !strings.Contains(logs, "dataplane request") {
 		t.Errorf("dpa's log has no request lines: the secret scan would prove nothing")
 	}
@@ -141,7 +141,7 @@ func TestDataPlane(t *testing.T) {
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML(upstream.URL), appsYAML)
 
-	var d *dpServer
+	var d *server
 	// Registered before the server's own cleanup, so it runs after dpa has stopped and the
 	// log is complete.
 	t.Cleanup(func() {
@@ -149,7 +149,7 @@ func TestDataPlane(t *testing.T) {
 			scanSecrets(t, d)
 		}
 	})
-	d = startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--max-body-bytes", "65536", "--log-level", "info", "--plugin-log-level", "info")
+	d = startServer(t, "", "--plugins-dir", plugins, "--provisioning", prov, "--max-body-bytes", "65536", "--log-level", "info", "--plugin-log-level", "info")
 
 	t.Run("route changes follow create update delete", func(t *testing.T) { testRouteChanges(t, d) })
 
@@ -213,7 +213,7 @@ func regexpLine(out string, fields ...string) bool {
 	return false
 }
 
-func testRouteChanges(t *testing.T, d *dpServer) {
+func testRouteChanges(t *testing.T, d *server) {
 	const group = "e2e-moving.datasource.grafana.app"
 	path := func(v string) string {
 		return "/apis/" + group + "/" + v + "/namespaces/default/datasources/example/health"
@@ -277,7 +277,7 @@ type queryResult struct {
 	ErrorSource string `json:"errorSource"`
 }
 
-func testQuery(t *testing.T, d *dpServer) {
+func testQuery(t *testing.T, d *server) {
 	var out struct {
 		Results map[string]queryResult `json:"results"`
 	}
@@ -340,7 +340,7 @@ func testQuery(t *testing.T, d *dpServer) {
 	}
 }
 
-func testHealth(t *testing.T, d *dpServer, prov, upstreamURL string) {
+func testHealth(t *testing.T, d *server, prov, upstreamURL string) {
 	type health struct {
 		Kind, Status, Message string
 		Code                  int
@@ -400,7 +400,7 @@ type echo struct {
 	} `json:"datasource"`
 }
 
-func testResource(t *testing.T, d *dpServer) {
+func testResource(t *testing.T, d *server) {
 	t.Run("echo", func(t *testing.T) {
 		for _, method := range []string{"POST", "PUT", "PATCH", "DELETE"} {
 			body := "payload for " + method
@@ -472,7 +472,7 @@ func testResource(t *testing.T, d *dpServer) {
 
 	t.Run("chunked response is streamed", func(t *testing.T) {
 		const chunks, delay = 5, 300 * time.Millisecond
-		resp, err := d.client.Do(d.newReq("GET", fmt.Sprintf("%s/resource/stream?chunks=%d&delay=%s", dsNS, chunks, delay), nil))
+		resp, err := d.httpClient().Do(d.newReq("GET", fmt.Sprintf("%s/resource/stream?chunks=%d&delay=%s", dsNS, chunks, delay), nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +500,7 @@ func testResource(t *testing.T, d *dpServer) {
 	})
 }
 
-func testRoute(t *testing.T, d *dpServer) {
+func testRoute(t *testing.T, d *server) {
 	t.Run("wrong method is 405 with Allow", func(t *testing.T) {
 		resp, st := d.wantStatus(t, 405, "POST", dsBase+"/namespaces/default/datasources/example/items/42", nil, "POST")
 		if resp.Header.Get("Allow") != "GET" {
@@ -558,14 +558,14 @@ spec:
 	})
 }
 
-func testStream(t *testing.T, d *dpServer) {
+func testStream(t *testing.T, d *server) {
 	open := func(t *testing.T, path, accept string) (*http.Response, <-chan line, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
 		req := d.newReq("GET", path, nil).WithContext(ctx)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
 		}
-		resp, err := d.client.Do(req)
+		resp, err := d.httpClient().Do(req)
 		if err != nil {
 			cancel()
 			t.Fatal(err)
@@ -751,7 +751,7 @@ func review(uid, op string, obj map[string]any) map[string]any {
 	}
 }
 
-func testAdmission(t *testing.T, d *dpServer) {
+func testAdmission(t *testing.T, d *server) {
 	thing := func(spec map[string]any) map[string]any {
 		o := map[string]any{"apiVersion": dsGroup + "/v1", "kind": "Thing",
 			"metadata": map[string]any{"name": "t1", "labels": map[string]any{"team": "a"}}}
@@ -856,7 +856,7 @@ func testAdmission(t *testing.T, d *dpServer) {
 	})
 }
 
-func testConversion(t *testing.T, d *dpServer) {
+func testConversion(t *testing.T, d *server) {
 	type convReview struct {
 		Kind     string `json:"kind"`
 		Response struct {
@@ -900,7 +900,7 @@ func testConversion(t *testing.T, d *dpServer) {
 	}
 }
 
-func testProxy(t *testing.T, d *dpServer, up *recorder) {
+func testProxy(t *testing.T, d *server, up *recorder) {
 	resp, b := d.want(t, 202, "POST", dsNS+"/proxy/api/v1/../v2/search?q=up&limit=5", "proxied body",
 		withHeader("Cookie", "grafana_session=caller-cookie"),
 		withHeader("X-Caller", "visible"),
@@ -935,7 +935,7 @@ func testProxy(t *testing.T, d *dpServer, up *recorder) {
 	}
 }
 
-func testErrors(t *testing.T, d *dpServer) {
+func testErrors(t *testing.T, d *server) {
 	d.wantStatus(t, 404, "POST", dsBase+"/namespaces/default/datasources/no-such-uid/query", `{"queries":[{}]}`, "no-such-uid")
 	d.wantStatus(t, 404, "GET", dsBase+"/namespaces/default/datasources/no-such-uid/health", nil, "no-such-uid")
 	d.wantStatus(t, 404, "GET", dsBase+"/namespaces/org-7/datasources/example/health", nil, "example")
@@ -971,7 +971,7 @@ func testErrors(t *testing.T, d *dpServer) {
 }
 
 // pluginPID asks the example datasource for its PID and checks it is a child of this dpa.
-func pluginPID(t *testing.T, d *dpServer) int {
+func pluginPID(t *testing.T, d *server) int {
 	t.Helper()
 	_, b := d.want(t, 200, "GET", dsNS+"/resource/pid", nil)
 	var p struct{ PID int }
@@ -988,8 +988,11 @@ func pluginPID(t *testing.T, d *dpServer) int {
 	return p.PID
 }
 
-func testPluginKill(t *testing.T, d *dpServer) {
+func testPluginKill(t *testing.T, d *server) {
 	pid := pluginPID(t, d)
+	const restarts = `dpa_plugin_restarts_total{plugin="example-datasource"}`
+	const unavailable = `dpa_dataplane_requests_total{code="503",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`
+	before := metricSeries(t, d)
 
 	// Watch the Available condition with kubectl while the plugin dies and comes back.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1058,42 +1061,67 @@ func testPluginKill(t *testing.T, d *dpServer) {
 	if c := cond(&o, "Available"); c == nil || !strings.Contains(c.Message, "restarts: 1") {
 		t.Errorf("Available condition after one restart: %+v", c)
 	}
+	after := metricSeries(t, d)
+	if after[restarts]-before[restarts] != 1 || after[unavailable] <= before[unavailable] {
+		t.Errorf("after one SIGKILL: %s %v → %v, %s %v → %v", restarts, before[restarts], after[restarts],
+			unavailable, before[unavailable], after[unavailable])
+	}
 }
 
-func testDPAMetrics(t *testing.T, d *dpServer) {
+// metricSeries scrapes /metrics into series (name and labels as printed) → value.
+func metricSeries(t *testing.T, d *server) map[string]float64 {
+	t.Helper()
+	_, b := d.want(t, 200, "GET", "/metrics", nil)
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			out[l[:i]] = v
+		}
+	}
+	return out
+}
+
+// testDPAMetrics makes one request of each kind and checks that its series moved.
+func testDPAMetrics(t *testing.T, d *server) {
 	resp, _ := d.call(t, "GET", "/metrics", nil, noAuth())
 	if resp.StatusCode != 401 && resp.StatusCode != 403 {
 		t.Errorf("/metrics without a token = %d", resp.StatusCode)
 	}
-	_, b := d.want(t, 200, "GET", "/metrics", nil)
-	text := string(b)
-	for _, want := range []string{
-		`dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="query",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="418",group="example.datasource.grafana.app",type="query",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="418",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="413",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="503",group="example.datasource.grafana.app",type="resource",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="200",group="example.app.grafana.app",type="health",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="admission",version="v0alpha1"}`,
-		`dpa_dataplane_requests_total{code="405",group="example.datasource.grafana.app",type="unknown",version="v0alpha1"}`,
-		`dpa_dataplane_request_duration_seconds_bucket{code="200",group="example.datasource.grafana.app",type="conversion",version="v0alpha1",le="+Inf"}`,
-		`dpa_plugin_up{plugin="example-datasource"} 1`,
-		`dpa_plugin_up{plugin="example-app"} 1`,
+	before := metricSeries(t, d)
+	d.want(t, 200, "POST", dsNS+"/query", `{"queries":[{"refId":"A"}]}`)
+	d.want(t, 418, "POST", dsNS+"/query", map[string]any{"queries": []map[string]any{{"refId": "E", "scenario": "error", "status": 418, "message": "m"}}})
+	d.want(t, 418, "GET", dsNS+"/resource/status/418", nil)
+	d.want(t, 413, "POST", dsNS+"/resource/echo", strings.Repeat("x", 65537))
+	d.want(t, 200, "GET", appBase+"/namespaces/default/health", nil)
+	d.want(t, 200, "POST", dsBase+"/admission/validate", review("m-1", "CREATE", map[string]any{"apiVersion": dsGroup + "/v1", "kind": "Thing", "metadata": map[string]any{"name": "m"}}))
+	d.want(t, 200, "POST", dsBase+"/conversion", map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
+		"request": map[string]any{"uid": "m-1", "desiredAPIVersion": dsGroup + "/v2", "objects": []any{}}})
+	d.want(t, 405, "GET", dsBase+"/admission/validate", nil)
+	d.want(t, 200, "POST", dsNS+"/stream/ticks", map[string]int{"published": 1})
+	after := metricSeries(t, d)
+	const ds, app = `group="example.datasource.grafana.app"`, `group="example.app.grafana.app"`
+	for _, series := range []string{
+		`dpa_dataplane_requests_total{code="200",` + ds + `,type="query",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="418",` + ds + `,type="query",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="418",` + ds + `,type="resource",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="413",` + ds + `,type="resource",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="200",` + app + `,type="health",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="200",` + ds + `,type="admission",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="405",` + ds + `,type="unknown",version="v0alpha1"}`,
+		`dpa_dataplane_requests_total{code="200",` + ds + `,type="stream",version="v0alpha1"}`,
+		`dpa_dataplane_request_duration_seconds_bucket{code="200",` + ds + `,type="conversion",version="v0alpha1",le="+Inf"}`,
 	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("/metrics lacks %s", want)
+		if after[series]-before[series] != 1 {
+			t.Errorf("%s moved from %v to %v, want +1", series, before[series], after[series])
 		}
 	}
-	// SSE + NDJSON subscriptions and one publish on the datasource group.
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, `dpa_dataplane_requests_total{code="200",group="example.datasource.grafana.app",type="stream"`) {
-			n, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-			if err != nil || n < 3 {
-				t.Errorf("stream requests: %s", l)
-			}
-		}
-		if strings.HasPrefix(l, `dpa_plugin_restarts_total{plugin="example-datasource"}`) && !strings.HasSuffix(l, " 1") {
-			t.Errorf("restarts after one SIGKILL: %s", l)
+	for _, series := range []string{`dpa_plugin_up{plugin="example-datasource"}`, `dpa_plugin_up{plugin="example-app"}`} {
+		if after[series] != 1 {
+			t.Errorf("%s = %v", series, after[series])
 		}
 	}
 }
@@ -1102,7 +1130,7 @@ func TestDataPlaneTimeouts(t *testing.T) {
 	plugins := examplePlugins(t)
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:9"), "")
-	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--timeout", "query=1ms,resource=1s", "--log-level", "info", "--plugin-log-level", "info")
+	d := startServer(t, "", "--plugins-dir", plugins, "--provisioning", prov, "--timeout", "query=1ms,resource=1s", "--log-level", "info", "--plugin-log-level", "info")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
 
@@ -1123,7 +1151,7 @@ func TestDataPlaneTimeouts(t *testing.T) {
 		const path = "ticks/110ms" // unique in this server's log
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		resp, err := d.client.Do(d.newReq("GET", dsNS+"/stream/"+path, nil).WithContext(ctx))
+		resp, err := d.httpClient().Do(d.newReq("GET", dsNS+"/stream/"+path, nil).WithContext(ctx))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1150,12 +1178,12 @@ func TestDataPlaneTimeouts(t *testing.T) {
 		if last.at.Sub(start) < 2500*time.Millisecond || n < 15 {
 			t.Fatalf("last packet %v after start, %d lines: the stream did not outlive the 1s timeout", last.at.Sub(start), n)
 		}
-		if logs := d.logs.String(); !strings.Contains(logs, "RunStream started") || strings.Contains(logs, "RunStream context cancelled") {
+		if logs := d.log.String(); !strings.Contains(logs, "RunStream started") || strings.Contains(logs, "RunStream context cancelled") {
 			t.Fatalf("while streaming, the plugin log should show RunStream started and not cancelled:\n%s", logs)
 		}
 		cancel() // the client leaves
 		eventually(t, 10*time.Second, "the plugin's RunStream to stop", func() (bool, string) {
-			for _, l := range strings.Split(d.logs.String(), "\n") {
+			for _, l := range strings.Split(d.log.String(), "\n") {
 				if strings.Contains(l, "RunStream context cancelled") && strings.Contains(l, path) {
 					return true, ""
 				}
@@ -1198,10 +1226,10 @@ func TestDataPlaneDelegationStreamsAndUpgrades(t *testing.T) {
 	})
 	up := httptest.NewServer(mux)
 	t.Cleanup(up.Close)
-	d := startDP(t, "--delegate-url", up.URL)
+	d := startServer(t, "", "--delegate-url", up.URL)
 
 	t.Run("stream", func(t *testing.T) {
-		resp, err := d.client.Do(d.newReq("GET", "/apis/other.group/v1/stream", nil))
+		resp, err := d.httpClient().Do(d.newReq("GET", "/apis/other.group/v1/stream", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1219,7 +1247,7 @@ func TestDataPlaneDelegationStreamsAndUpgrades(t *testing.T) {
 	})
 	t.Run("upgrade", func(t *testing.T) {
 		// A client without Timeout: only then is a 101's body the connection itself.
-		c := &http.Client{Transport: d.client.Transport}
+		c := &http.Client{Transport: d.httpClient().Transport}
 		resp, err := c.Do(d.newReq("GET", "/apis/other.group/v1/upgrade", nil,
 			withHeader("Connection", "Upgrade"), withHeader("Upgrade", "echo")))
 		if err != nil {
@@ -1248,7 +1276,7 @@ func TestDataPlaneDelegation(t *testing.T) {
 	rec := &recorder{}
 	up := httptest.NewServer(rec.handler("from the delegate"))
 	t.Cleanup(up.Close)
-	d := startDP(t, "--delegate-url", up.URL)
+	d := startServer(t, "", "--delegate-url", up.URL)
 	for _, p := range []string{"/api/health", "/apis/other.group/v1/things?x=1"} {
 		_, b := d.want(t, 202, "GET", p, nil)
 		if string(b) != "from the delegate" {
@@ -1298,7 +1326,7 @@ func TestDataPlaneDelegation(t *testing.T) {
 func TestDataPlaneStackNamespace(t *testing.T) {
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:1"), appsYAML)
-	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--stack-id", "7")
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--stack-id", "7")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
 

@@ -101,8 +101,8 @@ func TestEtcdStorage(t *testing.T) {
 
 	dir := t.TempDir()
 	obj := dpsYAML("in-etcd", "in-etcd.grafana.app", "v1", "  - type: health\n")
-	a.mustKubectl("apply", "-f", writeFile(t, dir, "in-etcd.yaml", obj))
-	a.mustKubectl("wait", "--for=condition=Registered", "dataplaneservice/in-etcd", "--timeout=30s")
+	a.kc(t, "apply", "-f", writeFile(t, dir, "in-etcd.yaml", obj))
+	a.kc(t, "wait", "--for=condition=Registered", "dataplaneservice/in-etcd", "--timeout=30s")
 
 	// The object is in etcd, and neither replica has a kine database of its own.
 	keys := etcdKeys(t, endpoint, files, "/")
@@ -122,16 +122,16 @@ func TestEtcdStorage(t *testing.T) {
 	}
 
 	// Replica B reads what A wrote and deletes it; the key leaves etcd.
-	if got := strings.TrimSpace(b.mustKubectl("get", "dataplaneservices", "-o", "name")); got != "dataplaneservice.aggregation.grafana.app/in-etcd" {
+	if got := strings.TrimSpace(b.kc(t, "get", "dataplaneservices", "-o", "name")); got != "dataplaneservice.aggregation.grafana.app/in-etcd" {
 		t.Fatalf("replica B lists %q", got)
 	}
-	b.mustKubectl("delete", "dataplaneservice", "in-etcd", "--wait=true")
+	b.kc(t, "delete", "dataplaneservice", "in-etcd", "--wait=true")
 	for _, k := range etcdKeys(t, endpoint, files, "/") {
 		if strings.HasSuffix(k, "/dataplaneservices/in-etcd") {
 			t.Errorf("key %s still in etcd after delete", k)
 		}
 	}
-	if got := strings.TrimSpace(a.mustKubectl("get", "dataplaneservices", "-o", "name")); got != "" {
+	if got := strings.TrimSpace(a.kc(t, "get", "dataplaneservices", "-o", "name")); got != "" {
 		t.Errorf("replica A still lists %q", got)
 	}
 }

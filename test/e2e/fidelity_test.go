@@ -68,7 +68,7 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 
 	prov := t.TempDir()
 	writeProvisioning(t, prov, identityYAML(live.URL, dead), "")
-	d := startDP(t, "--plugins-dir", plugins, "--provisioning", prov, "--log-level", "info",
+	d := startServer(t, "", "--plugins-dir", plugins, "--provisioning", prov, "--log-level", "info",
 		"--app-url", "https://grafana.example/", "--grafana-config", "GF_CONCURRENT_QUERY_COUNT=4")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "compat.yaml", dpsYAML("compat-datasource", compatGroup, "v0alpha1",
@@ -185,8 +185,8 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 	})
 
 	t.Run("services learned over reflection v1alpha", func(t *testing.T) {
-		if strings.Contains(d.logs.String(), "cannot learn which plugin services") {
-			t.Errorf("dpa could not learn a plugin's services:\n%s", d.logs.String())
+		if strings.Contains(d.log.String(), "cannot learn which plugin services") {
+			t.Errorf("dpa could not learn a plugin's services:\n%s", d.log.String())
 		}
 	})
 
@@ -206,7 +206,7 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 			t.Errorf("reason = %q, want NotImplemented", st.Reason)
 		}
 		eventually(t, 20*time.Second, "Available=False naming stream", func() (bool, string) {
-			o := getObject(t, d.server, "compat-datasource")
+			o := getObject(t, d, "compat-datasource")
 			c := cond(o, "Available")
 			if c == nil {
 				return false, "no Available condition"
@@ -221,7 +221,7 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 
 	// Secrets never leave: not in any response, not in the log.
 	t.Cleanup(func() {
-		logs := d.logs.String()
+		logs := d.log.String()
 		for _, p := range sdkBuilds {
 			for _, s := range []string{p.pluginID + "-org1-key", p.pluginID + "-org2-key"} {
 				if strings.Contains(logs, s) {
@@ -251,7 +251,7 @@ datasources:
   - {name: plain, type: example-datasource, uid: plain, url: "ftp://not-admitted"}
 `
 	writeProvisioning(t, prov, good, "")
-	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--log-level", "info")
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", prov, "--log-level", "info")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
 	instance := func() map[string]any {
@@ -274,7 +274,7 @@ datasources:
 	}
 	want := `datasources/e2e.yaml: datasources[0]: rejected by plugin example-datasource: url: \"ftp://bad.example\" is not an http(s) URL`
 	eventually(t, 10*time.Second, "the rejected reload in the log", func() (bool, string) {
-		return strings.Contains(d.logs.String(), want), "not logged yet"
+		return strings.Contains(d.log.String(), want), "not logged yet"
 	})
 	if got := instance(); got["url"] != "https://good.example" {
 		t.Errorf("after a rejected reload the datasource is %v, want the last good one", got)

@@ -77,7 +77,8 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// server is one running `dpa serve`.
+// server is one running `dpa serve` with its log, its kubeconfig and one keep-alive client;
+// call records every body it reads (for the secret scans).
 type server struct {
 	t          *testing.T
 	cmd        *exec.Cmd
@@ -92,6 +93,9 @@ type server struct {
 
 	httpMu sync.Mutex
 	httpc  *http.Client // one keep-alive client, made once the CA exists
+
+	mu     sync.Mutex
+	bodies [][]byte // every response body call read
 }
 
 func freePort(t *testing.T) int {
@@ -250,15 +254,6 @@ func (s *server) kubectl(args ...string) (string, string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	return out.String(), errb.String(), err
-}
-
-func (s *server) mustKubectl(args ...string) string {
-	s.t.Helper()
-	out, errOut, err := s.kubectl(args...)
-	if err != nil {
-		s.t.Fatalf("kubectl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
-	}
-	return out
 }
 
 // client is the generated typed client, configured from the written kubeconfig.

@@ -25,12 +25,12 @@ func TestPluginsDirFollowedLive(t *testing.T) {
 	dir := t.TempDir()
 	prov := t.TempDir()
 	writeProvisioning(t, prov, "apiVersion: 1\ndatasources:\n  - {name: ex, type: example-datasource, uid: ex}\n", "")
-	d := startDP(t, "--plugins-dir", dir, "--provisioning", prov, "--plugins-rescan-interval", "200ms", "--log-level", "info")
+	d := startServer(t, "", "--plugins-dir", dir, "--provisioning", prov, "--plugins-rescan-interval", "200ms", "--log-level", "info")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	health := dsBase + "/namespaces/default/datasources/ex/health"
 	available := func(want string) {
 		t.Helper()
-		waitAvailable(t, d.server, "example-datasource", want, 30*time.Second)
+		waitAvailable(t, d, "example-datasource", want, 30*time.Second)
 	}
 
 	available("False PluginNotFound")
@@ -54,7 +54,7 @@ func TestPluginsDirFollowedLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "the upgrade", func() (bool, string) {
-		logs := d.logs.String()
+		logs := d.log.String()
 		return strings.Contains(logs, "plugin upgraded"), "no upgrade logged:\n" + logs[max(0, len(logs)-3000):]
 	})
 	d.want(t, 200, "GET", health, nil)
@@ -69,7 +69,7 @@ func TestPluginsDirFollowedLive(t *testing.T) {
 		return resp.StatusCode == 503, fmt.Sprintf("%d %s", resp.StatusCode, b)
 	})
 	for _, want := range []string{"plugin installed", "plugin removed"} {
-		if !strings.Contains(d.logs.String(), want) {
+		if !strings.Contains(d.log.String(), want) {
 			t.Errorf("dpa's log lacks %q", want)
 		}
 	}

@@ -135,7 +135,7 @@ func TestPostgresReplicas(t *testing.T) {
 
 	f := writeFile(t, t.TempDir(), "pg.yaml", dpsYAML("shared", "shared.datasource.grafana.app", "v0alpha1", "  - type: query\n"))
 	created := time.Now()
-	a.mustKubectl("apply", "-f", f)
+	a.kc(t, "apply", "-f", f)
 
 	added, registered := false, false
 	timeout := time.After(20 * time.Second)
@@ -160,10 +160,10 @@ func TestPostgresReplicas(t *testing.T) {
 		}
 	}
 	// Both replicas read the same store.
-	if out := b.mustKubectl("get", "dataplaneservice", "shared", "-o", "name"); out == "" {
+	if out := b.kc(t, "get", "dataplaneservice", "shared", "-o", "name"); out == "" {
 		t.Fatal("replica B cannot get the object")
 	}
-	b.mustKubectl("delete", "dataplaneservice", "shared")
+	b.kc(t, "delete", "dataplaneservice", "shared")
 	if _, errOut, err := a.kubectl("get", "dataplaneservice", "shared"); err == nil {
 		t.Fatalf("replica A still has the object deleted through B: %s", errOut)
 	}

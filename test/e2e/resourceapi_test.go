@@ -47,7 +47,7 @@ spec:
 // getObject reads an object with kubectl -o json.
 func getObject(t *testing.T, s *server, name string) *v0alpha1.DataPlaneService {
 	t.Helper()
-	out := s.mustKubectl("get", "dataplaneservice", name, "-o", "json")
+	out := s.kc(t, "get", "dataplaneservice", name, "-o", "json")
 	var o v0alpha1.DataPlaneService
 	if err := json.Unmarshal([]byte(out), &o); err != nil {
 		t.Fatalf("decoding %s: %v", out, err)
@@ -120,7 +120,7 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("kubectl version", func(t *testing.T) {
-		out := s.mustKubectl("version", "-o", "json")
+		out := s.kc(t, "version", "-o", "json")
 		var v struct {
 			ServerVersion struct{ GitVersion string } `json:"serverVersion"`
 		}
@@ -130,17 +130,25 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	example := filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml")
+	// ensureExample applies the example (idempotent), so each subtest also runs alone.
+	ensureExample := func(t *testing.T) {
+		t.Helper()
+		s.kc(t, "apply", "-f", example)
+		s.kc(t, "wait", "--for=condition=Registered", "dataplaneservice/example-datasource", "--timeout=30s")
+	}
 	t.Run("apply client-side and wait", func(t *testing.T) {
-		out := s.mustKubectl("apply", "-f", example)
+		s.kc(t, "delete", "dataplaneservice", "example-datasource", "--ignore-not-found")
+		out := s.kc(t, "apply", "-f", example)
 		if !strings.Contains(out, "dataplaneservice.aggregation.grafana.app/example-datasource created") {
 			t.Fatalf("apply: %s", out)
 		}
-		s.mustKubectl("wait", "--for=condition=Registered", "dataplaneservice/example-datasource", "--timeout=30s")
+		s.kc(t, "wait", "--for=condition=Registered", "dataplaneservice/example-datasource", "--timeout=30s")
 	})
 
 	t.Run("get columns", func(t *testing.T) {
+		ensureExample(t)
 		o := getObject(t, s, "example-datasource")
-		out := s.mustKubectl("get", "dataplaneservices")
+		out := s.kc(t, "get", "dataplaneservices")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if got := strings.Fields(lines[0]); strings.Join(got, " ") != "NAME PLUGIN TYPE GROUP VERSION AVAILABLE AGE" {
 			t.Fatalf("header = %q", lines[0])
@@ -148,7 +156,7 @@ func TestResourceAPI(t *testing.T) {
 		if len(lines) != 2 {
 			t.Fatalf("want one row: %s", out)
 		}
-		if short := strings.TrimSpace(s.mustKubectl("get", "dps", "-o", "name")); short != "dataplaneservice.aggregation.grafana.app/example-datasource" {
+		if short := strings.TrimSpace(s.kc(t, "get", "dps", "-o", "name")); short != "dataplaneservice.aggregation.grafana.app/example-datasource" {
 			t.Errorf("kubectl get dps (the short name) = %q", short)
 		}
 		// Split on two or more spaces: AVAILABLE may read "False (Reason)".
@@ -160,7 +168,8 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("get -o yaml shows generation and status", func(t *testing.T) {
-		out := s.mustKubectl("get", "dataplaneservice", "example-datasource", "-o", "yaml")
+		ensureExample(t)
+		out := s.kc(t, "get", "dataplaneservice", "example-datasource", "-o", "yaml")
 		for _, want := range []string{"generation: 1", "observedGeneration: 1", "type: Registered", "reason: Registered", "status: \"True\""} {
 			if !strings.Contains(out, want) {
 				t.Errorf("yaml lacks %q:\n%s", want, out)
@@ -169,35 +178,37 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("explain", func(t *testing.T) {
-		out := s.mustKubectl("explain", "dataplaneservices.spec")
+		out := s.kc(t, "explain", "dataplaneservices.spec")
 		for _, want := range []string{"pluginID", "pluginType", "services", "group", "version"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("explain lacks %q:\n%s", want, out)
 			}
 		}
 		// Every field of a service entry is described, the enums included.
-		out = s.mustKubectl("explain", "dataplaneservices.spec.services")
+		out = s.kc(t, "explain", "dataplaneservices.spec.services")
 		if strings.Contains(out, "<no description>") || !strings.Contains(out, "type of plugin call served") || !strings.Contains(out, "enum: query, resource") {
 			t.Errorf("explain spec.services:\n%s", out)
 		}
 	})
 
 	t.Run("field selectors", func(t *testing.T) {
+		ensureExample(t)
 		f := writeFile(t, dir, "app.yaml", strings.Replace(dpsYAML("sel-app", "sel.app.grafana.app", "v1", "  - type: health\n"), "pluginType: datasource", "pluginType: app", 1))
-		s.mustKubectl("apply", "-f", f)
-		out := s.mustKubectl("get", "dataplaneservices", "--field-selector", "spec.pluginType=app", "-o", "name")
+		s.kc(t, "apply", "-f", f)
+		out := s.kc(t, "get", "dataplaneservices", "--field-selector", "spec.pluginType=app", "-o", "name")
 		if strings.TrimSpace(out) != "dataplaneservice.aggregation.grafana.app/sel-app" {
 			t.Fatalf("pluginType=app selects %q", out)
 		}
-		out = s.mustKubectl("get", "dataplaneservices", "--field-selector", "spec.pluginID=example-datasource", "-o", "name")
+		out = s.kc(t, "get", "dataplaneservices", "--field-selector", "spec.pluginID=example-datasource", "-o", "name")
 		if strings.TrimSpace(out) != "dataplaneservice.aggregation.grafana.app/example-datasource" {
 			t.Fatalf("pluginID selects %q", out)
 		}
-		s.mustKubectl("delete", "dataplaneservice", "sel-app")
+		s.kc(t, "delete", "dataplaneservice", "sel-app")
 	})
 
 	t.Run("patch bumps generation and observedGeneration follows", func(t *testing.T) {
-		s.mustKubectl("patch", "dataplaneservice", "example-datasource", "--type=merge", "-p", `{"spec":{"version":"v1"}}`)
+		ensureExample(t)
+		s.kc(t, "patch", "dataplaneservice", "example-datasource", "--type=merge", "-p", `{"spec":{"version":"v1"}}`)
 		eventually(t, 15*time.Second, "observedGeneration 2", func() (bool, string) {
 			o := getObject(t, s, "example-datasource")
 			c := cond(o, "Registered")
@@ -206,7 +217,7 @@ func TestResourceAPI(t *testing.T) {
 			return ok, fmt.Sprintf("generation %d status %+v", o.Generation, o.Status)
 		})
 		// A metadata-only change does not bump generation.
-		s.mustKubectl("label", "dataplaneservice", "example-datasource", "team=observability")
+		s.kc(t, "label", "dataplaneservice", "example-datasource", "team=observability")
 		if o := getObject(t, s, "example-datasource"); o.Generation != 2 {
 			t.Fatalf("label changed generation to %d", o.Generation)
 		}
@@ -214,13 +225,13 @@ func TestResourceAPI(t *testing.T) {
 
 	t.Run("server-side apply", func(t *testing.T) {
 		f := writeFile(t, dir, "ssa.yaml", dpsYAML("ssa", "ssa.datasource.grafana.app", "v0alpha1", "  - type: query\n"))
-		out := s.mustKubectl("apply", "--server-side", "--field-manager=e2e", "-f", f)
+		out := s.kc(t, "apply", "--server-side", "--field-manager=e2e", "-f", f)
 		if !strings.Contains(out, "serverside-applied") {
 			t.Fatalf("apply --server-side: %s", out)
 		}
 		f = writeFile(t, dir, "ssa.yaml", dpsYAML("ssa", "ssa.datasource.grafana.app", "v0alpha1", "  - type: query\n  - type: health\n"))
-		s.mustKubectl("apply", "--server-side", "--field-manager=e2e", "-f", f)
-		out = s.mustKubectl("get", "dataplaneservice", "ssa", "-o", "json", "--show-managed-fields")
+		s.kc(t, "apply", "--server-side", "--field-manager=e2e", "-f", f)
+		out = s.kc(t, "get", "dataplaneservice", "ssa", "-o", "json", "--show-managed-fields")
 		var o v0alpha1.DataPlaneService
 		if err := json.Unmarshal([]byte(out), &o); err != nil {
 			t.Fatal(err)
@@ -269,9 +280,9 @@ func TestResourceAPI(t *testing.T) {
 		}()
 		time.Sleep(time.Second) // let the watch establish before the first write
 		f := writeFile(t, dir, "watched.yaml", dpsYAML("watched", "watched.datasource.grafana.app", "v0alpha1", "  - type: query\n"))
-		s.mustKubectl("apply", "-f", f)
-		s.mustKubectl("patch", "dataplaneservice", "watched", "--type=merge", "-p", `{"spec":{"version":"v2"}}`)
-		s.mustKubectl("delete", "dataplaneservice", "watched")
+		s.kc(t, "apply", "-f", f)
+		s.kc(t, "patch", "dataplaneservice", "watched", "--type=merge", "-p", `{"spec":{"version":"v2"}}`)
+		s.kc(t, "delete", "dataplaneservice", "watched")
 		seen := map[string]bool{}
 		timeout := time.After(30 * time.Second)
 		for !(seen["ADDED"] && seen["MODIFIED"] && seen["DELETED"]) {
@@ -318,9 +329,11 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("group/version conflict is 422", func(t *testing.T) {
-		f := writeFile(t, dir, "dup.yaml", dpsYAML("dup", "example.datasource.grafana.app", "v1", "  - type: query\n"))
+		s.kc(t, "apply", "-f", writeFile(t, dir, "owner.yaml", dpsYAML("owner", "owned.datasource.grafana.app", "v1", "  - type: query\n")))
+		defer s.kc(t, "delete", "dataplaneservice", "owner")
+		f := writeFile(t, dir, "dup.yaml", dpsYAML("dup", "owned.datasource.grafana.app", "v1", "  - type: query\n"))
 		_, errOut, err := s.kubectl("apply", "-f", f)
-		if err == nil || !strings.Contains(errOut, `spec.group: Invalid value: "example.datasource.grafana.app": group/version example.datasource.grafana.app/v1 is already claimed by DataPlaneService example-datasource`) {
+		if err == nil || !strings.Contains(errOut, `spec.group: Invalid value: "owned.datasource.grafana.app": group/version owned.datasource.grafana.app/v1 is already claimed by DataPlaneService owner`) {
 			t.Fatalf("conflicting apply: err=%v stderr=%s", err, errOut)
 		}
 	})
@@ -344,6 +357,7 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("stale resourceVersion is 409 via the generated client", func(t *testing.T) {
+		ensureExample(t)
 		c := s.client()
 		ctx := context.Background()
 		id := resource.Identifier{Name: "example-datasource"}
@@ -372,6 +386,7 @@ func TestResourceAPI(t *testing.T) {
 	})
 
 	t.Run("restart keeps objects", func(t *testing.T) {
+		ensureExample(t)
 		before := getObject(t, s, "example-datasource")
 		s.stop()
 		s.start()
@@ -379,12 +394,13 @@ func TestResourceAPI(t *testing.T) {
 		if after.UID != before.UID || after.Generation != before.Generation || len(after.Spec.Services) != len(before.Spec.Services) {
 			t.Fatalf("after restart: %+v, before: %+v", after.ObjectMeta, before.ObjectMeta)
 		}
-		s.mustKubectl("wait", "--for=condition=Registered", "dataplaneservice/example-datasource", "--timeout=30s")
+		s.kc(t, "wait", "--for=condition=Registered", "dataplaneservice/example-datasource", "--timeout=30s")
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		s.mustKubectl("delete", "dataplaneservice", "example-datasource", "ssa", "--timeout=30s")
-		out := s.mustKubectl("get", "dataplaneservices", "-o", "name")
+		ensureExample(t)
+		s.kc(t, "delete", "dataplaneservice", "example-datasource", "ssa", "--timeout=30s", "--ignore-not-found")
+		out := s.kc(t, "get", "dataplaneservices", "-o", "name")
 		if strings.TrimSpace(out) != "" {
 			t.Fatalf("objects left after delete: %s", out)
 		}

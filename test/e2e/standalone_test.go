@@ -61,7 +61,7 @@ func TestDataPlaneStandalonePlugin(t *testing.T) {
 
 	prov := t.TempDir()
 	writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:1"), appsYAML)
-	d := startDP(t, "--plugin-address", "example-datasource="+addr, "--provisioning", prov)
+	d := startServer(t, "", "--plugin-address", "example-datasource="+addr, "--provisioning", prov)
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
 

@@ -84,7 +84,7 @@ func TestTracing(t *testing.T) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 
-	d := startDP(t, "--plugins-dir", examplePlugins(t), "--provisioning", repo+"/examples/provisioning",
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", repo+"/examples/provisioning",
 		"--otlp-endpoint", "http://"+l.Addr().String())
 	d.kc(t, "apply", "-f", repo+"/examples/dataplaneservices/example-datasource.yaml")
 	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
