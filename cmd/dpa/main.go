@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/klog/v2"
 
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
@@ -106,6 +107,16 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&opts.PluginProbeTimeout, "plugin-probe-timeout", 5*time.Second, "how long a plugin may take to answer a probe")
 	f.StringVar(&opts.AppURL, "app-url", "", "GF_APP_URL in every plugin call's Grafana config (default https://<bind-address>:<secure-port>/)")
 	f.StringToStringVar(&opts.GrafanaConfig, "grafana-config", nil, "set or override a key of the Grafana config plugins receive, e.g. GF_CONCURRENT_QUERY_COUNT=4 (repeatable; an empty value removes the key)")
+	f.StringVar(&opts.WebhookGroup, "webhook-group", "", "group whose members may call the admission and conversion routes besides server admins (the identity a kube-apiserver calls dpa's webhooks with)")
+	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "accept client certificates signed by this CA bundle: CN is the user, O the groups")
+	opts.RequestHeader = server.DefaultRequestHeaders
+	f.StringVar(&opts.RequestHeader.ClientCAFile, "requestheader-client-ca-file", "", "accept identity headers from a front proxy whose client certificate is signed by this CA bundle; headers from anyone else are removed")
+	f.StringSliceVar(&opts.RequestHeader.AllowedNames, "requestheader-allowed-names", nil, "common names a front proxy's client certificate may have (empty: any signed by --requestheader-client-ca-file)")
+	f.StringSliceVar(&opts.RequestHeader.UsernameHeaders, "requestheader-username-headers", opts.RequestHeader.UsernameHeaders, "front-proxy headers holding the user name, first one set wins")
+	f.StringSliceVar(&opts.RequestHeader.GroupHeaders, "requestheader-group-headers", opts.RequestHeader.GroupHeaders, "front-proxy headers holding the groups")
+	f.StringSliceVar(&opts.RequestHeader.ExtraHeaderPrefixes, "requestheader-extra-headers-prefix", opts.RequestHeader.ExtraHeaderPrefixes, "prefixes of front-proxy headers holding extra user attributes")
+	opts.Audit = genericoptions.NewAuditOptions()
+	opts.Audit.AddFlags(f)
 	f.StringVar(&pluginLogLevel, "plugin-log-level", "warn", "lowest level of plugin log lines forwarded into dpa's log (plugins are told it in GF_PLUGIN_LOG_LEVEL); dpa logs every data-plane request itself")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

@@ -338,7 +338,10 @@ func TestRoutes(t *testing.T) {
 	if echo.PluginContext.Namespace != "default" || echo.PluginContext.OrgID != 1 {
 		t.Errorf("route plugin context = %+v", echo.PluginContext)
 	}
+	// Routes outside a namespace need a server admin.
 	r = e.do("POST", dsPath("/hooks/a/b/c"), "payload")
+	expectStatus(t, r, 403, `User "alice" cannot call route of test.datasource.grafana.app/v0alpha1: routes outside a namespace need a server admin`)
+	r = e.do("POST", dsPath("/hooks/a/b/c"), "payload", "X-Test-Server-Admin", "1")
 	_ = json.Unmarshal(r.body, &echo)
 	if r.code != 200 || echo.Path != "hooks/a/b/c" {
 		t.Errorf("catch-all route: %d %+v", r.code, echo)

@@ -190,7 +190,10 @@ func (c *call) serveDatasources(w http.ResponseWriter) {
 	out := datasourceList{TypeMeta: metav1.TypeMeta{Kind: "DataSourceList", APIVersion: c.e.gv},
 		Items: make([]datasourceObject, 0, len(list))}
 	for i := range list {
-		out.Items = append(out.Items, toObject(c.e.gv, &list[i]))
+		// Lists show what the caller may read (Grafana filters its datasource list alike).
+		if c.h.opts.Authorizer.CanReadDatasource(c.user, c.org, list[i].UID) {
+			out.Items = append(out.Items, toObject(c.e.gv, &list[i]))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -46,6 +46,10 @@ func errBadRequest(format string, args ...any) *httpError {
 	return &httpError{code: http.StatusBadRequest, reason: metav1.StatusReasonBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
+func errForbidden(format string, args ...any) *httpError {
+	return &httpError{code: http.StatusForbidden, reason: metav1.StatusReasonForbidden, msg: fmt.Sprintf(format, args...)}
+}
+
 func errNotFound(format string, args ...any) *httpError {
 	return &httpError{code: http.StatusNotFound, reason: metav1.StatusReasonNotFound, msg: fmt.Sprintf(format, args...)}
 }

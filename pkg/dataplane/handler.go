@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +31,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/endpoints/request"
 
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
@@ -129,6 +128,9 @@ type Options struct {
 	// RoutesChanged is called after every route-table swap, so that what follows the table
 	// (the /apis discovery documents) is updated in one place with it. It must not block long.
 	RoutesChanged func()
+	// Authorizer decides who may call each matched route (pkg/authz). Nil: authz's rules with
+	// Grafana's default policy.
+	Authorizer *authz.Authorizer
 }
 
 // Handler is the data plane. It implements http.Handler and routes.Sink.
@@ -167,6 +169,9 @@ func New(opts Options) *Handler {
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "dpa"
+	}
+	if opts.Authorizer == nil {
+		opts.Authorizer = authz.New(authz.Options{})
 	}
 	h := &Handler{
 		opts:    opts,
@@ -257,6 +262,9 @@ type call struct {
 	span   trace.Span
 	// deadline is when the plugin call's timeout expires (zero: none).
 	deadline time.Time
+	// user is the caller; org the org of the path's namespace (0: none).
+	user user.Info
+	org  int64
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest string) {
@@ -282,6 +290,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 
 	tg, herr := e.match(r.Method, rest)
 	c.t = tg
+	if herr == nil {
+		herr = c.authorize()
+	}
 	if herr != nil {
 		c.fail(sw, herr)
 	} else {
@@ -325,6 +336,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 		slog.String("type", typ),
 		slog.String("plugin_id", e.pluginID),
 		slog.String("namespace", c.t.ns),
+		slog.String("user", userName(c.user)),
 		slog.Int("status", code),
 		slog.Duration("duration", dur),
 		slog.String("outcome", outcome),
@@ -508,7 +520,6 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 		Namespace:     ns,
 		GrafanaConfig: c.h.opts.GrafanaConfig,
 		UserAgent:     c.h.opts.UserAgent,
-		User:          userFrom(c.r.Context()),
 	}
 	if c.plugin != nil {
 		pc.PluginVersion = c.plugin.Version
@@ -518,6 +529,7 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 			pc.OrgId = info.OrgID
 		}
 	}
+	pc.User = c.pluginUser(pc.OrgId)
 	cfg := c.config()
 	sc := c.h.cache(cfg)
 	if c.ds != nil {
@@ -546,31 +558,31 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 	return pc
 }
 
-// userFrom is the PluginContext user: the caller, with the org role Grafana would send. Until
-// dpa has org roles of its own, the role is the "role" extra of the authenticated user, Admin
-// for members of system:masters (the admin token), and None — Grafana's role without
-// privileges — for everyone else, so a plugin that checks roles grants nothing by default.
-func userFrom(ctx context.Context) *pluginv2.User {
-	u, ok := request.UserFrom(ctx)
-	if !ok || u == nil {
+// pluginUser is the PluginContext user: the caller, with its role in the call's org as
+// Grafana sends it (pkg/authz's group convention; None for a non-member, Admin for a server
+// admin). Name and email come from the "name" and "email" extras when the identity has them.
+func (c *call) pluginUser(org int64) *pluginv2.User {
+	if c.user == nil {
 		return nil
 	}
-	pu := &pluginv2.User{Login: u.GetName(), Name: u.GetName(), Role: "None"}
-	if slices.Contains(u.GetGroups(), user.SystemPrivilegedGroup) {
-		pu.Role = "Admin"
-	}
-	if extra := u.GetExtra(); extra != nil {
+	pu := &pluginv2.User{Login: c.user.GetName(), Name: c.user.GetName(),
+		Role: string(authz.SubjectOf(c.user).RoleIn(org))}
+	if extra := c.user.GetExtra(); extra != nil {
 		if v := extra["email"]; len(v) > 0 {
 			pu.Email = v[0]
 		}
 		if v := extra["name"]; len(v) > 0 {
 			pu.Name = v[0]
 		}
-		if v := extra["role"]; len(v) > 0 {
-			pu.Role = v[0]
-		}
 	}
 	return pu
+}
+
+func userName(u user.Info) string {
+	if u == nil {
+		return ""
+	}
+	return u.GetName()
 }
 
 // statusWriter records the status code and supports Flush/Unwrap.

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane/internal/testplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
@@ -231,6 +232,12 @@ func (u *upstreamRecorder) last() *http.Request {
 	return u.reqs[len(u.reqs)-1]
 }
 
+// testUser is a member of the orgs the tests use, of the monitoring group and of the webhook
+// group: authorization has its own tests (authorize_test.go).
+var testUser = &user.DefaultInfo{Name: "alice", Extra: map[string][]string{"email": {"alice@example.com"}},
+	Groups: []string{authz.OrgRoleGroup(1, authz.RoleEditor), authz.OrgRoleGroup(2, authz.RoleViewer), authz.OrgRoleGroup(3, authz.RoleViewer),
+		authz.MonitoringGroup, "webhook-callers"}}
+
 func newEnv(t *testing.T, mutate func(*Options)) *env {
 	t.Helper()
 	return newEnvWith(t, startPlugin(t), mutate)
@@ -295,6 +302,7 @@ func newEnvWith(t *testing.T, p *backendplugin.Client, mutate func(*Options)) *e
 		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:       reg,
 		GrafanaConfig: map[string]string{"GF_APP_URL": "https://grafana.example"},
+		Authorizer:    authz.New(authz.Options{WebhookGroup: "webhook-callers"}),
 		ProxyTransport: &http.Transport{
 			Proxy: nil,
 		},
@@ -307,7 +315,11 @@ func newEnvWith(t *testing.T, p *backendplugin.Client, mutate func(*Options)) *e
 	t.Cleanup(h.Close)
 	// Stand-in for the apiserver's authentication filter.
 	withUser := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := request.WithUser(r.Context(), &user.DefaultInfo{Name: "alice", Extra: map[string][]string{"email": {"alice@example.com"}}})
+		u := testUser
+		if r.Header.Get("X-Test-Server-Admin") == "1" {
+			u = &user.DefaultInfo{Name: "root", Groups: []string{authz.ServerAdminGroup}}
+		}
+		ctx := request.WithUser(r.Context(), u)
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 	srv := httptest.NewServer(withUser)

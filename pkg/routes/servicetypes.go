@@ -32,7 +32,29 @@ type Service struct {
 	// Endpoints are the paths it is served on, in the route grammar, relative to
 	// /apis/{group}/{version}. The route type has none: its paths are the spec's.
 	Endpoints []Endpoint
+	// Access is who may call it (pkg/authz applies it).
+	Access Access
 }
+
+// Access is the access rule of a service type, applied by pkg/authz.
+type Access string
+
+// The access rules.
+const (
+	// AccessPluginCall: a call about a datasource needs datasources:query on it; one in a
+	// namespace without a datasource (app plugins, namespaced custom routes) needs membership
+	// of the namespace's org; one outside any namespace needs a server admin.
+	AccessPluginCall Access = "plugin-call"
+	// AccessDatasourceRead: datasources:read on each datasource (lists show only those).
+	AccessDatasourceRead Access = "datasource-read"
+	// AccessWebhook: the API server calling in (admission, conversion): a server admin or a
+	// member of --webhook-group.
+	AccessWebhook Access = "webhook"
+	// AccessMonitoring: a server admin or a member of system:monitoring.
+	AccessMonitoring Access = "monitoring"
+	// AccessAuthenticated: every authenticated user (discovery).
+	AccessAuthenticated Access = "authenticated"
+)
 
 // Endpoint is one built-in path of a service type. The data plane matches it with the same
 // matcher and grammar (ParsePath) as a spec's custom routes, built-in endpoints first. Its
@@ -98,25 +120,25 @@ func forAll(methods []string, path string, actions ...string) []Endpoint {
 
 // Services lists every service type, in the order of the CUE enum.
 var Services = []Service{
-	{Type: v0alpha1.DataPlaneServiceServiceTypeQuery, PluginService: backendplugin.ServiceData, Timeout: TimeoutQuery,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeQuery, PluginService: backendplugin.ServiceData, Timeout: TimeoutQuery, Access: AccessPluginCall,
 		Endpoints: []Endpoint{
 			{Methods: post, Path: dsPath + "/query", PluginType: PluginTypeDatasource},
 			{Methods: post, Path: "/namespaces/{namespace}/connections/{uid}/query", PluginType: PluginTypeDatasource},
 		}},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeResource, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeResource, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource, Access: AccessPluginCall,
 		Endpoints: both(nil, "/resource/{path...}", false)},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeStream, PluginService: backendplugin.ServiceStream, Timeout: TimeoutResource,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource, Access: AccessPluginCall},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeStream, PluginService: backendplugin.ServiceStream, Timeout: TimeoutResource, Access: AccessPluginCall,
 		Endpoints: both(getPost, "/stream/{path...}", true)},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeHealth, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutHealth,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeHealth, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutHealth, Access: AccessPluginCall,
 		Endpoints: both(get, "/health", false)},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeMetrics, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutMetrics,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeMetrics, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutMetrics, Access: AccessMonitoring,
 		Endpoints: forAll(get, "/metrics")},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeAdmission, PluginService: backendplugin.ServiceAdmissionControl, Timeout: TimeoutAdmission,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeAdmission, PluginService: backendplugin.ServiceAdmissionControl, Timeout: TimeoutAdmission, Access: AccessWebhook,
 		Endpoints: forAll(post, "/admission", "validate", "mutate")},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeConversion, PluginService: backendplugin.ServiceResourceConversion, Timeout: TimeoutConversion,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeConversion, PluginService: backendplugin.ServiceResourceConversion, Timeout: TimeoutConversion, Access: AccessWebhook,
 		Endpoints: forAll(post, "/conversion")},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, Timeout: TimeoutProxy,
+	{Type: v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, Timeout: TimeoutProxy, Access: AccessPluginCall,
 		Endpoints: []Endpoint{{Path: dsPath + "/proxy/{path...}", PluginType: PluginTypeDatasource}}},
 }
 
@@ -130,8 +152,8 @@ const (
 
 // Own lists dpa's own service types, matched before the declared ones.
 var Own = []Service{
-	{Type: Discovery, Endpoints: forAll(get, "/")},
-	{Type: Datasources, Endpoints: []Endpoint{
+	{Type: Discovery, Access: AccessAuthenticated, Endpoints: forAll(get, "/")},
+	{Type: Datasources, Access: AccessDatasourceRead, Endpoints: []Endpoint{
 		{Methods: get, Path: "/namespaces/{namespace}/datasources", PluginType: PluginTypeDatasource, Action: "list"},
 		{Methods: get, Path: dsPath, PluginType: PluginTypeDatasource, Action: "get"},
 	}},

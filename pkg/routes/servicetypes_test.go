@@ -54,6 +54,11 @@ func TestTableMatchesTheKind(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("routes.Services = %v, the kind allows %v", got, want)
 	}
+	for _, s := range append(slices.Clone(Services), Own...) {
+		if s.Access == "" {
+			t.Errorf("%s has no access rule", s.Type)
+		}
+	}
 	for _, s := range Services {
 		if s.Timeout == "" {
 			t.Errorf("%s has no timeout key", s.Type)

@@ -39,6 +39,9 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	ro.SecureServing.ServerCert.CertKey.KeyFile = id.certs.KeyFile
 	ro.SecureServing.ServerCert.CertDirectory = ""
 	ro.Etcd.StorageConfig.Transport = store.transport
+	if s.opts.Audit != nil {
+		ro.Audit = s.opts.Audit
+	}
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -48,8 +51,11 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
 	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
-	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, cookieAuthenticator(id.tokens))
-	cfg.Generic.Authorization.Authorizer = allowAuthenticated
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, cookieAuthenticator(id.tokens))
+	if id.clientCerts.cas != nil {
+		cfg.Generic.SecureServing.ClientCA = id.clientCerts.cas
+	}
+	cfg.Generic.Authorization.Authorizer = dp.authz
 	uiH := uiHandler(id.tokens, s.opts.UIDir)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		dp.next.h = localHandler(apiHandler, fallback)

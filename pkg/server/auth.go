@@ -7,24 +7,30 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
+	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
 	requestunion "k8s.io/apiserver/pkg/authentication/request/union"
 	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
 	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 )
 
 // identity is what the identity phase yields.
 type identity struct {
-	certs      *pki
-	adminToken string
-	tokens     authenticator.Token
+	certs       *pki
+	adminToken  string
+	tokens      authenticator.Token
+	clientCerts clientCerts
 }
 
 // identity is the first phase: it creates and locks the data dir (released by done), and
@@ -52,24 +58,15 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &identity{certs: certs, adminToken: adminToken, tokens: tokens}, nil
+	cc, err := newClientCerts(s.opts.ClientCAFile, s.opts.RequestHeader)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc}, nil
 }
 
 // AdminUser is the user behind the generated admin token.
 const AdminUser = "admin"
-
-// publicPaths answer without credentials (probes and version), like Kubernetes'
-// system:public-info-viewer role.
-var publicPaths = []string{"/livez", "/readyz", "/healthz", "/version"}
-
-func isPublicPath(p string) bool {
-	for _, pp := range publicPaths {
-		if p == pp || strings.HasPrefix(p, pp+"/") {
-			return true
-		}
-	}
-	return false
-}
 
 // ensureAdminToken reads <data-dir>/admin-token, creating it on first start.
 func ensureAdminToken(dataDir string) (string, error) {
@@ -105,12 +102,14 @@ func tokenAuthenticator(adminToken, tokenAuthFile string) (authenticator.Token, 
 	return tokenunion.New(admin, csv), nil
 }
 
-// requestAuthenticator authenticates bearer tokens (and any extra request authenticators,
-// such as the UI's session cookie); public paths fall back to the anonymous user. Everything
-// else without valid credentials gets 401.
-func requestAuthenticator(tokens authenticator.Token, extra ...authenticator.Request) authenticator.Request {
+// requestAuthenticator authenticates, in order: a front proxy's identity headers (when the
+// proxy's client certificate verifies), a client certificate, a bearer token, the extra
+// request authenticators (the UI's session cookie); public paths fall back to the anonymous
+// user. Everything else without valid credentials gets 401. Front-proxy identity headers are
+// removed from every request, so none reaches a plugin or the delegate unverified.
+func requestAuthenticator(tokens authenticator.Token, certs clientCerts, extra ...authenticator.Request) authenticator.Request {
 	anonymous := authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
-		if !isPublicPath(req.URL.Path) {
+		if !authz.IsPublicPath(req.URL.Path) {
 			return nil, false, nil
 		}
 		return &authenticator.Response{User: &user.DefaultInfo{
@@ -118,27 +117,80 @@ func requestAuthenticator(tokens authenticator.Token, extra ...authenticator.Req
 			Groups: []string{user.AllUnauthenticated},
 		}}, true, nil
 	})
-	reqs := []authenticator.Request{bearertoken.New(tokens)}
+	var reqs []authenticator.Request
+	if certs.frontProxy != nil {
+		reqs = append(reqs, certs.frontProxy)
+	}
+	if certs.client != nil {
+		reqs = append(reqs, certs.client)
+	}
+	reqs = append(reqs, bearertoken.New(tokens))
 	reqs = append(reqs, extra...)
 	reqs = append(reqs, anonymous)
-	return requestunion.New(reqs...)
+	union := requestunion.New(reqs...)
+	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+		resp, ok, err := union.AuthenticateRequest(req)
+		certs.clearHeaders(req.Header)
+		return resp, ok, err
+	})
 }
 
-// allowAuthenticated lets every authenticated user do everything (roles come later) and the
-// anonymous user only read the public paths.
-var allowAuthenticated = authorizer.AuthorizerFunc(func(_ context.Context, a authorizer.Attributes) (authorizer.Decision, string, error) {
-	u := a.GetUser()
-	if u == nil {
-		return authorizer.DecisionDeny, "no user", nil
+// clientCerts are the certificate-based authenticators and the CAs the TLS handshake asks
+// clients for.
+type clientCerts struct {
+	client, frontProxy authenticator.Request
+	// cas is what the serving TLS config requests client certificates against (nil: none).
+	cas     dynamiccertificates.CAContentProvider
+	headers RequestHeaderOptions
+	// run reloads the CA files when they change (kube's dynamic CA content).
+	run []func(ctx context.Context)
+}
+
+func (c clientCerts) clearHeaders(h http.Header) {
+	for _, name := range append(slices.Clone(c.headers.UsernameHeaders), c.headers.GroupHeaders...) {
+		h.Del(name)
 	}
-	if u.GetName() == user.Anonymous {
-		if !a.IsResourceRequest() && a.IsReadOnly() && isPublicPath(a.GetPath()) {
-			return authorizer.DecisionAllow, "", nil
+	for key := range h {
+		for _, prefix := range c.headers.ExtraHeaderPrefixes {
+			if strings.HasPrefix(strings.ToLower(key), strings.ToLower(prefix)) {
+				h.Del(key)
+			}
 		}
-		return authorizer.DecisionDeny, "anonymous access is limited to " + strings.Join(publicPaths, ", "), nil
 	}
-	return authorizer.DecisionAllow, "", nil
-})
+}
+
+// newClientCerts builds the client-certificate (--client-ca-file: CN is the user, O the
+// groups) and front-proxy (--requestheader-*) authenticators from k8s.io/apiserver.
+func newClientCerts(clientCAFile string, rh RequestHeaderOptions) (clientCerts, error) {
+	out := clientCerts{headers: rh}
+	var cas []dynamiccertificates.CAContentProvider
+	if clientCAFile != "" {
+		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", clientCAFile)
+		if err != nil {
+			return out, fmt.Errorf("--client-ca-file: %w", err)
+		}
+		out.client = x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion)
+		cas = append(cas, ca)
+		out.run = append(out.run, func(ctx context.Context) { ca.Run(ctx, 1) })
+	}
+	if rh.ClientCAFile != "" {
+		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("requestheader-client-ca", rh.ClientCAFile)
+		if err != nil {
+			return out, fmt.Errorf("--requestheader-client-ca-file: %w", err)
+		}
+		static := func(v []string) headerrequest.StringSliceProvider {
+			return headerrequest.StringSliceProviderFunc(func() []string { return v })
+		}
+		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(ca.VerifyOptions, static(rh.AllowedNames),
+			static(rh.UsernameHeaders), static(nil), static(rh.GroupHeaders), static(rh.ExtraHeaderPrefixes))
+		cas = append(cas, ca)
+		out.run = append(out.run, func(ctx context.Context) { ca.Run(ctx, 1) })
+	}
+	if len(cas) > 0 {
+		out.cas = dynamiccertificates.NewUnionCAContentProvider(cas...)
+	}
+	return out, nil
+}
 
 // writeKubeconfig writes a kubeconfig for the admin user. It is rewritten on every start so
 // the server address follows --bind-address and --secure-port.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
@@ -21,6 +23,8 @@ type dataPlane struct {
 	// next is set to the local handler once the API server builds its chain.
 	next      *nextHandler
 	discovery *discoverySink
+	// authz authorizes every request: the API server's filter and the data plane's routes.
+	authz *authz.Authorizer
 }
 
 // startDataPlane is the data-plane phase. Plugins start first (provisioned datasources are
@@ -44,8 +48,24 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 	if err != nil {
 		return nil, err
 	}
-	s.reloadOnSIGHUP(ctx, host, settings)
+	policy, err := authz.LoadPolicy(s.opts.ProvisioningDir)
+	if err != nil {
+		return nil, err
+	}
 	out := &dataPlane{next: &nextHandler{}, discovery: &discoverySink{}}
+	// The authorizer asks the data plane which groups it serves; the data plane asks the
+	// authorizer who may call a matched route.
+	var registered atomic.Pointer[dataplane.Handler]
+	out.authz = authz.New(authz.Options{
+		DataPlaneGroup: func(group, version string) bool {
+			h := registered.Load()
+			return h != nil && h.Registered(group, version)
+		},
+		WebhookGroup: s.opts.WebhookGroup,
+		Delegating:   s.opts.DelegateURL != "",
+	})
+	out.authz.SetPolicy(policy)
+	s.reloadOnSIGHUP(ctx, host, settings, out.authz)
 	out.h = dataplane.New(dataplane.Options{
 		Plugins:       pluginProvider(host),
 		Settings:      settings,
@@ -57,7 +77,9 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 		Metrics:       legacyregistry.Registerer(),
 		GrafanaConfig: dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
 		RoutesChanged: out.discovery.refresh,
+		Authorizer:    out.authz,
 	})
+	registered.Store(out.h)
 	done.add(out.h.Close)
 	out.discovery.dp = out.h
 	s.reconciler.Sinks = []routes.Sink{out.h}

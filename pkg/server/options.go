@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
+
+	genericoptions "k8s.io/apiserver/pkg/server/options"
 
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 )
@@ -59,6 +62,15 @@ type Options struct {
 	AppURL string
 	// GrafanaConfig overrides or adds PluginContext.GrafanaConfig keys (see dataplane.GrafanaConfig).
 	GrafanaConfig map[string]string
+	// ClientCAFile enables client-certificate authentication (CN: user, O: groups).
+	ClientCAFile string
+	// RequestHeader configures a front proxy that passes the caller's identity in headers.
+	RequestHeader RequestHeaderOptions
+	// Audit is Kubernetes' audit logging (--audit-log-path, --audit-policy-file, …); nil: off.
+	Audit *genericoptions.AuditOptions
+	// WebhookGroup members may call the admission and conversion routes (besides server
+	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
+	WebhookGroup string
 }
 
 // Validate checks the options as given on the command line and reports every problem at once,
@@ -102,6 +114,20 @@ func (o *Options) Validate() error {
 			add("%s %s must not be negative", flag, d)
 		}
 	}
+	for flag, f := range map[string]string{"--client-ca-file": o.ClientCAFile, "--requestheader-client-ca-file": o.RequestHeader.ClientCAFile, "--token-auth-file": o.TokenAuthFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			add("%s: %v", flag, err)
+		}
+	}
+	if o.RequestHeader.ClientCAFile != "" && len(o.RequestHeader.UsernameHeaders) == 0 {
+		add("--requestheader-username-headers must name at least one header")
+	}
+	if o.Audit != nil {
+		errs = append(errs, o.Audit.Validate()...)
+	}
 	if o.MaxBodyBytes < 0 {
 		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
 	}
@@ -115,4 +141,23 @@ func (o *Options) Complete() {
 		o.Logger = slog.Default()
 	}
 	o.Storage.DataDir = o.DataDir
+}
+
+// RequestHeaderOptions configure front-proxy authentication, as kube-aggregator and Grafana's
+// own aggregator use it: a client with a certificate signed by ClientCAFile (and, when
+// AllowedNames is set, a common name among them) passes the caller's identity in headers.
+// Identity headers of any other client are removed unread.
+type RequestHeaderOptions struct {
+	ClientCAFile        string
+	AllowedNames        []string
+	UsernameHeaders     []string
+	GroupHeaders        []string
+	ExtraHeaderPrefixes []string
+}
+
+// DefaultRequestHeaders are Kubernetes' front-proxy header names.
+var DefaultRequestHeaders = RequestHeaderOptions{
+	UsernameHeaders:     []string{"X-Remote-User"},
+	GroupHeaders:        []string{"X-Remote-Group"},
+	ExtraHeaderPrefixes: []string{"X-Remote-Extra-"},
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/component-base/metrics/legacyregistry"
 
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
 	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
@@ -119,7 +120,7 @@ func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (
 // reloadOnSIGHUP reads the plugins directory again and then the provisioning files (whose
 // admission may need a plugin that was just installed) on every SIGHUP, besides their own
 // periodic checks.
-func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, store *provisioning.Store) {
+func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, store *provisioning.Store, az *authz.Authorizer) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	log := s.opts.Logger.With("component", "provisioning")
@@ -141,6 +142,12 @@ func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, stor
 				log.Error("provisioning reload failed; keeping the last good configuration", "error", err)
 			} else {
 				log.Info("provisioning reloaded")
+			}
+			if p, err := authz.LoadPolicy(s.opts.ProvisioningDir); err != nil {
+				log.Error("access-control reload failed; keeping the last good permissions", "error", err)
+			} else {
+				az.SetPolicy(p)
+				log.Info("access control reloaded")
 			}
 		}
 	}()

@@ -74,6 +74,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, reload := range id.clientCerts.run {
+		go reload(ctx)
+	}
 	tp, shutdownTracing, err := newTracerProvider(ctx, s.opts.OTLPEndpoint)
 	if err != nil {
 		return err

@@ -1,0 +1,234 @@
+package authz
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
+)
+
+var (
+	serverAdmin = &user.DefaultInfo{Name: "root", Groups: []string{ServerAdminGroup}}
+	adminToken  = &user.DefaultInfo{Name: "admin", Groups: []string{user.SystemPrivilegedGroup}}
+	org1Admin   = &user.DefaultInfo{Name: "ada", Groups: []string{OrgRoleGroup(1, RoleAdmin)}}
+	org1Editor  = &user.DefaultInfo{Name: "ed", Groups: []string{OrgRoleGroup(1, RoleEditor)}}
+	org1Viewer  = &user.DefaultInfo{Name: "vic", Groups: []string{OrgRoleGroup(1, RoleViewer), "team-a"}}
+	org2Viewer  = &user.DefaultInfo{Name: "otto", Groups: []string{OrgRoleGroup(2, RoleViewer)}}
+	noRoles     = &user.DefaultInfo{Name: "nobody", Groups: []string{user.AllAuthenticated}}
+	monitor     = &user.DefaultInfo{Name: "prom", Groups: []string{MonitoringGroup}}
+	apiserver   = &user.DefaultInfo{Name: "kube", Groups: []string{"webhook-callers"}}
+	plugin      = &user.DefaultInfo{Name: "grafana-app", Groups: []string{ImpersonatorGroup}}
+	anonymous   = &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+)
+
+func TestSubjectOf(t *testing.T) {
+	s := SubjectOf(&user.DefaultInfo{Name: "x", Groups: []string{
+		OrgRoleGroup(1, RoleViewer), OrgRoleGroup(1, RoleEditor), OrgRoleGroup(3, RoleAdmin),
+		"grafana:org:0:Admin", "grafana:org:x:Admin", "grafana:org:4:Owner", "grafana:org:5",
+	}})
+	if s.ServerAdmin || len(s.Orgs) != 2 || s.Orgs[1] != RoleEditor || s.Orgs[3] != RoleAdmin {
+		t.Errorf("subject = %+v", s)
+	}
+	for org, want := range map[int64]Role{1: RoleEditor, 2: RoleNone, 3: RoleAdmin} {
+		if got := s.RoleIn(org); got != want {
+			t.Errorf("RoleIn(%d) = %s, want %s", org, got, want)
+		}
+	}
+	if r := SubjectOf(adminToken).RoleIn(7); r != RoleAdmin {
+		t.Errorf("server admin's role = %s", r)
+	}
+}
+
+// TestAuthorize is the rule table of the API server's authorizer.
+func TestAuthorize(t *testing.T) {
+	a := New(Options{DataPlaneGroup: func(g, v string) bool { return g == "example.datasource.grafana.app" }})
+	res := func(verb, group, resource, sub string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{Verb: verb, APIGroup: group, APIVersion: "v1", Resource: resource, Subresource: sub, ResourceRequest: true}
+	}
+	path := func(verb, p string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{Verb: verb, Path: p}
+	}
+	imp := func(resource, name string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{Verb: "impersonate", Resource: resource, Name: name, ResourceRequest: true}
+	}
+	const dps = "aggregation.grafana.app"
+	type key struct {
+		who  string
+		what string
+	}
+	users := map[string]user.Info{"serverAdmin": serverAdmin, "adminToken": adminToken, "org1Admin": org1Admin, "org1Viewer": org1Viewer,
+		"org2Viewer": org2Viewer, "noRoles": noRoles, "monitor": monitor, "plugin": plugin, "anonymous": anonymous}
+	requests := map[string]authorizer.AttributesRecord{
+		"list dps":          res("list", dps, "dataplaneservices", ""),
+		"watch dps":         res("watch", dps, "dataplaneservices", ""),
+		"create dps":        res("create", dps, "dataplaneservices", ""),
+		"delete dps":        res("delete", dps, "dataplaneservices", ""),
+		"update dps status": res("update", dps, "dataplaneservices", "status"),
+		"self review":       res("create", "authentication.k8s.io", "selfsubjectreviews", ""),
+		"access review":     res("create", "authorization.k8s.io", "selfsubjectaccessreviews", ""),
+		"data plane":        res("create", "example.datasource.grafana.app", "datasources", "query"),
+		"other group":       res("get", "other.grafana.app", "things", ""),
+		"/metrics":          path("get", "/metrics"),
+		"/debug/pprof":      path("get", "/debug/pprof/heap"),
+		"/debug/flags/v":    path("put", "/debug/flags/v"),
+		"/apis":             path("get", "/apis"),
+		"/openapi/v3":       path("get", "/openapi/v3"),
+		"/readyz":           path("get", "/readyz"),
+		"/unknown":          path("get", "/unknown"),
+		"impersonate user":  imp("users", "someone"),
+		"impersonate org":   imp("groups", OrgRoleGroup(2, RoleViewer)),
+		"impersonate admin": imp("groups", ServerAdminGroup),
+		"impersonate root":  imp("groups", user.SystemPrivilegedGroup),
+		"impersonate extra": imp("userextras", "scopes"),
+	}
+	allowed := map[key]bool{}
+	for _, who := range []string{"serverAdmin", "adminToken"} {
+		for what := range requests {
+			allowed[key{who, what}] = true
+		}
+	}
+	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer", "noRoles", "monitor", "plugin"} {
+		for _, what := range []string{"self review", "access review", "data plane", "/apis", "/openapi/v3", "/readyz"} {
+			allowed[key{who, what}] = true
+		}
+	}
+	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer"} {
+		allowed[key{who, "list dps"}], allowed[key{who, "watch dps"}] = true, true
+	}
+	allowed[key{"monitor", "/metrics"}] = true
+	allowed[key{"plugin", "impersonate user"}], allowed[key{"plugin", "impersonate org"}] = true, true
+	allowed[key{"anonymous", "/readyz"}] = true
+
+	for who, u := range users {
+		for what, attrs := range requests {
+			attrs.User = u
+			d, reason, err := a.Authorize(context.Background(), attrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := allowed[key{who, what}]; (d == authorizer.DecisionAllow) != want {
+				t.Errorf("%s %s: %v (%s), want allowed=%v", who, what, d, reason, want)
+			}
+			if d != authorizer.DecisionAllow && reason == "" {
+				t.Errorf("%s %s: a denial without a reason", who, what)
+			}
+		}
+	}
+}
+
+// TestAuthorizeDataPlane is the rule of each data-plane access kind, with Grafana's default
+// policy and with a provisioned restriction.
+func TestAuthorizeDataPlane(t *testing.T) {
+	dir := t.TempDir()
+	writePolicy(t, dir, "restrict.yaml", `apiVersion: 2
+roles:
+  - uid: basic_viewer
+    global: true
+    permissions:
+      - action: datasources:query
+        scope: datasources:*
+        state: absent
+  - name: custom:query-prod
+    orgId: 1
+    permissions:
+      - action: datasources:query
+        scope: datasources:uid:prod
+teams:
+  - name: team-a
+    orgId: 1
+    roles:
+      - name: custom:query-prod
+users:
+  - login: ed
+    orgId: 1
+    roles:
+      - name: custom:query-prod
+`)
+	restricted, err := LoadPolicy(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(access routes.Access, ns string, org int64, uid string) DataPlaneRequest {
+		return DataPlaneRequest{Group: "g", Version: "v1", Type: "query", Access: access, Verb: "query", Namespace: ns, Org: org, UID: uid}
+	}
+	query := func(org int64, uid string) DataPlaneRequest {
+		ns := map[int64]string{1: "default", 2: "org-2"}[org]
+		return req(routes.AccessPluginCall, ns, org, uid)
+	}
+	for name, tc := range map[string]struct {
+		u          user.Info
+		r          DataPlaneRequest
+		restricted bool
+		deny       string // "" allowed
+	}{
+		"viewer queries a datasource of its org":   {u: org1Viewer, r: query(1, "prod")},
+		"viewer queries another org's datasource":  {u: org1Viewer, r: query(2, "prod"), deny: `User "vic" cannot query datasource "prod" in namespace "org-2" (query of g/v1): no role in org 2 (group grafana:org:2:Viewer)`},
+		"user without roles":                       {u: noRoles, r: query(1, "x"), deny: "no role in org 1"},
+		"app route in own org":                     {u: org2Viewer, r: query(2, "")},
+		"app route in another org":                 {u: org2Viewer, r: query(1, ""), deny: "no role in org 1"},
+		"cluster route":                            {u: org1Admin, r: req(routes.AccessPluginCall, "", 0, ""), deny: "routes outside a namespace need a server admin"},
+		"cluster route as server admin":            {u: serverAdmin, r: req(routes.AccessPluginCall, "", 0, "")},
+		"restricted: viewer without a grant":       {u: org2Viewer, r: query(2, "prod"), restricted: true, deny: "needs datasources:query on datasources:uid:prod in org 2"},
+		"restricted: team grant":                   {u: org1Viewer, r: query(1, "prod"), restricted: true},
+		"restricted: team grant, other datasource": {u: org1Viewer, r: query(1, "dev"), restricted: true, deny: "needs datasources:query on datasources:uid:dev"},
+		"restricted: user grant":                   {u: org1Editor, r: query(1, "prod"), restricted: true},
+		"restricted: admin inherits viewer (none)": {u: org1Admin, r: query(1, "prod"), restricted: true, deny: "needs datasources:query"},
+		"restricted: read is still granted":        {u: org2Viewer, r: req(routes.AccessDatasourceRead, "org-2", 2, "prod"), restricted: true},
+		"metrics needs monitoring":                 {u: org1Admin, r: req(routes.AccessMonitoring, "", 0, ""), deny: "needs a server admin or group system:monitoring"},
+		"metrics as monitoring":                    {u: monitor, r: req(routes.AccessMonitoring, "", 0, "")},
+		"webhook as the API server":                {u: apiserver, r: req(routes.AccessWebhook, "", 0, "")},
+		"webhook as an org admin":                  {u: org1Admin, r: req(routes.AccessWebhook, "", 0, ""), deny: "needs a server admin or group webhook-callers"},
+		"discovery":                                {u: noRoles, r: req(routes.AccessAuthenticated, "", 0, "")},
+		"datasource list of a non-member":          {u: noRoles, r: req(routes.AccessDatasourceRead, "default", 1, ""), deny: "no role in org 1"},
+	} {
+		a := New(Options{WebhookGroup: "webhook-callers"})
+		if tc.restricted {
+			a.SetPolicy(restricted)
+		}
+		d := a.AuthorizeDataPlane(tc.u, tc.r)
+		switch {
+		case tc.deny == "" && d != nil:
+			t.Errorf("%s: denied: %v", name, d)
+		case tc.deny != "" && (d == nil || !strings.Contains(d.Error(), tc.deny)):
+			t.Errorf("%s: %v, want a denial containing %q", name, d, tc.deny)
+		}
+	}
+}
+
+func writePolicy(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, AccessControlDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, AccessControlDir, name), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadPolicyErrors: a broken file names itself and the field, and nothing is applied.
+func TestLoadPolicyErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ content, want string }{
+		"version":      {"apiVersion: 1\n", "access-control/p.yaml: apiVersion 1 is not supported"},
+		"unknown key":  {"apiVersion: 2\nrolez: []\n", `access-control/p.yaml: error unmarshaling JSON: while decoding JSON: json: unknown field "rolez"`},
+		"no action":    {"apiVersion: 2\nroles:\n  - name: r\n    permissions:\n      - scope: x\n", "access-control/p.yaml: roles[0].permissions[0].action: required"},
+		"from":         {"apiVersion: 2\nroles:\n  - name: r\n    from:\n      - name: y\n", "roles[0].from: copying permissions"},
+		"unknown role": {"apiVersion: 2\nteams:\n  - name: t\n    roles:\n      - name: missing\n", `access-control/p.yaml: teams[0].roles[0]: no role "missing" in org 1`},
+		"no team name": {"apiVersion: 2\nteams:\n  - roles: []\n", "teams[0]: name (teams) or login (users) is required"},
+		"bad yaml":     {"apiVersion: [\n", "access-control/p.yaml: error converting YAML to JSON"},
+	} {
+		dir := t.TempDir()
+		writePolicy(t, dir, "p.yaml", tc.content)
+		if _, err := LoadPolicy(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if p, err := LoadPolicy(filepath.Join(t.TempDir(), "none")); err != nil || !p.Can(SubjectOf(org1Viewer), 1, ActionDatasourcesQuery, DatasourceScope("x")) {
+		t.Errorf("no directory: %v (defaults must let members query)", err)
+	}
+}

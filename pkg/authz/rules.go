@@ -1,0 +1,238 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
+)
+
+// PublicPaths answer without credentials (probes and version), like Kubernetes'
+// system:public-info-viewer role.
+var PublicPaths = []string{"/livez", "/readyz", "/healthz", "/version"}
+
+// IsPublicPath reports whether p is one of PublicPaths or below one.
+func IsPublicPath(p string) bool {
+	for _, pp := range PublicPaths {
+		if p == pp || strings.HasPrefix(p, pp+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configure an Authorizer.
+type Options struct {
+	// DataPlaneGroup reports whether the data plane serves group/version. Its requests pass
+	// the API server's filter and are authorized by AuthorizeDataPlane once their route is
+	// matched (the rule depends on the service type, namespace and datasource).
+	DataPlaneGroup func(group, version string) bool
+	// WebhookGroup members may call admission and conversion routes ("": server admins only).
+	WebhookGroup string
+	// Delegating: requests for other API groups go to --delegate-url, which authorizes them
+	// itself; otherwise they are refused.
+	Delegating bool
+}
+
+// Authorizer applies the rules of every route with the current Policy. It is the API
+// server's authorizer (authorizer.Authorizer) and the data plane's (AuthorizeDataPlane).
+type Authorizer struct {
+	opts   Options
+	policy atomic.Pointer[Policy]
+}
+
+// New returns an Authorizer with Grafana's default policy.
+func New(opts Options) *Authorizer {
+	a := &Authorizer{opts: opts}
+	a.policy.Store(DefaultPolicy())
+	return a
+}
+
+// SetPolicy swaps the policy in (after a reload of the access-control files).
+func (a *Authorizer) SetPolicy(p *Policy) { a.policy.Store(p) }
+
+// Policy is the current policy.
+func (a *Authorizer) Policy() *Policy { return a.policy.Load() }
+
+var readVerbs = []string{"get", "list", "watch"}
+
+// Authorize implements authorizer.Authorizer: the rules of the resource API, discovery,
+// /metrics, /debug, impersonation and the self-reviews. Reasons are what the 403 Status
+// shows after Kubernetes' "User … cannot …".
+func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	u := attrs.GetUser()
+	if u == nil {
+		return authorizer.DecisionDeny, "no user", nil
+	}
+	if u.GetName() == user.Anonymous {
+		if !attrs.IsResourceRequest() && attrs.IsReadOnly() && IsPublicPath(attrs.GetPath()) {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionDeny, "anonymous access is limited to " + strings.Join(PublicPaths, ", "), nil
+	}
+	s := SubjectOf(u)
+	if attrs.GetVerb() == "impersonate" {
+		return a.impersonate(s, attrs)
+	}
+	if s.ServerAdmin {
+		return authorizer.DecisionAllow, "", nil
+	}
+	if !attrs.IsResourceRequest() {
+		return a.nonResource(s, attrs.GetPath())
+	}
+	group, resource := attrs.GetAPIGroup(), attrs.GetResource()
+	switch {
+	case group == v0alpha1.GroupVersion.Group && resource == "dataplaneservices":
+		if attrs.GetSubresource() == "" && slices.Contains(readVerbs, attrs.GetVerb()) {
+			if len(s.Orgs) > 0 {
+				return authorizer.DecisionAllow, "", nil
+			}
+			return authorizer.DecisionDeny, "reading DataPlaneServices needs a role in an org (group grafana:org:<id>:<role>)", nil
+		}
+		return authorizer.DecisionDeny, "changing DataPlaneServices needs a server admin", nil
+	case group == "authentication.k8s.io" && resource == "selfsubjectreviews",
+		group == "authorization.k8s.io" && resource == "selfsubjectaccessreviews":
+		if attrs.GetVerb() == "create" {
+			return authorizer.DecisionAllow, "", nil
+		}
+	case a.opts.DataPlaneGroup != nil && a.opts.DataPlaneGroup(group, attrs.GetAPIVersion()):
+		return authorizer.DecisionAllow, "the data plane authorizes its routes", nil
+	case group != v0alpha1.GroupVersion.Group && a.opts.Delegating:
+		return authorizer.DecisionAllow, "the delegate authorizes", nil
+	}
+	return authorizer.DecisionDeny, "no rule allows this", nil
+}
+
+func (a *Authorizer) nonResource(s Subject, path string) (authorizer.Decision, string, error) {
+	switch {
+	case path == "/metrics":
+		if s.inTeam(MonitoringGroup) {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionDeny, "/metrics needs a server admin or group " + MonitoringGroup, nil
+	case path == "/debug" || strings.HasPrefix(path, "/debug/"):
+		return authorizer.DecisionDeny, "/debug needs a server admin", nil
+	case IsPublicPath(path), path == "/api", strings.HasPrefix(path, "/api/"), path == "/apis", strings.HasPrefix(path, "/apis/"),
+		path == "/openapi" || strings.HasPrefix(path, "/openapi/"):
+		// Discovery (system:discovery in Kubernetes). /apis/<group>/<version> of a plugin
+		// group is the data plane's discovery route, open to the same users.
+		return authorizer.DecisionAllow, "", nil
+	}
+	return authorizer.DecisionDeny, "no rule allows this path", nil
+}
+
+// privilegedGroups can never be impersonated by the impersonator group.
+func privilegedGroup(g string) bool {
+	return g == user.SystemPrivilegedGroup || g == ServerAdminGroup || g == ImpersonatorGroup || g == MonitoringGroup ||
+		strings.HasPrefix(g, "system:")
+}
+
+// impersonate is Kubernetes' impersonate verb: server admins may impersonate anyone. Members
+// of ImpersonatorGroup (the Grafana app plugin's backend) may impersonate a user with org
+// role and team groups, never a privileged group or extra.
+func (a *Authorizer) impersonate(s Subject, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	if s.ServerAdmin {
+		return authorizer.DecisionAllow, "", nil
+	}
+	if !s.inTeam(ImpersonatorGroup) {
+		return authorizer.DecisionDeny, "impersonation needs a server admin", nil
+	}
+	switch attrs.GetResource() {
+	case "users", "uids":
+		return authorizer.DecisionAllow, "", nil
+	case "groups":
+		if !privilegedGroup(attrs.GetName()) {
+			return authorizer.DecisionAllow, "", nil
+		}
+	}
+	return authorizer.DecisionDeny, fmt.Sprintf("group %s may impersonate users, org roles and teams only", ImpersonatorGroup), nil
+}
+
+// DataPlaneRequest is a data-plane request whose route has been matched.
+type DataPlaneRequest struct {
+	Group, Version string
+	// Type is the service type; Access its rule (routes.Service.Access).
+	Type   routes.ServiceType
+	Access routes.Access
+	// Verb is what the caller does: "query", "get", "call" (resource, route, proxy),
+	// "subscribe", "publish", "list", "admit", "convert".
+	Verb      string
+	Namespace string
+	// Org is the namespace's org (0: no namespace).
+	Org int64
+	UID string
+}
+
+// Denied is a refused data-plane request; Error is the 403 Status message.
+type Denied struct{ msg string }
+
+func (d *Denied) Error() string { return d.msg }
+
+func (r DataPlaneRequest) what() string {
+	switch {
+	case r.UID != "":
+		return fmt.Sprintf("datasource %q in namespace %q (%s of %s/%s)", r.UID, r.Namespace, r.Type, r.Group, r.Version)
+	case r.Namespace != "":
+		return fmt.Sprintf("namespace %q (%s of %s/%s)", r.Namespace, r.Type, r.Group, r.Version)
+	}
+	return fmt.Sprintf("%s of %s/%s", r.Type, r.Group, r.Version)
+}
+
+// AuthorizeDataPlane applies the service type's access rule. nil means allowed.
+func (a *Authorizer) AuthorizeDataPlane(u user.Info, r DataPlaneRequest) *Denied {
+	s := SubjectOf(u)
+	if s.ServerAdmin {
+		return nil
+	}
+	deny := func(reason string, args ...any) *Denied {
+		return &Denied{msg: fmt.Sprintf("User %q cannot %s %s: %s", u.GetName(), r.Verb, r.what(), fmt.Sprintf(reason, args...))}
+	}
+	switch r.Access {
+	case routes.AccessAuthenticated:
+		return nil
+	case routes.AccessMonitoring:
+		if s.inTeam(MonitoringGroup) {
+			return nil
+		}
+		return deny("needs a server admin or group %s", MonitoringGroup)
+	case routes.AccessWebhook:
+		if a.opts.WebhookGroup != "" && s.inTeam(a.opts.WebhookGroup) {
+			return nil
+		}
+		if a.opts.WebhookGroup != "" {
+			return deny("needs a server admin or group %s", a.opts.WebhookGroup)
+		}
+		return deny("needs a server admin")
+	case routes.AccessDatasourceRead, routes.AccessPluginCall:
+		if r.Namespace == "" {
+			return deny("routes outside a namespace need a server admin")
+		}
+		if !s.MemberOf(r.Org) {
+			return deny("no role in org %d (group %s)", r.Org, OrgRoleGroup(r.Org, RoleViewer))
+		}
+		if r.UID == "" {
+			return nil // membership: app routes, namespaced routes, datasource lists (filtered)
+		}
+		action := ActionDatasourcesQuery
+		if r.Access == routes.AccessDatasourceRead {
+			action = ActionDatasourcesRead
+		}
+		if a.Policy().Can(s, r.Org, action, DatasourceScope(r.UID)) {
+			return nil
+		}
+		return deny("needs %s on %s in org %d", action, DatasourceScope(r.UID), r.Org)
+	}
+	return deny("no rule allows this")
+}
+
+// CanReadDatasource reports whether u may see datasource uid of org in lists.
+func (a *Authorizer) CanReadDatasource(u user.Info, org int64, uid string) bool {
+	return a.Policy().Can(SubjectOf(u), org, ActionDatasourcesRead, DatasourceScope(uid))
+}
