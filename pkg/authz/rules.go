@@ -11,6 +11,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
@@ -235,4 +236,40 @@ func (a *Authorizer) AuthorizeDataPlane(u user.Info, r DataPlaneRequest) *Denied
 // CanReadDatasource reports whether u may see datasource uid of org in lists.
 func (a *Authorizer) CanReadDatasource(u user.Info, org int64, uid string) bool {
 	return a.Policy().Can(SubjectOf(u), org, ActionDatasourcesRead, DatasourceScope(uid))
+}
+
+// Review answers "may this user do this?" for SelfSubjectAccessReview (kubectl auth can-i,
+// the UI): Authorize's rules, and for a data-plane group the rule of the route the
+// attributes name. Resources of a data-plane group read as the request paths do: datasources
+// (list, get) and datasources/<query|health|resource|stream|proxy> with the uid as name,
+// connections/query, health, resource and stream in a namespace (app plugins), metrics,
+// admission and conversion; anything else is a custom route.
+func (a *Authorizer) Review(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	if !attrs.IsResourceRequest() || attrs.GetVerb() == "impersonate" || a.opts.DataPlaneGroup == nil ||
+		!a.opts.DataPlaneGroup(attrs.GetAPIGroup(), attrs.GetAPIVersion()) {
+		return a.Authorize(ctx, attrs)
+	}
+	r := DataPlaneRequest{Group: attrs.GetAPIGroup(), Version: attrs.GetAPIVersion(), Namespace: attrs.GetNamespace(),
+		Verb: attrs.GetVerb(), Type: routes.ServiceType(attrs.GetResource()), Access: routes.AccessPluginCall}
+	if r.Namespace != "" {
+		info, err := provisioning.ParseNamespace(r.Namespace)
+		if err != nil {
+			return authorizer.DecisionDeny, err.Error(), nil
+		}
+		r.Org = info.OrgID
+	}
+	switch res, sub := attrs.GetResource(), attrs.GetSubresource(); {
+	case res == "datasources" && sub == "":
+		r.Type, r.Access, r.UID = routes.Datasources, routes.AccessDatasourceRead, attrs.GetName()
+	case res == "datasources" || res == "connections":
+		r.Type, r.UID = routes.ServiceType(sub), attrs.GetName()
+	case res == "metrics":
+		r.Access = routes.AccessMonitoring
+	case res == "admission" || res == "conversion":
+		r.Access = routes.AccessWebhook
+	}
+	if d := a.AuthorizeDataPlane(attrs.GetUser(), r); d != nil {
+		return authorizer.DecisionDeny, d.Error(), nil
+	}
+	return authorizer.DecisionAllow, "", nil
 }

@@ -50,6 +50,8 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 		return nil, nil, fmt.Errorf("configuring API server: %w", err)
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
+	withSelfReviewDefinitions(cfg.Generic.OpenAPIConfig)
+	withSelfReviewDefinitionsV3(cfg.Generic.OpenAPIV3Config)
 	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
 	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, cookieAuthenticator(id.tokens))
 	if id.clientCerts.cas != nil {
@@ -86,6 +88,9 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	}
 	if !target.Patched() {
 		return nil, nil, errors.New("DataPlaneService storage was not found while installing the API group")
+	}
+	if err := installSelfReviews(srv, dp.authz); err != nil {
+		return nil, nil, err
 	}
 	dp.discovery.attach(srv)
 	return srv, installer, nil

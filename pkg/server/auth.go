@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
@@ -127,7 +128,7 @@ func requestAuthenticator(tokens authenticator.Token, certs clientCerts, extra .
 	reqs = append(reqs, bearertoken.New(tokens))
 	reqs = append(reqs, extra...)
 	reqs = append(reqs, anonymous)
-	union := requestunion.New(reqs...)
+	union := group.NewAuthenticatedGroupAdder(requestunion.New(reqs...))
 	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		resp, ok, err := union.AuthenticateRequest(req)
 		certs.clearHeaders(req.Header)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,15 +68,18 @@ func withStrictFieldValidation(next http.Handler) http.Handler {
 	})
 }
 
+// localGroups are the API groups the local API server serves: DataPlaneService and the self
+// reviews (selfreview.go).
+var localGroups = []string{v0alpha1.GroupVersion.Group, "authentication.k8s.io", "authorization.k8s.io"}
+
 // withUnownedGroups sends /apis/<group>/… of groups dpa does not serve to fallback (the
 // upstream or a 404 Status). The API server's go-restful container owns the whole /apis
 // prefix and would otherwise answer a plain-text 404 itself. The data plane has already
 // taken its registered groups by the time a request gets here.
 func withUnownedGroups(local, fallback http.Handler) http.Handler {
-	own := v0alpha1.GroupVersion.Group
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"); ok {
-			if group, _, _ := strings.Cut(rest, "/"); group != "" && group != own {
+			if group, _, _ := strings.Cut(rest, "/"); group != "" && !slices.Contains(localGroups, group) {
 				fallback.ServeHTTP(w, r)
 				return
 			}

@@ -65,6 +65,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 		Delegating:   s.opts.DelegateURL != "",
 	})
 	out.authz.SetPolicy(policy)
+	go authz.Watch(ctx, s.opts.ProvisioningDir, 5*time.Second, out.authz, log.With("component", "access-control"))
 	s.reloadOnSIGHUP(ctx, host, settings, out.authz)
 	out.h = dataplane.New(dataplane.Options{
 		Plugins:       pluginProvider(host),
