@@ -200,7 +200,10 @@ func assign(into, roles map[orgKey][]Permission, a assignment, who, field string
 		if absent(ref.State) {
 			continue
 		}
-		refOrg := orgOf(ref.OrgID)
+		refOrg := org // a role of the assignment's org unless the reference names another
+		if ref.OrgID != 0 {
+			refOrg = ref.OrgID
+		}
 		if ref.Global {
 			refOrg = 0
 		}

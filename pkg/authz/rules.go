@@ -31,7 +31,8 @@ func IsPublicPath(p string) bool {
 
 // Options configure an Authorizer.
 type Options struct {
-	// DataPlaneGroup reports whether the data plane serves group/version. Its requests pass
+	// DataPlaneGroup reports whether the data plane serves group/version (version "": any
+	// version, as access reviews may ask). Its requests pass
 	// the API server's filter and are authorized by AuthorizeDataPlane once their route is
 	// matched (the rule depends on the service type, namespace and datasource).
 	DataPlaneGroup func(group, version string) bool

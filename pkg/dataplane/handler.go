@@ -222,7 +222,11 @@ func (h *Handler) SetRegistrations(regs []routes.Registration) {
 
 // Registered reports whether group/version is currently served by the data plane.
 func (h *Handler) Registered(group, version string) bool {
-	return h.table.Load().groups[group][version] != nil
+	versions := h.table.Load().groups[group]
+	if version == "" {
+		return len(versions) > 0
+	}
+	return versions[version] != nil
 }
 
 // Close releases idle proxy connections.

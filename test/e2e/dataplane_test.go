@@ -69,6 +69,12 @@ func (r *recorder) handler(reply string) http.Handler {
 	})
 }
 
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
+}
+
 func (r *recorder) last(t *testing.T) upstreamRequest {
 	t.Helper()
 	r.mu.Lock()
