@@ -426,6 +426,7 @@ func testResource(t *testing.T, d *server) {
 				withHeader("Keep-Alive", "timeout=5"),
 				withHeader("Cookie", "session=caller"),
 				withHeader("Impersonate-User", "mallory"),
+				withHeader("Impersonate-Group", "grafana:org:1:Viewer"),
 			)
 			var e echo
 			mustJSON(t, b, &e)
@@ -438,12 +439,13 @@ func testResource(t *testing.T, d *server) {
 			if e.Headers["X-Custom"] == nil {
 				t.Errorf("%s: X-Custom not forwarded: %v", method, e.Headers)
 			}
-			for _, h := range []string{"Authorization", "Cookie", "Connection", "X-Hop-Token", "Keep-Alive", "Impersonate-User"} {
+			for _, h := range []string{"Authorization", "Cookie", "Connection", "X-Hop-Token", "Keep-Alive", "Impersonate-User", "Impersonate-Group"} {
 				if e.Headers[h] != nil {
 					t.Errorf("%s: header %s reached the plugin: %v", method, h, e.Headers[h])
 				}
 			}
-			if e.PluginID != "example-datasource" || e.OrgID != 1 || e.User == nil || e.User.Login == "" ||
+			// The admin token impersonates mallory, an org-1 Viewer: the plugin sees mallory.
+			if e.PluginID != "example-datasource" || e.OrgID != 1 || e.User == nil || e.User.Login != "mallory" ||
 				e.Datasource == nil || e.Datasource.UID != "example" || len(e.Datasource.SecureJSONFields) != 3 {
 				t.Errorf("%s: plugin context: %s", method, b)
 			}
