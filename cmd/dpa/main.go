@@ -17,6 +17,7 @@ import (
 
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 	"github.com/dataplane-aggregator/dpa/pkg/server"
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 	"github.com/dataplane-aggregator/dpa/pkg/version"
 )
 
@@ -115,6 +116,8 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&opts.RequestHeader.UsernameHeaders, "requestheader-username-headers", opts.RequestHeader.UsernameHeaders, "front-proxy headers holding the user name, first one set wins")
 	f.StringSliceVar(&opts.RequestHeader.GroupHeaders, "requestheader-group-headers", opts.RequestHeader.GroupHeaders, "front-proxy headers holding the groups")
 	f.StringSliceVar(&opts.RequestHeader.ExtraHeaderPrefixes, "requestheader-extra-headers-prefix", opts.RequestHeader.ExtraHeaderPrefixes, "prefixes of front-proxy headers holding extra user attributes")
+	f.DurationVar(&opts.UISessionIdle, "ui-session-idle", ui.DefaultSessionIdle, "a UI session ends after this long without use")
+	f.DurationVar(&opts.UISessionMax, "ui-session-max", ui.DefaultSessionAbsolute, "a UI session ends this long after sign-in in any case")
 	opts.Audit = genericoptions.NewAuditOptions()
 	opts.Audit.AddFlags(f)
 	f.StringVar(&pluginLogLevel, "plugin-log-level", "warn", "lowest level of plugin log lines forwarded into dpa's log (plugins are told it in GF_PLUGIN_LOG_LEVEL); dpa logs every data-plane request itself")

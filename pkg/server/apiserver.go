@@ -14,6 +14,7 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/registry"
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
 // newAPIServer is the API server phase: the App SDK installer and its options, dpa's
@@ -53,12 +54,17 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	withSelfReviewDefinitions(cfg.Generic.OpenAPIConfig)
 	withSelfReviewDefinitionsV3(cfg.Generic.OpenAPIV3Config)
 	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
-	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, cookieAuthenticator(id.tokens))
+	etcd, err := store.etcdClient()
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)
+	}
+	sessions := ui.NewSessions(ui.NewEtcdSessionStore(etcd, "/dpa/sessions/"), s.opts.UISessionIdle, s.opts.UISessionMax)
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, cookieAuthenticator(sessions))
 	if id.clientCerts.cas != nil {
 		cfg.Generic.SecureServing.ClientCA = id.clientCerts.cas
 	}
 	cfg.Generic.Authorization.Authorizer = dp.authz
-	uiH := uiHandler(id.tokens, s.opts.UIDir)
+	uiH := uiHandler(id.tokens, s.opts.UIDir, sessions)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		dp.next.h = localHandler(apiHandler, fallback)
 		return withUI(genericapiserver.DefaultBuildHandlerChain(dp.h, c), uiH)

@@ -68,6 +68,10 @@ type Options struct {
 	RequestHeader RequestHeaderOptions
 	// Audit is Kubernetes' audit logging (--audit-log-path, --audit-policy-file, …); nil: off.
 	Audit *genericoptions.AuditOptions
+	// UISessionIdle and UISessionMax end UI sessions after that long without use and after
+	// that long in all (zero: ui defaults, 1h and 12h).
+	UISessionIdle time.Duration
+	UISessionMax  time.Duration
 	// WebhookGroup members may call the admission and conversion routes (besides server
 	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
 	WebhookGroup string

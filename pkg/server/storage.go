@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/k3s-io/kine/pkg/endpoint"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"github.com/sirupsen/logrus"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 )
@@ -130,4 +132,19 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return scheme + "://" + rest
+}
+
+// etcdClient is an etcd v3 client of the running storage (kine's socket or the etcd
+// cluster), for what dpa keeps beside the API objects: the UI's sessions.
+func (s *storage) etcdClient() (*clientv3.Client, error) {
+	cfg := clientv3.Config{Endpoints: s.transport.ServerList, DialTimeout: 10 * time.Second}
+	if s.transport.CertFile != "" || s.transport.TrustedCAFile != "" {
+		tlsInfo := transport.TLSInfo{CertFile: s.transport.CertFile, KeyFile: s.transport.KeyFile, TrustedCAFile: s.transport.TrustedCAFile}
+		tc, err := tlsInfo.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	return clientv3.New(cfg)
 }

@@ -6,17 +6,24 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
-// uiHandler serves the standalone UI. Sign-in checks the token like a bearer token.
-func uiHandler(tokens authenticator.Token, dir string) http.Handler {
+// uiHandler serves the standalone UI. Sign-in checks the token like a bearer token and
+// starts a session acting as that token's user.
+func uiHandler(tokens authenticator.Token, dir string, sessions *ui.Sessions) http.Handler {
 	return ui.Handler(ui.Options{
-		Dir: dir,
-		Authenticate: func(ctx context.Context, token string) (bool, error) {
+		Dir:      dir,
+		Sessions: sessions,
+		Authenticate: func(ctx context.Context, token string) (*ui.SessionUser, error) {
 			resp, ok, err := tokens.AuthenticateToken(ctx, token)
-			return ok && resp != nil, err
+			if err != nil || !ok || resp == nil {
+				return nil, nil // a token that does not authenticate is refused, whatever the cause
+			}
+			u := resp.User
+			return &ui.SessionUser{Name: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: u.GetExtra()}, nil
 		},
 	})
 }
@@ -34,14 +41,18 @@ func withUI(api, uiH http.Handler) http.Handler {
 	})
 }
 
-// cookieAuthenticator accepts the UI's session cookie as a bearer token. Writes must carry
-// the X-DPA-CSRF header that the UI sets and other sites cannot.
-func cookieAuthenticator(tokens authenticator.Token) authenticator.Request {
+// cookieAuthenticator accepts the UI's session cookie: the session's user, while the session
+// lives. Writes must carry the X-DPA-CSRF header that the UI sets and other sites cannot.
+func cookieAuthenticator(sessions *ui.Sessions) authenticator.Request {
 	return authenticator.RequestFunc(func(r *http.Request) (*authenticator.Response, bool, error) {
-		tok, ok := ui.CookieTokenFromRequest(r)
+		id, ok := ui.SessionIDFromRequest(r)
 		if !ok {
 			return nil, false, nil
 		}
-		return tokens.AuthenticateToken(r.Context(), tok)
+		u, err := sessions.Lookup(r.Context(), id)
+		if err != nil || u == nil {
+			return nil, false, err
+		}
+		return &authenticator.Response{User: &user.DefaultInfo{Name: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}}, true, nil
 	})
 }

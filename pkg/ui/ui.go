@@ -1,21 +1,24 @@
 // Package ui serves the standalone web UI of the Data Plane Aggregator at /ui/: the bundle
-// built from plugin/ (embedded from dist/ or read from Options.Dir), a sign-in page that turns
-// a bearer token into an HttpOnly session cookie, and sign-out.
+// built from plugin/ (embedded from dist/ or read from Options.Dir), a sign-in page that
+// checks a bearer token once and starts a server-side session (sessions.go: the HttpOnly
+// cookie holds a random id, never the token), and sign-out, which revokes the session.
 //
-// The API server authenticates browser requests with CookieTokenFromRequest, which only
-// yields the cookie's token for safe methods or for requests carrying X-DPA-CSRF: 1.
+// The API server authenticates browser requests with SessionIDFromRequest, which only yields
+// the cookie's id for safe methods or for requests carrying X-DPA-CSRF: 1.
 package ui
 
 import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,7 +27,7 @@ import (
 var embedded embed.FS
 
 const (
-	// CookieName is the session cookie holding the bearer token.
+	// CookieName is the session cookie holding the session id.
 	CookieName = "dpa_session"
 	// CSRFHeader must be set to "1" on cookie-authenticated writes.
 	CSRFHeader = "X-DPA-CSRF"
@@ -38,19 +41,21 @@ type Options struct {
 	Prefix string
 	// Dir, if set, serves the bundle from this directory instead of the embedded copy.
 	Dir string
-	// Authenticate validates a bearer token (e.g. with the API server's token authenticator).
-	// Required: without it sign-in always fails.
-	Authenticate func(ctx context.Context, token string) (bool, error)
-	// SessionTTL is the cookie lifetime (default 12h).
-	SessionTTL time.Duration
+	// Authenticate checks a bearer token (e.g. with the API server's token authenticator) and
+	// returns its user, nil when the token is not accepted. Required: without it sign-in
+	// always fails.
+	Authenticate func(ctx context.Context, token string) (*SessionUser, error)
+	// Sessions keeps the sessions. Required.
+	Sessions *Sessions
 	// Now is for tests.
 	Now func() time.Time
 }
 
 type handler struct {
-	opts   Options
-	prefix string
-	files  fs.FS
+	opts     Options
+	prefix   string
+	files    fs.FS
+	failures *failureLimiter
 }
 
 // Handler returns the /ui/ handler. Mount it for Prefix and Prefix+"/".
@@ -59,12 +64,10 @@ func Handler(opts Options) http.Handler {
 	if h.prefix == "" {
 		h.prefix = DefaultPrefix
 	}
-	if opts.SessionTTL <= 0 {
-		h.opts.SessionTTL = 12 * time.Hour
-	}
 	if opts.Now == nil {
 		h.opts.Now = time.Now
 	}
+	h.failures = newFailureLimiter(h.opts.Now)
 	if opts.Dir != "" {
 		h.files = os.DirFS(opts.Dir)
 	} else {
@@ -76,10 +79,10 @@ func Handler(opts Options) http.Handler {
 	return h
 }
 
-// CookieTokenFromRequest returns the session cookie's token when the request may be
+// SessionIDFromRequest returns the session cookie's id when the request may be
 // authenticated by it: safe methods (GET, HEAD, OPTIONS) always, other methods only with the
 // header X-DPA-CSRF: 1 (a cross-site form cannot set it; cross-origin fetch needs CORS).
-func CookieTokenFromRequest(r *http.Request) (string, bool) {
+func SessionIDFromRequest(r *http.Request) (string, bool) {
 	c, err := r.Cookie(CookieName)
 	if err != nil || c.Value == "" {
 		return "", false
@@ -96,7 +99,7 @@ func CookieTokenFromRequest(r *http.Request) (string, bool) {
 
 // RemoveSessionCookie deletes the session cookie from the Cookie headers in h and keeps every
 // other cookie byte for byte: a request dpa passes on to another server must not carry dpa's
-// token.
+// session.
 func RemoveSessionCookie(h http.Header) {
 	lines := h.Values("Cookie")
 	if len(lines) == 0 {
@@ -178,12 +181,10 @@ func (h *handler) bundlePresent() bool {
 
 // index serves the SPA shell; without a valid session it sends the browser to sign in.
 func (h *handler) index(w http.ResponseWriter, r *http.Request) {
-	token, ok := CookieTokenFromRequest(r)
-	if ok && h.opts.Authenticate != nil {
-		valid, err := h.opts.Authenticate(r.Context(), token)
-		ok = err == nil && valid
-	} else {
-		ok = false
+	ok := false
+	if id, has := SessionIDFromRequest(r); has && h.opts.Sessions != nil {
+		u, err := h.opts.Sessions.Lookup(r.Context(), id)
+		ok = err == nil && u != nil
 	}
 	if !ok {
 		http.Redirect(w, r, h.prefix+"/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
@@ -256,6 +257,20 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet, http.MethodHead:
 		h.renderLogin(w, http.StatusOK, page)
 	case http.MethodPost:
+		// A sign-in form posted from another site (login CSRF) is refused: browsers send
+		// Origin on every POST, and ours is this server.
+		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r) {
+			page.Error = "Sign-in from another site is not allowed."
+			h.renderLogin(w, http.StatusForbidden, page)
+			return
+		}
+		client := clientAddr(r)
+		if wait := h.failures.wait(client); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+			page.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %s.", wait.Round(time.Second)+time.Second)
+			h.renderLogin(w, http.StatusTooManyRequests, page)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
 			page.Error = "Malformed form."
@@ -269,28 +284,36 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 			h.renderLogin(w, http.StatusBadRequest, page)
 			return
 		}
-		if h.opts.Authenticate == nil {
+		if h.opts.Authenticate == nil || h.opts.Sessions == nil {
 			page.Error = "Sign-in is not configured on this server."
 			h.renderLogin(w, http.StatusServiceUnavailable, page)
 			return
 		}
-		ok, err := h.opts.Authenticate(r.Context(), token)
+		u, err := h.opts.Authenticate(r.Context(), token)
 		if err != nil && !errors.Is(err, context.Canceled) {
-			page.Error = "Could not verify the token: " + err.Error()
+			page.Error = "Could not verify the token."
 			h.renderLogin(w, http.StatusInternalServerError, page)
 			return
 		}
-		if !ok {
+		if u == nil {
+			h.failures.fail(client)
 			page.Error = "The token was not accepted."
 			h.renderLogin(w, http.StatusUnauthorized, page)
 			return
 		}
+		h.failures.reset(client)
+		id, expires, err := h.opts.Sessions.Start(r.Context(), *u)
+		if err != nil {
+			page.Error = "Could not start a session."
+			h.renderLogin(w, http.StatusServiceUnavailable, page)
+			return
+		}
 		http.SetCookie(w, &http.Cookie{
 			Name:     CookieName,
-			Value:    token,
+			Value:    id,
 			Path:     "/",
-			Expires:  h.opts.Now().Add(h.opts.SessionTTL),
-			MaxAge:   int(h.opts.SessionTTL / time.Second),
+			Expires:  expires,
+			MaxAge:   int(time.Until(expires) / time.Second),
 			HttpOnly: true,
 			Secure:   true,
 			SameSite: http.SameSiteStrictMode,
@@ -302,6 +325,12 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// sameOrigin reports whether an Origin header names this server as the client reached it.
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Scheme == "https" && strings.EqualFold(u.Host, r.Host)
+}
+
 func (h *handler) renderLogin(w http.ResponseWriter, status int, page loginPage) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -309,8 +338,12 @@ func (h *handler) renderLogin(w http.ResponseWriter, status int, page loginPage)
 	_ = loginTmpl.Execute(w, page)
 }
 
-// logout clears the session cookie (GET or POST) and returns to the sign-in page.
+// logout revokes the session (in the store, so on every replica), clears the cookie (GET or
+// POST) and returns to the sign-in page.
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(CookieName); err == nil && h.opts.Sessions != nil {
+		_ = h.opts.Sessions.End(r.Context(), c.Value)
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     CookieName,
 		Value:    "",

@@ -14,7 +14,32 @@ import (
 
 const goodToken = "s3cret"
 
-func auth(_ context.Context, token string) (bool, error) { return token == goodToken, nil }
+func auth(_ context.Context, token string) (*SessionUser, error) {
+	if token != goodToken {
+		return nil, nil
+	}
+	return &SessionUser{Name: "alice", Groups: []string{"grafana:org:1:Viewer"}}, nil
+}
+
+// testOptions is a handler with an in-memory session store.
+func testOptions(t *testing.T, dir string) (Options, *Sessions) {
+	t.Helper()
+	sessions := NewSessions(NewMemorySessionStore(), time.Hour, 12*time.Hour)
+	return Options{Dir: dir, Authenticate: auth, Sessions: sessions}, sessions
+}
+
+// signIn signs in and returns the session cookie's value.
+func signIn(t *testing.T, h http.Handler) string {
+	t.Helper()
+	w := do(h, http.MethodPost, "/ui/login", url.Values{"token": {goodToken}}.Encode(), nil)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == CookieName && c.Value != "" {
+			return c.Value
+		}
+	}
+	t.Fatalf("sign-in: %d %s", w.Code, w.Body)
+	return ""
+}
 
 func bundleDir(t *testing.T) string {
 	t.Helper()
@@ -54,9 +79,11 @@ func withCookie(v string) func(*http.Request) {
 	return func(r *http.Request) { r.AddCookie(&http.Cookie{Name: CookieName, Value: v}) }
 }
 
-func TestLoginSetsSecureSessionCookie(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth, SessionTTL: time.Hour, Now: func() time.Time { return now }})
+// TestLoginStartsServerSideSession: the cookie holds a random id, never the token; the
+// session acts as the token's user.
+func TestLoginStartsServerSideSession(t *testing.T) {
+	opts, sessions := testOptions(t, bundleDir(t))
+	h := Handler(opts)
 	w := do(h, http.MethodPost, "/ui/login", url.Values{"token": {goodToken}, "next": {"/ui/services/x"}}.Encode(), nil)
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("status %d, body %s", w.Code, w.Body)
@@ -69,11 +96,18 @@ func TestLoginSetsSecureSessionCookie(t *testing.T) {
 		t.Fatalf("cookies: %v", cookies)
 	}
 	c := cookies[0]
-	if c.Name != "dpa_session" || c.Value != goodToken || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
+	if c.Name != "dpa_session" || strings.Contains(c.Value, goodToken) || len(c.Value) < 40 || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteStrictMode || c.Path != "/" {
 		t.Errorf("cookie attributes wrong: %+v", c)
 	}
-	if c.MaxAge != 3600 {
-		t.Errorf("MaxAge = %d", c.MaxAge)
+	if c.MaxAge < 12*3600-5 || c.MaxAge > 12*3600 {
+		t.Errorf("MaxAge = %d, want the absolute lifetime", c.MaxAge)
+	}
+	u, err := sessions.Lookup(context.Background(), c.Value)
+	if err != nil || u == nil || u.Name != "alice" {
+		t.Errorf("session user = %+v, %v", u, err)
+	}
+	if second := signIn(t, h); second == c.Value {
+		t.Error("two sign-ins got the same session id")
 	}
 	raw := w.Header().Get("Set-Cookie")
 	for _, want := range []string{"HttpOnly", "Secure", "SameSite=Strict", "Path=/"} {
@@ -84,7 +118,8 @@ func TestLoginSetsSecureSessionCookie(t *testing.T) {
 }
 
 func TestLoginRejectsBadTokenAndOpenRedirect(t *testing.T) {
-	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+	opts, _ := testOptions(t, bundleDir(t))
+	h := Handler(opts)
 	w := do(h, http.MethodPost, "/ui/login", url.Values{"token": {"nope"}}.Encode(), nil)
 	if w.Code != http.StatusUnauthorized || len(w.Result().Cookies()) != 0 {
 		t.Fatalf("bad token: status %d cookies %v", w.Code, w.Result().Cookies())
@@ -104,10 +139,17 @@ func TestLoginRejectsBadTokenAndOpenRedirect(t *testing.T) {
 	}
 }
 
-func TestLogoutClearsCookie(t *testing.T) {
-	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+// TestLogoutRevokesSession: sign-out clears the cookie and ends the session in the store, so
+// the old cookie value no longer opens the UI.
+func TestLogoutRevokesSession(t *testing.T) {
+	opts, sessions := testOptions(t, bundleDir(t))
+	h := Handler(opts)
 	for _, m := range []string{http.MethodPost, http.MethodGet} {
-		w := do(h, m, "/ui/logout", "", withCookie(goodToken))
+		id := signIn(t, h)
+		if w := do(h, http.MethodGet, "/ui/", "", withCookie(id)); w.Code != 200 {
+			t.Fatalf("signed in: /ui/ = %d", w.Code)
+		}
+		w := do(h, m, "/ui/logout", "", withCookie(id))
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/ui/login" {
 			t.Fatalf("%s logout: %d %q", m, w.Code, w.Header().Get("Location"))
 		}
@@ -115,10 +157,91 @@ func TestLogoutClearsCookie(t *testing.T) {
 		if len(c) != 1 || c[0].Name != CookieName || c[0].Value != "" || c[0].MaxAge >= 0 || !c[0].HttpOnly || !c[0].Secure {
 			t.Errorf("%s logout cookie: %+v", m, c)
 		}
+		if u, _ := sessions.Lookup(context.Background(), id); u != nil {
+			t.Errorf("%s logout: the session still works", m)
+		}
+		if w := do(h, http.MethodGet, "/ui/", "", withCookie(id)); w.Code != http.StatusFound {
+			t.Errorf("%s logout: the old cookie still opens /ui/ (%d)", m, w.Code)
+		}
 	}
 }
 
-func TestCookieTokenFromRequestCSRF(t *testing.T) {
+// TestSessionExpiry: idle and absolute lifetimes end a session.
+func TestSessionExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := NewSessions(NewMemorySessionStore(), time.Hour, 3*time.Hour)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	id, _, err := s.Start(ctx, SessionUser{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		alive   bool
+	}{
+		{50 * time.Minute, true},  // used within the idle time …
+		{50 * time.Minute, true},  // … again: use moved LastSeen
+		{50 * time.Minute, true},  // 2h30 after sign-in
+		{40 * time.Minute, false}, // 3h10: past the absolute lifetime
+	} {
+		now = now.Add(step.advance)
+		if u, _ := s.Lookup(ctx, id); (u != nil) != step.alive {
+			t.Fatalf("after %v: alive=%v, want %v", step.advance, u != nil, step.alive)
+		}
+	}
+	id, _, _ = s.Start(ctx, SessionUser{Name: "b"})
+	now = now.Add(61 * time.Minute)
+	if u, _ := s.Lookup(ctx, id); u != nil {
+		t.Error("a session idle for longer than the idle time still works")
+	}
+}
+
+// TestLoginOriginAndThrottle: a cross-site sign-in is refused; repeated failures from one
+// address slow down, and the wait is per address.
+func TestLoginOriginAndThrottle(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	opts, _ := testOptions(t, bundleDir(t))
+	opts.Now = func() time.Time { return now }
+	h := Handler(opts)
+	form := url.Values{"token": {goodToken}}.Encode()
+	fromOrigin := func(o string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Origin", o) }
+	}
+	if w := do(h, http.MethodPost, "/ui/login", form, fromOrigin("https://evil.example")); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
+		t.Errorf("cross-site sign-in: %d", w.Code)
+	}
+	if w := do(h, http.MethodPost, "/ui/login", form, fromOrigin("https://example.com")); w.Code != http.StatusSeeOther {
+		t.Errorf("same-origin sign-in (httptest's Host is example.com): %d %s", w.Code, w.Body)
+	}
+	bad := url.Values{"token": {"wrong"}}.Encode()
+	for i := 0; i < 5; i++ {
+		if w := do(h, http.MethodPost, "/ui/login", bad, nil); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, w.Code)
+		}
+	}
+	w := do(h, http.MethodPost, "/ui/login", form, nil)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("after 5 failures: %d %v", w.Code, w.Header())
+	}
+	other := func(r *http.Request) { r.RemoteAddr = "192.0.2.99:1234" }
+	if w := do(h, http.MethodPost, "/ui/login", form, other); w.Code != http.StatusSeeOther {
+		t.Errorf("another address is slowed down too: %d", w.Code)
+	}
+	now = now.Add(2 * time.Second)
+	if w := do(h, http.MethodPost, "/ui/login", bad, nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("after the wait: %d", w.Code)
+	}
+	if w := do(h, http.MethodPost, "/ui/login", form, nil); w.Code != http.StatusTooManyRequests {
+		t.Errorf("the 6th failure doubles the wait: %d", w.Code)
+	}
+	now = now.Add(3 * time.Second)
+	if w := do(h, http.MethodPost, "/ui/login", form, nil); w.Code != http.StatusSeeOther {
+		t.Errorf("a success after the wait: %d", w.Code)
+	}
+}
+
+func TestSessionIDFromRequestCSRF(t *testing.T) {
 	cases := []struct {
 		method string
 		cookie bool
@@ -144,7 +267,7 @@ func TestCookieTokenFromRequestCSRF(t *testing.T) {
 		if c.header != "" {
 			r.Header.Set(CSRFHeader, c.header)
 		}
-		tok, ok := CookieTokenFromRequest(r)
+		tok, ok := SessionIDFromRequest(r)
 		if ok != c.ok || (ok && tok != goodToken) {
 			t.Errorf("%s cookie=%v header=%q: got (%q,%v), want ok=%v", c.method, c.cookie, c.header, tok, ok, c.ok)
 		}
@@ -152,9 +275,10 @@ func TestCookieTokenFromRequestCSRF(t *testing.T) {
 }
 
 func TestMissingBundlePage(t *testing.T) {
-	h := Handler(Options{Dir: t.TempDir(), Authenticate: auth})
+	opts, _ := testOptions(t, t.TempDir())
+	h := Handler(opts)
 	for _, p := range []string{"/ui/", "/ui/services/x"} {
-		w := do(h, http.MethodGet, p, "", withCookie(goodToken))
+		w := do(h, http.MethodGet, p, "", withCookie("any"))
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "UI not built: run make ui") {
 			t.Errorf("%s: %d %s", p, w.Code, w.Body)
 		}
@@ -166,9 +290,15 @@ func TestMissingBundlePage(t *testing.T) {
 }
 
 func TestSPAFallbackAndAssets(t *testing.T) {
-	h := Handler(Options{Dir: bundleDir(t), Authenticate: auth})
+	opts, _ := testOptions(t, bundleDir(t))
+	h := Handler(opts)
+	id := signIn(t, h)
+	// The token itself is no session.
+	if w := do(h, http.MethodGet, "/ui/", "", withCookie(goodToken)); w.Code != http.StatusFound {
+		t.Errorf("the raw token as cookie opened /ui/: %d", w.Code)
+	}
 	for _, p := range []string{"/ui/", "/ui/services/my-ds", "/ui/services/my-ds/edit", "/ui/new"} {
-		w := do(h, http.MethodGet, p, "", withCookie(goodToken))
+		w := do(h, http.MethodGet, p, "", withCookie(id))
 		if w.Code != 200 || !strings.Contains(w.Body.String(), `<div id="root">`) {
 			t.Errorf("%s: %d %s", p, w.Code, w.Body)
 		}
@@ -180,7 +310,7 @@ func TestSPAFallbackAndAssets(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != "console.log(1)" || !strings.Contains(w.Header().Get("Cache-Control"), "immutable") {
 		t.Errorf("asset: %d %q %q", w.Code, w.Body, w.Header().Get("Cache-Control"))
 	}
-	if w := do(h, http.MethodGet, "/ui/build/missing.js", "", withCookie(goodToken)); w.Code != 404 {
+	if w := do(h, http.MethodGet, "/ui/build/missing.js", "", withCookie(id)); w.Code != 404 {
 		t.Errorf("missing asset: %d", w.Code)
 	}
 	if w := do(h, http.MethodGet, "/ui", "", nil); w.Code != http.StatusMovedPermanently || w.Header().Get("Location") != "/ui/" {
@@ -193,10 +323,10 @@ func TestSPAFallbackAndAssets(t *testing.T) {
 			t.Errorf("no session: %d %q", w.Code, w.Header().Get("Location"))
 		}
 	}
-	if w := do(h, http.MethodPost, "/ui/services/x", "", withCookie(goodToken)); w.Code != http.StatusMethodNotAllowed {
+	if w := do(h, http.MethodPost, "/ui/services/x", "", withCookie(id)); w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST to shell: %d", w.Code)
 	}
-	if w := do(h, http.MethodGet, "/ui/", "", withCookie(goodToken)); w.Header().Get("X-Frame-Options") != "DENY" {
+	if w := do(h, http.MethodGet, "/ui/", "", withCookie(id)); w.Header().Get("X-Frame-Options") != "DENY" {
 		t.Errorf("security headers missing")
 	}
 }
