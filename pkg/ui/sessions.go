@@ -208,8 +208,10 @@ func (e *EtcdSessionStore) Get(ctx context.Context, key string) (*Session, error
 	return &s, nil
 }
 
-// Delete implements SessionStore.
+// Delete implements SessionStore. kine implements deletion only as a transaction (the
+// shapes the API server uses): this is its unconditional one, a get and a delete, which etcd
+// runs alike.
 func (e *EtcdSessionStore) Delete(ctx context.Context, key string) error {
-	_, err := e.client.Delete(ctx, e.prefix+key)
+	_, err := e.client.Txn(ctx).Then(clientv3.OpGet(e.prefix+key), clientv3.OpDelete(e.prefix+key)).Commit()
 	return err
 }

@@ -461,3 +461,63 @@ current-context: carol
 		}
 	})
 }
+
+// signIn signs in at /ui/login with token and returns the session cookie's value.
+func (d *server) signIn(t *testing.T, token string) string {
+	t.Helper()
+	c := *d.httpClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(d.url+"/ui/login", map[string][]string{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "dpa_session" && ck.Value != "" {
+			if strings.Contains(ck.Value, token) {
+				t.Fatalf("the session cookie holds the token")
+			}
+			return ck.Value
+		}
+	}
+	t.Fatalf("sign-in: %d, no session cookie", resp.StatusCode)
+	return ""
+}
+
+// session is an identity that uses a UI session cookie (with the UI's CSRF header).
+func session(id string) identity {
+	return identity{headers: map[string]string{"Cookie": "dpa_session=" + id, "X-DPA-CSRF": "1"}}
+}
+
+// TestUISessions: a UI session acts as the token's user with its permissions, and sign-out
+// revokes it in the store, so the old cookie is refused.
+func TestUISessions(t *testing.T) {
+	tokens := writeFile(t, t.TempDir(), "tokens.csv", `vic-token,vic,vic,"grafana:org:1:Viewer"`+"\n")
+	d := startServer(t, "", "--token-auth-file", tokens)
+	viewer := session(d.signIn(t, "vic-token"))
+	if code, b := d.as(t, viewer, "GET", collection, nil); code != 200 {
+		t.Fatalf("viewer session list: %d %s", code, b)
+	}
+	code, b := d.as(t, viewer, "POST", collection, map[string]any{"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+		"metadata": map[string]any{"name": "x"}, "spec": map[string]any{"pluginID": "x", "pluginType": "app", "group": "x.app", "version": "v1",
+			"services": []any{map[string]any{"type": "health"}}}})
+	if st := decodeStatus(t, 403, b); code != 403 || !strings.Contains(st.Message, `User "vic" cannot create`) {
+		t.Fatalf("viewer session create: %d %s", code, b)
+	}
+	c := *d.httpClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest("POST", d.url+"/ui/logout", nil)
+	req.Header.Set("Cookie", viewer.headers["Cookie"])
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, b := d.as(t, viewer, "GET", collection, nil); code != 401 {
+		t.Fatalf("the old cookie after sign-out: %d %s", code, b)
+	}
+	// The raw token is no session.
+	if code, _ := d.as(t, session("vic-token"), "GET", collection, nil); code != 401 {
+		t.Fatalf("a token as cookie: %d", code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -95,8 +96,27 @@ func startPostgres(t *testing.T) string {
 
 func TestPostgresReplicas(t *testing.T) {
 	dsn := startPostgres(t)
-	a := startServer(t, "", "--storage", dsn)
-	b := startServer(t, "", "--storage", dsn)
+	tokens := writeFile(t, t.TempDir(), "tokens.csv", `vic-token,vic,vic,"grafana:org:1:Viewer"`+"\n")
+	a := startServer(t, "", "--storage", dsn, "--token-auth-file", tokens)
+	b := startServer(t, "", "--storage", dsn, "--token-auth-file", tokens)
+
+	// A UI session started on A works on B; signing out on B ends it on A too.
+	s := session(a.signIn(t, "vic-token"))
+	if code, body := b.as(t, s, "GET", collection, nil); code != 200 {
+		t.Fatalf("A's session on B: %d %s", code, body)
+	}
+	out := *b.httpClient()
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest("POST", b.url+"/ui/logout", nil)
+	req.Header.Set("Cookie", s.headers["Cookie"])
+	if resp, err := out.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if code, body := a.as(t, s, "GET", collection, nil); code != 401 {
+		t.Fatalf("the session signed out on B still works on A: %d %s", code, body)
+	}
 
 	// Watch on replica B, write through replica A.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
