@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/k3s-io/kine/pkg/endpoint"
+	"github.com/sirupsen/logrus"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"github.com/sirupsen/logrus"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 )
 
