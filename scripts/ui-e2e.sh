@@ -7,7 +7,10 @@ command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || { echo "chromium not found
 
 data=$(mktemp -d /tmp/dpa-ui-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 16999)
-./bin/dpa serve --data-dir "$data" --secure-port "$port" --log-level warn \
+# A Viewer of org 1 besides the admin token: the UI must show them no write actions.
+viewer_token="viewer-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s,viewer,viewer,"grafana:org:1:Viewer"\n' "$viewer_token" >"$data/tokens.csv"
+./bin/dpa serve --data-dir "$data" --secure-port "$port" --log-level warn --token-auth-file "$data/tokens.csv" \
   --plugins-dir examples/plugins --provisioning examples/provisioning >"$data/dpa.log" 2>&1 &
 pid=$!
 cleanup() {
@@ -22,5 +25,5 @@ for _ in $(seq 1 300); do
 done
 
 cd plugin
-DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" \
+DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" DPA_VIEWER_TOKEN="$viewer_token" \
   TEST_OUTPUT_DIR="${TEST_OUTPUT_DIR:-$PWD/../test-output/ui}" node e2e/ui.e2e.mjs

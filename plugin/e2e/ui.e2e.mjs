@@ -3,11 +3,14 @@
 //
 //   DPA_URL=https://127.0.0.1:6443 DPA_TOKEN=$(cat data/admin-token) node e2e/ui.e2e.mjs
 //
-// Env: DPA_URL (required), DPA_TOKEN (required), TEST_OUTPUT_DIR (default test-output/ui),
+// Env: DPA_URL, DPA_TOKEN (a server admin) and DPA_VIEWER_TOKEN (an org-1 Viewer) (required),
+//      TEST_OUTPUT_DIR (default test-output/ui),
 //      CHROMIUM (default /usr/bin/chromium), HEADFUL=1 to watch.
 // Flow: sign in (bad token first), create a DataPlaneService through the form, see it listed
 // with its conditions, edit it, hit a client-side check and a server-side 422 shown next to
-// the field (group/version already claimed by another object), delete it with confirmation.
+// the field (group/version already claimed by another object), delete it with confirmation,
+// sign out (the old session cookie is then refused), and sign in as a Viewer, who sees the
+// services but no write action.
 // Screenshots of every page in light and dark go to TEST_OUTPUT_DIR. Exits non-zero on failure.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -16,12 +19,13 @@ import path from 'node:path';
 
 const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
 const DPA_TOKEN = process.env.DPA_TOKEN || '';
+const DPA_VIEWER_TOKEN = process.env.DPA_VIEWER_TOKEN || '';
 const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
 
-if (!DPA_URL || !DPA_TOKEN) {
-  console.error('DPA_URL and DPA_TOKEN must be set');
+if (!DPA_URL || !DPA_TOKEN || !DPA_VIEWER_TOKEN) {
+  console.error('DPA_URL, DPA_TOKEN and DPA_VIEWER_TOKEN must be set');
   process.exit(2);
 }
 fs.mkdirSync(OUT, { recursive: true });
@@ -272,12 +276,51 @@ try {
   await shoot('list-after-delete');
 
   // --- Sign out --------------------------------------------------------------------------------
+  const adminSession = (await context.cookies(DPA_URL)).find((c) => c.name === 'dpa_session');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(/\/ui\/login/);
   assert(!(await context.cookies(DPA_URL)).some((c) => c.name === 'dpa_session' && c.value), 'sign-out clears the session cookie');
   await page.goto(`${DPA_URL}/ui/`);
   await page.waitForURL(/\/ui\/login/);
   assert(true, 'after sign-out /ui/ asks to sign in again');
+  // The old cookie, put back by hand, is refused: sign-out revoked the session on the server.
+  await context.addCookies([adminSession]);
+  const reused = await api('GET', API);
+  assert(reused.status === 401, `the signed-out session cookie is refused (got ${reused.status})`);
+  await context.clearCookies();
+
+  // --- A Viewer sees the services and no write action -------------------------------------------
+  const viewed = await api('POST', API, dps(NAME, GROUP), { Authorization: `Bearer ${DPA_TOKEN}` });
+  assert(viewed.status === 201, `a service for the Viewer to look at (got ${viewed.status})`);
+  await page.goto(`${DPA_URL}/ui/`);
+  await page.waitForURL(/\/ui\/login/);
+  let reviews = 0;
+  page.on('response', (r) => {
+    if (r.url().endsWith('/selfsubjectaccessreviews') && r.status() === 201) {
+      reviews++;
+    }
+  });
+  await page.fill('#token', DPA_VIEWER_TOKEN);
+  await Promise.all([page.waitForURL(/\/ui\/$/), page.click('button[type=submit]')]);
+  const vrow = page.getByTestId(`row-${NAME}`);
+  await vrow.waitFor();
+  // What is absent is asserted once the UI has its answers (create, update, delete).
+  for (let i = 0; i < 200 && reviews < 3; i++) {
+    await page.waitForTimeout(50);
+  }
+  assert(reviews >= 3, `the UI asked the server what the Viewer may do (${reviews} access reviews)`);
+  await page.waitForTimeout(200);
+  assert((await page.getByRole('button', { name: 'New service' }).count()) === 0, 'a Viewer sees no New service button');
+  assert((await vrow.getByRole('button', { name: `Edit ${NAME}` }).count()) === 0, 'a Viewer sees no Edit action in the list');
+  assert((await vrow.getByRole('button', { name: `Delete ${NAME}` }).count()) === 0, 'a Viewer sees no Delete action in the list');
+  await shoot('viewer-list');
+  await vrow.getByRole('link', { name: NAME }).click();
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  assert((await page.getByRole('button', { name: 'Edit' }).count()) === 0, 'a Viewer sees no Edit button on the detail page');
+  assert((await page.getByRole('button', { name: 'Delete' }).count()) === 0, 'a Viewer sees no Delete button on the detail page');
+  const viewerWrite = await api('DELETE', `${API}/${NAME}`, undefined, { 'X-DPA-CSRF': '1' });
+  assert(viewerWrite.status === 403, `the server refuses the Viewer's delete too (got ${viewerWrite.status})`);
+  await shoot('viewer-detail');
 } catch (e) {
   failures++;
   console.error(`FAIL: ${e instanceof AssertionError ? e.message : e.stack || e}`);

@@ -12,7 +12,10 @@ export interface Env {
   client: DataPlaneServiceClient;
   /** 'grafana' renders inside Grafana's page chrome (PluginPage); 'standalone' draws its own headings. */
   chrome: 'grafana' | 'standalone';
-  /** May the user write? (Inside Grafana: org Admin; the server decides in the end anyway.) */
+  /**
+   * May the user write? Standalone: the server's SelfSubjectAccessReview answer; inside
+   * Grafana: org Admin. The server decides every request in the end anyway.
+   */
   canWrite: boolean;
 }
 

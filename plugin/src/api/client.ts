@@ -54,6 +54,23 @@ export class DataPlaneServiceClient {
   }
 
   /**
+   * canI asks the server (a SelfSubjectAccessReview, the same rules that authorize the
+   * request itself) whether the signed-in user may perform verb on DataPlaneServices.
+   */
+  async canI(verb: 'create' | 'update' | 'delete' | 'list'): Promise<boolean> {
+    const r = await this.call<{ status?: { allowed?: boolean } }>({
+      method: 'POST',
+      url: `${this.base}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`,
+      data: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { group: API_GROUP, version: API_VERSION, resource: RESOURCE, verb } },
+      },
+    });
+    return r.status?.allowed === true;
+  }
+
+  /**
    * poll calls onData with a fresh list now and every intervalMs (a watch through Grafana's
    * resource proxy is not reliably streamed, so polling is the portable choice).
    */

@@ -66,10 +66,20 @@ function Root() {
   const [mode, setMode] = useState<Mode>(initialMode);
   const theme = useMemo(() => createTheme({ colors: { mode } }), [mode]);
   const nav = useHistoryNav(UI_BASE);
-  const env: Env = useMemo(
-    () => ({ client: new DataPlaneServiceClient({ base: '' }), chrome: 'standalone', canWrite: true }),
-    []
-  );
+  const client = useMemo(() => new DataPlaneServiceClient({ base: '' }), []);
+  // Write actions show only when the server says this user may write (until it answers,
+  // and if it cannot, they stay hidden; the server checks every request anyway).
+  const [canWrite, setCanWrite] = useState(false);
+  useEffect(() => {
+    let live = true;
+    Promise.all([client.canI('create'), client.canI('update'), client.canI('delete')])
+      .then((answers) => live && setCanWrite(answers.every(Boolean)))
+      .catch(() => live && setCanWrite(false));
+    return () => {
+      live = false;
+    };
+  }, [client]);
+  const env: Env = useMemo(() => ({ client, chrome: 'standalone', canWrite }), [client, canWrite]);
   useEffect(() => {
     document.documentElement.dataset.theme = mode;
     document.body.classList.toggle('theme-dark', mode === 'dark');
