@@ -104,6 +104,19 @@ func TestAuthorize(t *testing.T) {
 	allowed[key{"monitor", "/metrics"}] = true
 	allowed[key{"plugin", "impersonate user"}], allowed[key{"plugin", "impersonate org"}] = true, true
 	allowed[key{"anonymous", "/readyz"}] = true
+	// --services-admin-group lets a group change DataPlaneServices, nothing more.
+	b := New(Options{ServiceAdminGroup: OrgRoleGroup(1, RoleAdmin)})
+	for _, tc := range []struct {
+		u    user.Info
+		verb string
+		want authorizer.Decision
+	}{{org1Admin, "create", authorizer.DecisionAllow}, {org1Admin, "delete", authorizer.DecisionAllow}, {org1Viewer, "create", authorizer.DecisionDeny}, {org2Viewer, "update", authorizer.DecisionDeny}} {
+		attrs := res(tc.verb, dps, "dataplaneservices", "")
+		attrs.User = tc.u
+		if d, reason, _ := b.Authorize(context.Background(), attrs); d != tc.want {
+			t.Errorf("service admin group: %s %s = %v (%s)", tc.u.GetName(), tc.verb, d, reason)
+		}
+	}
 
 	for who, u := range users {
 		for what, attrs := range requests {

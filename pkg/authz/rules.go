@@ -38,6 +38,9 @@ type Options struct {
 	DataPlaneGroup func(group, version string) bool
 	// WebhookGroup members may call admission and conversion routes ("": server admins only).
 	WebhookGroup string
+	// ServiceAdminGroup members may create, change and delete DataPlaneServices besides
+	// server admins ("": server admins only), e.g. grafana:org:1:Admin.
+	ServiceAdminGroup string
 	// Delegating: requests for other API groups go to --delegate-url, which authorizes them
 	// itself; otherwise they are refused.
 	Delegating bool
@@ -97,6 +100,12 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 				return authorizer.DecisionAllow, "", nil
 			}
 			return authorizer.DecisionDeny, "reading DataPlaneServices needs a role in an org (group grafana:org:<id>:<role>)", nil
+		}
+		if a.opts.ServiceAdminGroup != "" && s.inTeam(a.opts.ServiceAdminGroup) {
+			return authorizer.DecisionAllow, "", nil
+		}
+		if a.opts.ServiceAdminGroup != "" {
+			return authorizer.DecisionDeny, "changing DataPlaneServices needs a server admin or group " + a.opts.ServiceAdminGroup, nil
 		}
 		return authorizer.DecisionDeny, "changing DataPlaneServices needs a server admin", nil
 	case group == "authentication.k8s.io" && resource == "selfsubjectreviews",

@@ -61,8 +61,9 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 			h := registered.Load()
 			return h != nil && h.Registered(group, version)
 		},
-		WebhookGroup: s.opts.WebhookGroup,
-		Delegating:   s.opts.DelegateURL != "",
+		WebhookGroup:      s.opts.WebhookGroup,
+		ServiceAdminGroup: s.opts.ServiceAdminGroup,
+		Delegating:        s.opts.DelegateURL != "",
 	})
 	out.authz.SetPolicy(policy)
 	go authz.Watch(ctx, s.opts.ProvisioningDir, 5*time.Second, out.authz, log.With("component", "access-control"))

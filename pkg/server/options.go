@@ -72,6 +72,8 @@ type Options struct {
 	// that long in all (zero: ui defaults, 1h and 12h).
 	UISessionIdle time.Duration
 	UISessionMax  time.Duration
+	// ServiceAdminGroup members may change DataPlaneServices besides server admins.
+	ServiceAdminGroup string
 	// WebhookGroup members may call the admission and conversion routes (besides server
 	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
 	WebhookGroup string

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,10 @@ type Settings struct {
 	TLSSkipVerify bool   `json:"tlsSkipVerify,omitempty"`
 }
 
-const listPath = "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices"
+const (
+	listPath       = "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices"
+	selfReviewPath = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+)
 
 // App is one plugin instance (re-created by the SDK whenever the settings change).
 type App struct {
@@ -110,9 +114,22 @@ var forwardRequestHeaders = []string{"Content-Type", "Accept"}
 // returned response headers.
 var forwardResponseHeaders = []string{"Content-Type", "Cache-Control", "Warning", "Audit-Id", "Retry-After"}
 
-// canWrite: org admins may create, update and delete; everyone who can open the app may read.
-func canWrite(u *backend.User) bool {
-	return u != nil && u.Role == "Admin"
+// orgRoleGroup is dpa's group for a Grafana org role (pkg/authz's convention).
+func orgRoleGroup(orgID int64, role string) string {
+	return fmt.Sprintf("grafana:org:%d:%s", orgID, role)
+}
+
+// actAs makes a request act as the Grafana user of the plugin context: dpa impersonates the
+// user with its org role (the token's identity must be in group grafana:impersonator, which
+// may do nothing else, or a server admin). So dpa's rules apply to the Grafana user, not to
+// the token's owner.
+func actAs(h http.Header, pc backend.PluginContext) {
+	u := pc.User
+	h.Set("Impersonate-User", u.Login)
+	switch u.Role {
+	case "Viewer", "Editor", "Admin":
+		h.Add("Impersonate-Group", orgRoleGroup(pc.OrgID, u.Role))
+	}
 }
 
 // CallResource forwards /apis/... calls (method, path, query, body, content type) to the
@@ -127,13 +144,13 @@ func (a *App) CallResource(ctx context.Context, req *backend.CallResourceRequest
 	}
 	method := strings.ToUpper(req.Method)
 	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		if !canWrite(req.PluginContext.User) {
-			return sendStatus(sender, http.StatusForbidden, "Forbidden", "only organization admins can change data plane services")
-		}
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 	default:
 		return sendStatus(sender, http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed")
+	}
+	if u := req.PluginContext.User; u == nil || u.Login == "" {
+		// Never act as the token's owner: without a Grafana user there is no one to act as.
+		return sendStatus(sender, http.StatusUnauthorized, "Unauthorized", "the request carries no Grafana user")
 	}
 	if a.configErr != nil {
 		return sendStatus(sender, http.StatusServiceUnavailable, "ServiceUnavailable", a.configErr.Error())
@@ -162,10 +179,7 @@ func (a *App) CallResource(ctx context.Context, req *backend.CallResourceRequest
 		}
 	}
 	out.Header.Set("Authorization", "Bearer "+a.token)
-	if u := req.PluginContext.User; u != nil && u.Login != "" {
-		// Informational only; the aggregator authenticates the token, not this header.
-		out.Header.Set("X-Grafana-User", u.Login)
-	}
+	actAs(out.Header, req.PluginContext)
 
 	resp, err := a.client.Do(out)
 	if err != nil {
@@ -234,42 +248,63 @@ func (a *App) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*
 		return fail(fmt.Sprintf("the aggregator at %s is not ready (HTTP %d): %s", a.base, status, snippet(body)))
 	}
 
-	// 2. Does the token work?
+	// 2. Does the token work, and may its identity act for Grafana users?
 	if a.token == "" {
 		return fail("the aggregator answers, but no bearer token is configured")
 	}
-	status, body, err = a.get(ctx, listPath+"?limit=500")
+	status, body, err = a.send(ctx, http.MethodPost, selfReviewPath, []byte(`{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}`))
 	if err != nil {
-		return fail(fmt.Sprintf("listing data plane services failed: %v", err))
+		return fail(fmt.Sprintf("asking the aggregator who the token is failed: %v", err))
 	}
 	switch {
 	case status == http.StatusUnauthorized:
 		return fail("the aggregator rejected the bearer token (401 Unauthorized)")
-	case status == http.StatusForbidden:
-		return fail("the bearer token is valid but may not list dataplaneservices (403 Forbidden)")
-	case status != http.StatusOK:
-		return fail(fmt.Sprintf("listing data plane services failed (HTTP %d): %s", status, snippet(body)))
+	case status != http.StatusCreated && status != http.StatusOK:
+		return fail(fmt.Sprintf("asking the aggregator who the token is failed (HTTP %d): %s", status, snippet(body)))
 	}
-	var list struct {
-		Items []json.RawMessage `json:"items"`
+	var review struct {
+		Status struct {
+			UserInfo struct {
+				Username string   `json:"username"`
+				Groups   []string `json:"groups"`
+			} `json:"userInfo"`
+		} `json:"status"`
 	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return fail(fmt.Sprintf("unexpected answer from %s: %v", listPath, err))
+	if err := json.Unmarshal(body, &review); err != nil {
+		return fail(fmt.Sprintf("unexpected answer from %s: %v", selfReviewPath, err))
+	}
+	who := review.Status.UserInfo
+	if !slices.ContainsFunc(who.Groups, func(g string) bool {
+		return g == "grafana:impersonator" || g == "grafana:server-admin" || g == "system:masters"
+	}) {
+		return fail(fmt.Sprintf("the token belongs to %q, who may not act for Grafana users: give it the group grafana:impersonator", who.Username))
 	}
 	return &backend.CheckHealthResult{
 		Status:  backend.HealthStatusOk,
-		Message: fmt.Sprintf("Connected to %s; the token works (%d data plane services)", a.base, len(list.Items)),
+		Message: fmt.Sprintf("Connected to %s as %q; calls act as the signed-in Grafana user with their org role", a.base, who.Username),
 	}, nil
 }
 
 // get sends an authenticated GET (the token, when set, also goes to /readyz: some servers require it).
 func (a *App) get(ctx context.Context, p string) (int, []byte, error) {
+	return a.send(ctx, http.MethodGet, p, nil)
+}
+
+// send sends a request as the token's own identity (health checks only).
+func (a *App) send(ctx context.Context, method, p string, body []byte) (int, []byte, error) {
 	u := a.base.String() + p
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(string(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if a.token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.token)
 	}

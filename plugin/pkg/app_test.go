@@ -37,6 +37,8 @@ func (c *collect) body() string {
 
 type seen struct {
 	method, path, query, auth, ctype, cookie, body string
+	impUser                                        string
+	impGroups                                      []string
 }
 
 func aggregator(t *testing.T, token string) (*httptest.Server, *[]seen) {
@@ -46,7 +48,8 @@ func aggregator(t *testing.T, token string) (*httptest.Server, *[]seen) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), r.Header.Get("Cookie"), string(b)})
+		got = append(got, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), r.Header.Get("Cookie"), string(b),
+			r.Header.Get("Impersonate-User"), r.Header.Values("Impersonate-Group")})
 		mu.Unlock()
 		switch {
 		case r.URL.Path == "/readyz":
@@ -55,6 +58,10 @@ func aggregator(t *testing.T, token string) (*httptest.Server, *[]seen) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(401)
 			_, _ = w.Write([]byte(`{"kind":"Status","code":401,"reason":"Unauthorized"}`))
+		case r.URL.Path == selfReviewPath:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(201)
+			_, _ = w.Write([]byte(`{"status":{"userInfo":{"username":"grafana-app","groups":["` + reviewGroup + `"]}}}`))
 		case r.Method == http.MethodPost:
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(422)
@@ -68,6 +75,9 @@ func aggregator(t *testing.T, token string) (*httptest.Server, *[]seen) {
 	t.Cleanup(srv.Close)
 	return srv, &got
 }
+
+// reviewGroup is the group the fake aggregator's SelfSubjectReview reports for the token.
+var reviewGroup = "grafana:impersonator"
 
 func caPEM(srv *httptest.Server) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
@@ -84,7 +94,7 @@ func newApp(t *testing.T, cfg Settings, token string) *App {
 }
 
 func admin() backend.PluginContext {
-	return backend.PluginContext{User: &backend.User{Login: "a", Role: "Admin"}}
+	return backend.PluginContext{OrgID: 3, User: &backend.User{Login: "a", Role: "Admin"}}
 }
 
 func TestCallResourceForwards(t *testing.T) {
@@ -109,6 +119,10 @@ func TestCallResourceForwards(t *testing.T) {
 		s.ctype != "application/json" || s.cookie != "" || s.body != `{"spec":{}}` {
 		t.Errorf("forwarded request: %+v", s)
 	}
+	// It acts as the Grafana user, with the org role of the plugin context's org.
+	if s.impUser != "a" || len(s.impGroups) != 1 || s.impGroups[0] != "grafana:org:3:Admin" {
+		t.Errorf("impersonation: user %q groups %q", s.impUser, s.impGroups)
+	}
 
 	c = collect{}
 	_ = a.CallResource(context.Background(), &backend.CallResourceRequest{PluginContext: admin(), Path: "/apis/x", Method: "GET", URL: "/apis/x"}, &c)
@@ -125,8 +139,9 @@ func TestCallResourceGuards(t *testing.T) {
 		code int
 	}{
 		{backend.CallResourceRequest{PluginContext: admin(), Path: "api/admin", Method: "GET"}, 404},
-		{backend.CallResourceRequest{PluginContext: backend.PluginContext{User: &backend.User{Role: "Viewer"}}, Path: "apis/x", Method: "DELETE"}, 403},
-		{backend.CallResourceRequest{PluginContext: backend.PluginContext{User: &backend.User{Role: "Viewer"}}, Path: "apis/x", Method: "GET"}, 200},
+		{backend.CallResourceRequest{PluginContext: backend.PluginContext{}, Path: "apis/x", Method: "GET"}, 401},
+		{backend.CallResourceRequest{PluginContext: admin(), Path: "apis/x", Method: "TRACE"}, 405},
+		{backend.CallResourceRequest{PluginContext: backend.PluginContext{User: &backend.User{Login: "v", Role: "Viewer"}}, Path: "apis/x", Method: "GET"}, 200},
 	}
 	for _, tc := range cases {
 		var c collect
@@ -135,11 +150,11 @@ func TestCallResourceGuards(t *testing.T) {
 			t.Errorf("%s %s: %d, want %d", tc.req.Method, tc.req.Path, c.status(), tc.code)
 		}
 	}
-	if len(*got) != 1 {
-		t.Errorf("only the allowed GET should reach the aggregator: %+v", *got)
+	if len(*got) != 1 || (*got)[0].impUser != "v" {
+		t.Errorf("only the allowed GET should reach the aggregator, as the Viewer: %+v", *got)
 	}
 	var c collect
-	_ = newApp(t, Settings{}, "tok").CallResource(context.Background(), &backend.CallResourceRequest{Path: "apis/x", Method: "GET"}, &c)
+	_ = newApp(t, Settings{}, "tok").CallResource(context.Background(), &backend.CallResourceRequest{PluginContext: admin(), Path: "apis/x", Method: "GET"}, &c)
 	if c.status() != 503 {
 		t.Errorf("unconfigured: %d", c.status())
 	}
@@ -148,8 +163,14 @@ func TestCallResourceGuards(t *testing.T) {
 func TestCheckHealth(t *testing.T) {
 	srv, _ := aggregator(t, "tok")
 	ok, _ := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "tok").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
-	if ok.Status != backend.HealthStatusOk || !strings.Contains(ok.Message, "2 data plane services") {
+	if ok.Status != backend.HealthStatusOk || !strings.Contains(ok.Message, `as "grafana-app"`) {
 		t.Errorf("good token: %+v", ok)
+	}
+	reviewGroup = "team-a"
+	defer func() { reviewGroup = "grafana:impersonator" }()
+	cannot, _ := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "tok").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if cannot.Status != backend.HealthStatusError || !strings.Contains(cannot.Message, "grafana:impersonator") {
+		t.Errorf("a token that may not impersonate: %+v", cannot)
 	}
 	bad, _ := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "wrong").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
 	if bad.Status != backend.HealthStatusError || !strings.Contains(bad.Message, "401") {

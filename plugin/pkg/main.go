@@ -1,6 +1,7 @@
 // Command gpx_dataplane_aggregator_app is the backend of the Data Plane Aggregator Grafana app
 // plugin: it forwards the frontend's /apis/... calls to the aggregator with the configured
-// bearer token (which never reaches the browser) and implements the health check.
+// bearer token (which never reaches the browser), acting as the signed-in Grafana user (dpa
+// impersonates the user with its org role), and implements the health check.
 package main
 
 import (

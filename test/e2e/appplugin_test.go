@@ -128,9 +128,19 @@ func TestAppPluginDist(t *testing.T) {
 
 // TestAppPluginBackend runs the packaged backend the way Grafana does — a plugin process over
 // the Grafana plugin protocol, started by dpa's plugin host — and calls it against a real dpa.
+// TestAppPluginBackend drives the packaged app plugin's backend over the plugin protocol
+// against a real dpa. The backend's token belongs to an identity that may only impersonate
+// (grafana:impersonator); every call acts as the Grafana user of the plugin context with its
+// org role, so dpa's rules apply to that user: org 1's Admins may change services here
+// (--services-admin-group), a Viewer may only read.
 func TestAppPluginBackend(t *testing.T) {
 	dist := distDir(t)
-	s := startServer(t, "")
+	tokens := writeFile(t, t.TempDir(), "tokens.csv", `plugin-token,grafana-app,grafana-app,"grafana:impersonator"`+"\n")
+	s := startServer(t, "", "--token-auth-file", tokens, "--services-admin-group", "grafana:org:1:Admin")
+	// The token alone may do nothing.
+	if code, b := s.as(t, identity{token: "plugin-token"}, "GET", collection, nil); code != 403 {
+		t.Fatalf("the plugin's token on its own: %d %s", code, b)
+	}
 	plugins := t.TempDir()
 	if err := os.Symlink(dist, filepath.Join(plugins, "dataplane-aggregator-app")); err != nil {
 		t.Fatal(err)
@@ -156,30 +166,31 @@ func TestAppPluginBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pctx := func(token string) *pluginv2.PluginContext {
+	pctxAs := func(token, login, role string) *pluginv2.PluginContext {
 		js, _ := json.Marshal(map[string]any{"url": s.url, "caCert": string(ca)})
 		return &pluginv2.PluginContext{
 			OrgId: 1, PluginId: "dataplane-aggregator-app",
-			User: &pluginv2.User{Login: "admin", Role: "Admin"},
+			User: &pluginv2.User{Login: login, Role: role},
 			AppInstanceSettings: &pluginv2.AppInstanceSettings{
 				JsonData: js, DecryptedSecureJsonData: map[string]string{"token": token}, LastUpdatedMS: time.Now().UnixMilli(),
 			},
 		}
 	}
 
-	health, err := p.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: pctx(s.token)})
-	if err != nil || health.Status != pluginv2.CheckHealthResponse_OK {
-		t.Fatalf("CheckHealth with the admin token = %v, %v", health, err)
+	pctx := func(token string) *pluginv2.PluginContext { return pctxAs(token, "ada", "Admin") }
+	health, err := p.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: pctx("plugin-token")})
+	if err != nil || health.Status != pluginv2.CheckHealthResponse_OK || !strings.Contains(health.Message, `"grafana-app"`) {
+		t.Fatalf("CheckHealth with the plugin's token = %v, %v", health, err)
 	}
 	health, err = p.CheckHealth(ctx, &pluginv2.CheckHealthRequest{PluginContext: pctx("wrong-token")})
 	if err != nil || health.Status != pluginv2.CheckHealthResponse_ERROR {
 		t.Fatalf("CheckHealth with a wrong token = %v, %v", health, err)
 	}
 
-	call := func(method, path, body string) (int, string) {
+	callAs := func(role, method, path, body string) (int, string) {
 		t.Helper()
 		stream, err := p.CallResource(ctx, &pluginv2.CallResourceRequest{
-			PluginContext: pctx(s.token), Method: method, Path: path, Url: path, Body: []byte(body),
+			PluginContext: pctxAs("plugin-token", strings.ToLower(role)+"-user", role), Method: method, Path: path, Url: path, Body: []byte(body),
 			Headers: map[string]*pluginv2.StringList{"Content-Type": {Values: []string{"application/json"}}},
 		})
 		if err != nil {
@@ -198,11 +209,22 @@ func TestAppPluginBackend(t *testing.T) {
 		}
 		return code, out
 	}
+	call := func(method, path, body string) (int, string) { return callAs("Admin", method, path, body) }
 	obj := `{"apiVersion":"aggregation.grafana.app/v0alpha1","kind":"DataPlaneService","metadata":{"name":"via-grafana"},"spec":{"pluginID":"x","pluginType":"app","group":"via.grafana.app","version":"v1","services":[{"type":"health"}]}}`
-	if code, out := call("POST", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", obj); code != 201 {
-		t.Fatalf("create through the app backend = %d %s", code, out)
+	code, out := callAs("Viewer", "POST", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", obj)
+	if code != 403 || !strings.Contains(out, `User \"viewer-user\" cannot create resource \"dataplaneservices\"`) {
+		t.Fatalf("create as a Grafana Viewer through the app backend = %d %s", code, out)
 	}
-	code, out := call("GET", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", "")
+	if code, out := call("POST", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", obj); code != 201 {
+		t.Fatalf("create as a Grafana Admin through the app backend = %d %s", code, out)
+	}
+	if code, out := callAs("Viewer", "GET", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", ""); code != 200 || !strings.Contains(out, `"via-grafana"`) {
+		t.Fatalf("list as a Grafana Viewer = %d %s", code, out)
+	}
+	if code, out := callAs("Viewer", "DELETE", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices/via-grafana", ""); code != 403 {
+		t.Fatalf("delete as a Grafana Viewer = %d %s", code, out)
+	}
+	code, out = call("GET", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", "")
 	if code != 200 || !strings.Contains(out, `"via-grafana"`) {
 		t.Fatalf("list through the app backend = %d %s", code, out)
 	}
@@ -211,8 +233,8 @@ func TestAppPluginBackend(t *testing.T) {
 	if code, out := call("POST", "apis/aggregation.grafana.app/v0alpha1/dataplaneservices", bad); code != 422 || !strings.Contains(out, "spec.pluginType") {
 		t.Fatalf("invalid create through the app backend = %d %s", code, out)
 	}
-	if strings.Contains(out, s.token) {
-		t.Fatal("the token reached a response")
+	if strings.Contains(out, "plugin-token") || strings.Contains(out, s.token) {
+		t.Fatal("a token reached a response")
 	}
 }
 

@@ -17,7 +17,11 @@ function fakeBackendSrv(handler: (opts: { url: string; method?: string; data?: u
 describe('inside Grafana', () => {
   it('routes with locationService and calls the plugin resource proxy', async () => {
     const fetch = fakeBackendSrv(({ url }) =>
-      url.endsWith('/dataplaneservices') ? { items: [dps('alpha-ds')], metadata: {} } : dps('alpha-ds')
+      url.endsWith('/selfsubjectaccessreviews')
+        ? { status: { allowed: false } }
+        : url.endsWith('/dataplaneservices')
+          ? { items: [dps('alpha-ds')], metadata: {} }
+          : dps('alpha-ds')
     );
     act(() => locationService.push('/a/dataplane-aggregator-app/services'));
     render(<GrafanaApp {...({} as AppRootProps)} />);
@@ -26,11 +30,34 @@ describe('inside Grafana', () => {
     expect(fetch.mock.calls[0][0].url).toBe(
       '/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices'
     );
-    // Viewers (no org Admin role in bootData) get no write buttons.
-    expect(screen.queryByRole('button', { name: 'New service' })).not.toBeInTheDocument();
+    // The backend acts as the Grafana user; dpa's access reviews said no: no write buttons.
+    await waitFor(() =>
+      expect(fetch.mock.calls.filter((c) => String(c[0].url).endsWith('/selfsubjectaccessreviews'))).toHaveLength(3)
+    );
+    expect(screen.queryByRole('button', { name: 'Edit alpha-ds' })).not.toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Delete alpha-ds' })).not.toBeInTheDocument();
     await userEvent.click(link);
     expect(locationService.getLocation().pathname).toBe('/a/dataplane-aggregator-app/services/alpha-ds');
     expect(await screen.findByRole('heading', { name: 'Spec' })).toBeInTheDocument();
+  });
+});
+
+describe('inside Grafana, a user dpa lets write', () => {
+  it('shows the write actions once the access reviews allow them', async () => {
+    const fetch = fakeBackendSrv(({ url, data }) => {
+      if (url.endsWith('/selfsubjectaccessreviews')) {
+        const verb = (data as { spec: { resourceAttributes: { verb: string } } }).spec.resourceAttributes.verb;
+        return { status: { allowed: ['create', 'update', 'delete'].includes(verb) } };
+      }
+      return url.endsWith('/dataplaneservices') ? { items: [dps('alpha-ds')], metadata: {} } : dps('alpha-ds');
+    });
+    act(() => locationService.push('/a/dataplane-aggregator-app/services'));
+    render(<GrafanaApp {...({} as AppRootProps)} />);
+    // (PluginPage's header actions need Grafana's chrome; the row actions render here.)
+    expect(await screen.findByRole('button', { name: 'Edit alpha-ds' })).toBeInTheDocument();
+    const review = fetch.mock.calls.find((c) => String(c[0].url).endsWith('/selfsubjectaccessreviews'))![0];
+    expect(review.url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/authorization.k8s.io/v1/selfsubjectaccessreviews');
+    expect(review.method).toBe('POST');
   });
 });
 

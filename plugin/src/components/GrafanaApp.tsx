@@ -29,15 +29,20 @@ function useGrafanaNav(): Nav {
 
 export function GrafanaApp(_props: AppRootProps) {
   const nav = useGrafanaNav();
-  const env: Env = useMemo(
-    () => ({
-      client: new DataPlaneServiceClient({ base: GRAFANA_API_BASE }),
-      chrome: 'grafana',
-      // The backend also refuses writes from non-admins; this only hides the buttons.
-      canWrite: config.bootData?.user?.orgRole === 'Admin' || !!config.bootData?.user?.isGrafanaAdmin,
-    }),
-    []
-  );
+  const client = useMemo(() => new DataPlaneServiceClient({ base: GRAFANA_API_BASE }), []);
+  // The backend acts as the Grafana user, so dpa's answer is about this user; write actions
+  // stay hidden until it allows them (dpa checks every request anyway).
+  const [canWrite, setCanWrite] = useState(false);
+  useEffect(() => {
+    let live = true;
+    Promise.all([client.canI('create'), client.canI('update'), client.canI('delete')])
+      .then((answers) => live && setCanWrite(answers.every(Boolean)))
+      .catch(() => live && setCanWrite(false));
+    return () => {
+      live = false;
+    };
+  }, [client]);
+  const env: Env = useMemo(() => ({ client, chrome: 'grafana', canWrite }), [client, canWrite]);
   return (
     <EnvProvider value={env}>
       <NavProvider value={nav}>
