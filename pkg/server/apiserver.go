@@ -51,8 +51,12 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 		return nil, nil, fmt.Errorf("configuring API server: %w", err)
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
-	withSelfReviewDefinitions(cfg.Generic.OpenAPIConfig)
-	withSelfReviewDefinitionsV3(cfg.Generic.OpenAPIV3Config)
+	if c := cfg.Generic.OpenAPIConfig; c != nil {
+		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
+	}
+	if c := cfg.Generic.OpenAPIV3Config; c != nil {
+		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
+	}
 	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
 	etcd, err := store.etcdClient()
 	if err != nil {

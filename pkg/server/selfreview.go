@@ -163,34 +163,19 @@ func selfReviewDefinitions() map[string]common.OpenAPIDefinition {
 	return out
 }
 
-// withSelfReviewDefinitions adds selfReviewDefinitions to an OpenAPI config's definitions.
-func withSelfReviewDefinitions(c *common.Config) {
-	if c == nil || c.GetDefinitions == nil {
+// addSelfReviewDefinitions adds selfReviewDefinitions to an OpenAPI config's (v2 or v3)
+// definitions: the function and, when the config holds them precomputed, the map.
+func addSelfReviewDefinitions(get *common.GetOpenAPIDefinitions, precomputed map[string]common.OpenAPIDefinition) {
+	if get == nil || *get == nil {
 		return
 	}
-	get := c.GetDefinitions
-	c.GetDefinitions = func(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
-		m := get(ref)
+	inner := *get
+	*get = func(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
+		m := inner(ref)
 		maps.Copy(m, selfReviewDefinitions())
 		return m
 	}
-	if c.Definitions != nil {
-		maps.Copy(c.Definitions, selfReviewDefinitions())
-	}
-}
-
-// withSelfReviewDefinitionsV3 is withSelfReviewDefinitions for the OpenAPI v3 config.
-func withSelfReviewDefinitionsV3(c *common.OpenAPIV3Config) {
-	if c == nil || c.GetDefinitions == nil {
-		return
-	}
-	get := c.GetDefinitions
-	c.GetDefinitions = func(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
-		m := get(ref)
-		maps.Copy(m, selfReviewDefinitions())
-		return m
-	}
-	if c.Definitions != nil {
-		maps.Copy(c.Definitions, selfReviewDefinitions())
+	if precomputed != nil {
+		maps.Copy(precomputed, selfReviewDefinitions())
 	}
 }

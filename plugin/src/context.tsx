@@ -39,6 +39,25 @@ export function useEnv(): Env {
 }
 
 export const EnvProvider = EnvContext.Provider;
+
+/**
+ * useCanWrite asks the server (SelfSubjectAccessReview) whether the user may create, update
+ * and delete DataPlaneServices. False until it answers, and when it cannot: write actions stay
+ * hidden; the server checks every request anyway.
+ */
+export function useCanWrite(client: DataPlaneServiceClient): boolean {
+  const [canWrite, setCanWrite] = useState(false);
+  useEffect(() => {
+    let live = true;
+    Promise.all([client.canI('create'), client.canI('update'), client.canI('delete')])
+      .then((answers) => live && setCanWrite(answers.every(Boolean)))
+      .catch(() => live && setCanWrite(false));
+    return () => {
+      live = false;
+    };
+  }, [client]);
+  return canWrite;
+}
 export const NavProvider = NavContext.Provider;
 
 /** stripBase turns '/ui/services/x' into '/services/x' for base '/ui'. */

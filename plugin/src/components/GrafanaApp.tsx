@@ -2,7 +2,7 @@ import React, { useCallback, useEffect, useMemo, useState } from 'react';
 import type { AppRootProps } from '@grafana/data';
 import { config, locationService } from '@grafana/runtime';
 import { DataPlaneServiceClient, GRAFANA_API_BASE } from '../api/client';
-import { EnvProvider, NavProvider, stripBase, type Env, type Nav } from '../context';
+import { EnvProvider, NavProvider, stripBase, useCanWrite, type Env, type Nav } from '../context';
 import { Routes } from './App';
 
 export const PLUGIN_BASE = '/a/dataplane-aggregator-app';
@@ -30,18 +30,8 @@ function useGrafanaNav(): Nav {
 export function GrafanaApp(_props: AppRootProps) {
   const nav = useGrafanaNav();
   const client = useMemo(() => new DataPlaneServiceClient({ base: GRAFANA_API_BASE }), []);
-  // The backend acts as the Grafana user, so dpa's answer is about this user; write actions
-  // stay hidden until it allows them (dpa checks every request anyway).
-  const [canWrite, setCanWrite] = useState(false);
-  useEffect(() => {
-    let live = true;
-    Promise.all([client.canI('create'), client.canI('update'), client.canI('delete')])
-      .then((answers) => live && setCanWrite(answers.every(Boolean)))
-      .catch(() => live && setCanWrite(false));
-    return () => {
-      live = false;
-    };
-  }, [client]);
+  // The backend acts as the Grafana user, so dpa's answer is about this user.
+  const canWrite = useCanWrite(client);
   const env: Env = useMemo(() => ({ client, chrome: 'grafana', canWrite }), [client, canWrite]);
   return (
     <EnvProvider value={env}>

@@ -6,7 +6,7 @@ import { createTheme, type GrafanaTheme2 } from '@grafana/data';
 import { setBackendSrv } from '@grafana/runtime';
 import { Button, GlobalStyles, ThemeContext, useStyles2 } from '@grafana/ui';
 import { DataPlaneServiceClient } from '../api/client';
-import { EnvProvider, NavProvider, useHistoryNav, type Env } from '../context';
+import { EnvProvider, NavProvider, useCanWrite, useHistoryNav, type Env } from '../context';
 import { Routes } from '../components/App';
 import { AppLink } from '../components/Link';
 import { createFetchBackendSrv } from './backendSrv';
@@ -67,18 +67,7 @@ function Root() {
   const theme = useMemo(() => createTheme({ colors: { mode } }), [mode]);
   const nav = useHistoryNav(UI_BASE);
   const client = useMemo(() => new DataPlaneServiceClient({ base: '' }), []);
-  // Write actions show only when the server says this user may write (until it answers,
-  // and if it cannot, they stay hidden; the server checks every request anyway).
-  const [canWrite, setCanWrite] = useState(false);
-  useEffect(() => {
-    let live = true;
-    Promise.all([client.canI('create'), client.canI('update'), client.canI('delete')])
-      .then((answers) => live && setCanWrite(answers.every(Boolean)))
-      .catch(() => live && setCanWrite(false));
-    return () => {
-      live = false;
-    };
-  }, [client]);
+  const canWrite = useCanWrite(client);
   const env: Env = useMemo(() => ({ client, chrome: 'standalone', canWrite }), [client, canWrite]);
   useEffect(() => {
     document.documentElement.dataset.theme = mode;
