@@ -81,6 +81,7 @@ func TestAuthorize(t *testing.T) {
 		"/openapi/v3":       path("get", "/openapi/v3"),
 		"/readyz":           path("get", "/readyz"),
 		"/unknown":          path("get", "/unknown"),
+		"/api/v1/pods":      path("get", "/api/v1/pods"),
 		"impersonate user":  imp("users", "someone"),
 		"impersonate org":   imp("groups", OrgRoleGroup(2, RoleViewer)),
 		"impersonate admin": imp("groups", ServerAdminGroup),
@@ -104,6 +105,24 @@ func TestAuthorize(t *testing.T) {
 	allowed[key{"monitor", "/metrics"}] = true
 	allowed[key{"plugin", "impersonate user"}], allowed[key{"plugin", "impersonate org"}] = true, true
 	allowed[key{"anonymous", "/readyz"}] = true
+	// With --delegate-url, what dpa does not serve goes to the delegate, which authorizes it;
+	// dpa's own rules still hold for dpa's paths.
+	del := New(Options{Delegating: true})
+	for _, tc := range []struct {
+		attrs authorizer.AttributesRecord
+		want  authorizer.Decision
+	}{
+		{path("get", "/api/dashboards"), authorizer.DecisionAllow},
+		{res("get", "other.grafana.app", "things", ""), authorizer.DecisionAllow},
+		{path("get", "/metrics"), authorizer.DecisionDeny},
+		{path("get", "/debug/pprof/"), authorizer.DecisionDeny},
+		{res("create", dps, "dataplaneservices", ""), authorizer.DecisionDeny},
+	} {
+		tc.attrs.User = noRoles
+		if d, reason, _ := del.Authorize(context.Background(), tc.attrs); d != tc.want {
+			t.Errorf("delegating: %s %s%s = %v (%s)", tc.attrs.Verb, tc.attrs.Path, tc.attrs.Resource, d, reason)
+		}
+	}
 	// --services-admin-group lets a group change DataPlaneServices, nothing more.
 	b := New(Options{ServiceAdminGroup: OrgRoleGroup(1, RoleAdmin)})
 	for _, tc := range []struct {

@@ -1308,18 +1308,19 @@ func TestDataPlaneDelegation(t *testing.T) {
 			t.Errorf("delegate saw Authorization %q", a)
 		}
 	}
-	// Signed in to the UI: the session cookie (dpa's token) authenticates the request and is
-	// removed before it goes upstream; the upstream's own cookies are passed on.
+	// Signed in to the UI: the session cookie authenticates the request and is removed before
+	// it goes upstream; the upstream's own cookies are passed on.
+	sessionID := d.signIn(t, d.token)
 	d.want(t, 202, "GET", "/api/dashboards", nil, noAuth(),
-		withHeader("Cookie", "grafana_session=g1; dpa_session="+d.token+"; other=2"))
+		withHeader("Cookie", "grafana_session=g1; dpa_session="+sessionID+"; other=2"))
 	got := rec.last(t)
 	if c := got.Header.Values("Cookie"); len(c) != 1 || c[0] != "grafana_session=g1; other=2" {
 		t.Errorf("delegate saw Cookie %q, want the upstream's cookies only", c)
 	}
 	for k, vs := range got.Header {
 		for _, v := range vs {
-			if strings.Contains(v, d.token) {
-				t.Errorf("delegate saw dpa's token in %s: %q", k, v)
+			if strings.Contains(v, d.token) || strings.Contains(v, sessionID) {
+				t.Errorf("delegate saw dpa's token or session in %s: %q", k, v)
 			}
 		}
 	}
