@@ -17,7 +17,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-ui test-ui-e2e lint bench bench-api clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint bench bench-api clean
 
 all: build
 
@@ -62,12 +62,30 @@ lint:
 
 ## test: everything CI runs. ui comes before test-go: make builds bin/dpa once per run (for
 ## test-go), and the UI test needs the bundle embedded in it.
-test: lint generate-check plugin ui test-go test-ui test-ui-e2e
+test: lint generate-check plugin ui test-go test-fuzz test-ui test-ui-e2e
 
 # The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`)
 # and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
 test-go: build
 	DPA_BIN=$(CURDIR)/bin/dpa $(GO) test -count=1 -timeout 40m $(GO_PKGS)
+
+# Go native fuzz targets (package:Target). Every `go test` runs their seed corpora (f.Add and
+# testdata/fuzz/<Target>); test-fuzz fuzzes each for FUZZTIME, `make fuzz` for FUZZLONG.
+FUZZ_TARGETS := ./pkg/dataplane:FuzzMatch ./pkg/dataplane:FuzzQueryBody ./pkg/dataplane:FuzzAdmissionBody \
+	./pkg/dataplane:FuzzConversionBody ./pkg/routes:FuzzParsePath ./pkg/provisioning:FuzzLoad
+FUZZTIME ?= 5s
+FUZZLONG ?= 2m
+
+## test-fuzz: each fuzz target for FUZZTIME (seconds); new failing inputs land in testdata/fuzz
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -parallel 2 $${t%%:*}; \
+	done
+
+## fuzz: each fuzz target for FUZZLONG
+fuzz:
+	$(MAKE) test-fuzz FUZZTIME=$(FUZZLONG)
 
 # npm install, not npm ci: the lock pins every version, but this registry lacks other
 # platforms' optional binaries (e.g. @swc/core-darwin-*), which npm ci insists on.

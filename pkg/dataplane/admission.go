@@ -35,6 +35,21 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 		return
 	}
 	in := review.Request
+	// What the API server always sends; without it there is nothing to admit.
+	switch {
+	case in.UID == "":
+		c.fail(w, errBadRequest("invalid AdmissionReview: request.uid is missing"))
+		return
+	case in.Kind.Kind == "" || in.Kind.Version == "":
+		c.fail(w, errBadRequest("invalid AdmissionReview: request.kind needs a version and a kind"))
+		return
+	case (in.Operation == admissionv1.Create || in.Operation == admissionv1.Update) && len(rawBytes(in.Object)) == 0:
+		c.fail(w, errBadRequest("invalid AdmissionReview: a %s request needs request.object", in.Operation))
+		return
+	case (in.Operation == admissionv1.Update || in.Operation == admissionv1.Delete) && len(rawBytes(in.OldObject)) == 0:
+		c.fail(w, errBadRequest("invalid AdmissionReview: a %s request needs request.oldObject", in.Operation))
+		return
+	}
 	c.t.ns = in.Namespace
 	out := &admissionv1.AdmissionResponse{UID: in.UID}
 	reply := func() {

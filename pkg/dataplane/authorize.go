@@ -45,6 +45,9 @@ func (c *call) verb() string {
 // authorize applies the matched route's access rule (pkg/authz) before anything about the
 // route's namespace or datasource is looked up, so a denial says nothing about what exists.
 func (c *call) authorize() *httpError {
+	if herr := checkInput(c.r); herr != nil {
+		return herr
+	}
 	var org int64
 	if c.t.ns != "" {
 		info, err := provisioning.ParseNamespace(c.t.ns)

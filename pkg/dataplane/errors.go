@@ -110,6 +110,13 @@ func classify(err error, pluginID, op string) *httpError {
 		case codes.Unimplemented:
 			return &httpError{code: http.StatusNotImplemented, reason: ReasonNotImplemented,
 				msg: fmt.Sprintf("plugin %s does not implement %s", pluginID, op), cause: err}
+		case codes.Internal:
+			// The request could not even be encoded for the plugin: protobuf strings must be
+			// UTF-8 (checkInput catches the usual places; this catches the rest). The
+			// client's input, so a 400.
+			if strings.Contains(s.Message(), "error while marshaling") {
+				return errBadRequest("the request cannot be sent to plugin %s: %s (text must be valid UTF-8)", pluginID, s.Message())
+			}
 		}
 		return &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError, msg: msg, cause: err}
 	}

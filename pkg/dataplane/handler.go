@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/dataplane-aggregator/dpa/pkg/authz"
@@ -131,7 +133,19 @@ type Options struct {
 	// Authorizer decides who may call each matched route (pkg/authz). Nil: authz's rules with
 	// Grafana's default policy.
 	Authorizer *authz.Authorizer
+	// MaxQueries bounds the queries of one query request (0: DefaultMaxQueries).
+	MaxQueries int
+	// Limits bound requests in flight (zero fields: DefaultLimits'; -1: no limit).
+	Limits Limits
+	// BodyReadTimeout bounds reading a request body (0: DefaultBodyReadTimeout; -1: none).
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is how long a client may take to send a request body.
+const DefaultBodyReadTimeout = 30 * time.Second
+
+// DefaultMaxQueries is the query limit per request when Options.MaxQueries is 0.
+const DefaultMaxQueries = 100
 
 // Handler is the data plane. It implements http.Handler and routes.Sink.
 type Handler struct {
@@ -147,6 +161,9 @@ type Handler struct {
 
 	settingsCache atomic.Pointer[settingsCache]
 	streams       streamHub
+
+	// inflight bounds requests in flight: calls and stream subscriptions apart.
+	calls, subscriptions *inflight
 	// timeouts is Options.Timeouts per svcType (see Timeouts.perType).
 	timeouts  [numSvc]time.Duration
 	reqSeq    atomic.Uint64
@@ -173,6 +190,23 @@ func New(opts Options) *Handler {
 	if opts.Authorizer == nil {
 		opts.Authorizer = authz.New(authz.Options{})
 	}
+	if opts.MaxQueries <= 0 {
+		opts.MaxQueries = DefaultMaxQueries
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&opts.Limits.Requests, DefaultLimits.Requests}, {&opts.Limits.RequestsPerUser, DefaultLimits.RequestsPerUser},
+		{&opts.Limits.Streams, DefaultLimits.Streams}, {&opts.Limits.StreamsPerUser, DefaultLimits.StreamsPerUser},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if opts.BodyReadTimeout == 0 {
+		opts.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	h := &Handler{
 		opts:    opts,
 		next:    opts.Next,
@@ -181,6 +215,8 @@ func New(opts Options) *Handler {
 		metrics: newMetrics(opts.Metrics),
 	}
 	h.timeouts = opts.Timeouts.perType()
+	h.calls = newInflight("requests", opts.Limits.Requests, opts.Limits.RequestsPerUser, h.metrics)
+	h.subscriptions = newInflight("streams", opts.Limits.Streams, opts.Limits.StreamsPerUser, h.metrics)
 	if h.next == nil {
 		h.next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeStatus(w, errNotFound("the server could not find the requested resource"))
@@ -254,6 +290,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // call is the per-request state.
 type call struct {
+	// w is the response writer dpa got (for its connection's read deadline).
+	w      http.ResponseWriter
 	h      *Handler
 	e      *gvEntry
 	t      target
@@ -290,12 +328,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	r = r.WithContext(ctx)
 
 	sw := &statusWriter{ResponseWriter: w}
-	c := &call{h: h, e: e, r: r, reqID: reqID, span: span}
+	c := &call{w: w, h: h, e: e, r: r, reqID: reqID, span: span}
 
 	tg, herr := e.match(r.Method, rest)
 	c.t = tg
 	if herr == nil {
 		herr = c.authorize()
+	}
+	if herr == nil {
+		var release func()
+		if release, herr = c.admit(); release != nil {
+			defer release()
+		}
 	}
 	if herr != nil {
 		c.fail(sw, herr)
@@ -466,7 +510,8 @@ func (c *call) resolveDatasource() *httpError {
 	return nil
 }
 
-// readBody reads the request body up to the limit (413 beyond it).
+// readBody reads the request body up to the limit (413 beyond it) and within the body read
+// deadline (408 after it).
 func (c *call) readBody(w http.ResponseWriter) ([]byte, *httpError) {
 	if c.r.Body == nil || c.r.Body == http.NoBody {
 		return nil, nil
@@ -476,10 +521,19 @@ func (c *call) readBody(w http.ResponseWriter) ([]byte, *httpError) {
 		return nil, errTooLarge(limit)
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, c.r.Body, limit))
-	if err != nil {
+	if err == nil {
+		// The body is in: the rest of the call (a stream, a long plugin call) is not bound
+		// by it. After a failure the deadline stays, so net/http does not wait for the rest
+		// of the body before it answers and closes the connection.
+		_ = c.setReadDeadline(time.Time{})
+	} else {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, errTooLarge(limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, &httpError{code: http.StatusRequestTimeout, reason: metav1.StatusReasonTimeout,
+				msg: fmt.Sprintf("the request body did not arrive within %s", c.h.opts.BodyReadTimeout), cause: err}
 		}
 		return nil, errBadRequest("reading request body: %v", err)
 	}

@@ -208,7 +208,7 @@ func (s *syncBuffer) String() string {
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	h        *Handler
 	srv      *httptest.Server
 	logs     *syncBuffer
@@ -238,13 +238,13 @@ var testUser = &user.DefaultInfo{Name: "alice", Extra: map[string][]string{"emai
 	Groups: []string{authz.OrgRoleGroup(1, authz.RoleEditor), authz.OrgRoleGroup(2, authz.RoleViewer), authz.OrgRoleGroup(3, authz.RoleViewer),
 		authz.MonitoringGroup, "webhook-callers"}}
 
-func newEnv(t *testing.T, mutate func(*Options)) *env {
+func newEnv(t testing.TB, mutate func(*Options)) *env {
 	t.Helper()
 	return newEnvWith(t, startPlugin(t), mutate)
 }
 
 // newEnvWith is newEnv with the plugin p serving test-datasource and test-app.
-func newEnvWith(t *testing.T, p *backendplugin.Client, mutate func(*Options)) *env {
+func newEnvWith(t testing.TB, p *backendplugin.Client, mutate func(*Options)) *env {
 	t.Helper()
 	rec := &upstreamRecorder{}
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

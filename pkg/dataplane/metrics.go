@@ -10,6 +10,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	routes   prometheus.Gauge
+	inflight *prometheus.GaugeVec
+	rejected *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,11 +30,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "dpa_dataplane_routes",
 			Help: "Registrations (group/versions) in the active data-plane route table.",
 		}),
+		inflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dpa_dataplane_inflight",
+			Help: "Data-plane requests in flight, by kind (requests, streams).",
+		}, []string{"kind"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dpa_dataplane_rejected_total",
+			Help: "Data-plane requests answered 429 because a limit was full, by kind and limit (global, user).",
+		}, []string{"kind", "limit"}),
 	}
 	if reg != nil {
 		m.requests = register(reg, m.requests)
 		m.duration = register(reg, m.duration)
 		m.routes = register(reg, m.routes)
+		m.inflight = register(reg, m.inflight)
+		m.rejected = register(reg, m.rejected)
 	}
 	return m
 }

@@ -102,6 +102,7 @@ func (c *call) serveProxy(w http.ResponseWriter) {
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Del("Set-Cookie")
+			setUntrustedContentHeaders(resp.Header)
 			return nil
 		},
 		FlushInterval: -1,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
@@ -90,6 +91,9 @@ func (c *call) buildQueryRequest(body []byte) (*pluginv2.QueryDataRequest, []str
 	if len(req.Queries) == 0 {
 		return nil, nil, errBadRequest("no queries in request")
 	}
+	if max := c.h.opts.MaxQueries; len(req.Queries) > max {
+		return nil, nil, errBadRequest("%d queries in one request; the limit is %d (--max-queries-per-request)", len(req.Queries), max)
+	}
 	now := time.Now()
 	if req.From == "" {
 		req.From = defaultFrom
@@ -112,6 +116,9 @@ func (c *call) buildQueryRequest(body []byte) (*pluginv2.QueryDataRequest, []str
 		q := &req.Queries[i]
 		if q.RefID == "" {
 			q.RefID = defaultRefID
+		}
+		if !utf8.ValidString(q.RefID) || !utf8.ValidString(q.QueryType) {
+			return nil, nil, errBadRequest("query %d: refId and queryType must be valid UTF-8", i)
 		}
 		if seen[q.RefID] {
 			return nil, nil, errBadRequest("duplicate refId %q", q.RefID)

@@ -117,6 +117,7 @@ func (c *call) serveResource(ctx context.Context, w http.ResponseWriter) {
 		}
 		hdr[ck] = append([]string(nil), l.Values...)
 	}
+	setUntrustedContentHeaders(hdr)
 	w.WriteHeader(code)
 	flusher := http.NewResponseController(w)
 	if len(first.Body) > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 
 	sdkapp "github.com/grafana/grafana-app-sdk/app"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
@@ -39,6 +40,8 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	ro.SecureServing.ServerCert.CertKey.CertFile = id.certs.CertFile
 	ro.SecureServing.ServerCert.CertKey.KeyFile = id.certs.KeyFile
 	ro.SecureServing.ServerCert.CertDirectory = ""
+	ro.SecureServing.MinTLSVersion = s.opts.TLSMinVersion
+	ro.SecureServing.CipherSuites = s.opts.TLSCipherSuites
 	ro.Etcd.StorageConfig.Transport = store.transport
 	if s.opts.Audit != nil {
 		ro.Audit = s.opts.Audit
@@ -51,13 +54,14 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 		return nil, nil, fmt.Errorf("configuring API server: %w", err)
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
+	cfg.Generic.HSTSDirectives = s.opts.HSTSDirectives
 	if c := cfg.Generic.OpenAPIConfig; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}
 	if c := cfg.Generic.OpenAPIV3Config; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}
-	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL)
+	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL, append(slices.Clone(DefaultDelegateStripHeaders), s.opts.DelegateStripHeaders...))
 	etcd, err := store.etcdClient()
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)

@@ -34,19 +34,45 @@ func localHandler(apiHandler, fallback http.Handler) http.Handler {
 	return withUnownedGroups(withStrictFieldValidation(apiHandler), fallback)
 }
 
+// DefaultDelegateStripHeaders are request headers an upstream may trust as the caller's
+// identity: Grafana's auth proxy (X-WEBAUTH-USER and its attribute headers), Grafana's org
+// and user headers, front-proxy and impersonation headers, and the identity headers of
+// common auth proxies. A trailing * matches a prefix.
+var DefaultDelegateStripHeaders = []string{
+	"X-Webauth-*", "X-Grafana-*", "X-Remote-*", "Impersonate-*",
+	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Auth-Request-*",
+}
+
+// stripHeaders deletes the headers named by patterns (a trailing * matches a prefix).
+func stripHeaders(h http.Header, patterns []string) {
+	for key := range h {
+		for _, p := range patterns {
+			if prefix, ok := strings.CutSuffix(p, "*"); ok {
+				if strings.HasPrefix(strings.ToLower(key), strings.ToLower(prefix)) {
+					h.Del(key)
+				}
+			} else if strings.EqualFold(key, p) {
+				h.Del(key)
+			}
+		}
+	}
+}
+
 // fallbackHandler serves whatever neither the data plane nor the resource API serves: the
 // upstream when delegateURL is set (validated by Options.Validate), else a 404 Status.
-func fallbackHandler(serializer runtime.NegotiatedSerializer, delegateURL string) http.Handler {
+func fallbackHandler(serializer runtime.NegotiatedSerializer, delegateURL string, strip []string) http.Handler {
 	if delegateURL == "" {
 		return notFound(serializer)
 	}
 	u, _ := url.Parse(delegateURL)
 	// The authentication filter has already removed the caller's Authorization header; the
-	// UI's session cookie (dpa's token) goes too. The upstream's own cookies stay.
+	// UI's session cookie goes too, and every header the upstream might take for the caller's
+	// identity (strip). The upstream's own cookies stay.
 	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(u)
 		pr.SetXForwarded()
 		ui.RemoveSessionCookie(pr.Out.Header)
+		stripHeaders(pr.Out.Header, strip)
 	}}
 }
 

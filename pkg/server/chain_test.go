@@ -51,7 +51,7 @@ func TestFallbackHandler(t *testing.T) {
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
 	codecs := serializer.NewCodecFactory(scheme)
 	rec := httptest.NewRecorder()
-	fallbackHandler(codecs, "").ServeHTTP(rec, httptest.NewRequest("GET", "/apis/nope/v1/x", nil))
+	fallbackHandler(codecs, "", nil).ServeHTTP(rec, httptest.NewRequest("GET", "/apis/nope/v1/x", nil))
 	var st struct {
 		Kind, Status, Reason, Message string
 		Code                          int
@@ -67,10 +67,16 @@ func TestFallbackHandler(t *testing.T) {
 		_, _ = io.WriteString(w, "from upstream")
 	}))
 	defer upstream.Close()
-	front := httptest.NewServer(fallbackHandler(codecs, upstream.URL+"/"))
+	front := httptest.NewServer(fallbackHandler(codecs, upstream.URL+"/", append(DefaultDelegateStripHeaders, "X-Custom-Auth")))
 	defer front.Close()
 	req, _ := http.NewRequest("GET", front.URL+"/apis/other.grafana.app/v1/x?q=1", nil)
 	req.Header.Set("Cookie", "dpa_session=secret-token; grafana_session=keep")
+	forged := map[string]string{"X-WEBAUTH-USER": "admin", "X-Webauth-Email": "a@b", "X-Grafana-Org-Id": "1", "X-Grafana-User": "admin",
+		"X-Remote-User": "admin", "Impersonate-User": "admin", "X-Forwarded-User": "admin", "X-Auth-Request-Email": "a@b", "X-Custom-Auth": "admin"}
+	for k, v := range forged {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("X-Kept", "yes")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +88,14 @@ func TestFallbackHandler(t *testing.T) {
 	}
 	if c := seen.Header.Get("Cookie"); c != "grafana_session=keep" {
 		t.Errorf("upstream got Cookie %q", c)
+	}
+	for k := range forged {
+		if v := seen.Header.Get(k); v != "" {
+			t.Errorf("upstream got the identity header %s: %q", k, v)
+		}
+	}
+	if seen.Header.Get("X-Kept") != "yes" {
+		t.Error("an ordinary header was stripped")
 	}
 	if seen.URL.RequestURI() != "/apis/other.grafana.app/v1/x?q=1" || seen.Header.Get("X-Forwarded-For") == "" {
 		t.Errorf("upstream got %s, X-Forwarded-For %q", seen.URL.RequestURI(), seen.Header.Get("X-Forwarded-For"))

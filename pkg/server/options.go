@@ -12,6 +12,7 @@ import (
 	"time"
 
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 )
@@ -27,8 +28,11 @@ type Options struct {
 	// DelegateURL, when set, receives every request neither the data plane nor the local
 	// resource API serves (e.g. a Grafana or kube-apiserver behind dpa).
 	DelegateURL string
-	Storage     StorageOptions
-	Logger      *slog.Logger
+	// DelegateStripHeaders are removed from requests to the delegate besides
+	// DefaultDelegateStripHeaders (a trailing * matches a prefix).
+	DelegateStripHeaders []string
+	Storage              StorageOptions
+	Logger               *slog.Logger
 
 	// PluginsDir holds backend plugins in Grafana's layout (<dir>/<plugin>/plugin.json).
 	PluginsDir string
@@ -43,6 +47,20 @@ type Options struct {
 	StackID int64
 	// MaxBodyBytes limits data-plane request bodies (0: 16 MiB).
 	MaxBodyBytes int64
+	// MaxQueries bounds the queries of one query request (0: dataplane.DefaultMaxQueries).
+	MaxQueries int
+	// Limits bound data-plane requests and streams in flight (see dataplane.Limits).
+	Limits dataplane.Limits
+	// BodyReadTimeout bounds reading a data-plane request body.
+	BodyReadTimeout time.Duration
+	// PluginMaxMessageBytes bounds one gRPC message to or from a plugin (0: 64 MiB).
+	PluginMaxMessageBytes int
+	// TLSMinVersion and TLSCipherSuites set the serving TLS (names as in Go's crypto/tls,
+	// e.g. VersionTLS13, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; empty: secure defaults).
+	TLSMinVersion   string
+	TLSCipherSuites []string
+	// HSTSDirectives is the Strict-Transport-Security header (nil: DefaultHSTS; empty: none).
+	HSTSDirectives []string
 	// Timeouts per data-plane service type (zero values: defaults).
 	Timeouts dataplane.Timeouts
 	// OTLPEndpoint exports traces over OTLP/gRPC when set.
@@ -134,6 +152,17 @@ func (o *Options) Validate() error {
 	if o.Audit != nil {
 		errs = append(errs, o.Audit.Validate()...)
 	}
+	if o.TLSMinVersion != "" {
+		if _, err := cliflag.TLSVersion(o.TLSMinVersion); err != nil {
+			add("--tls-min-version: %v", err)
+		}
+	}
+	if _, err := cliflag.TLSCipherSuites(o.TLSCipherSuites); err != nil {
+		add("--tls-cipher-suites: %v", err)
+	}
+	if o.MaxQueries < 0 || o.PluginMaxMessageBytes < 0 {
+		add("--max-queries-per-request and --plugin-max-message-bytes must not be negative")
+	}
 	if o.MaxBodyBytes < 0 {
 		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
 	}
@@ -147,7 +176,33 @@ func (o *Options) Complete() {
 		o.Logger = slog.Default()
 	}
 	o.Storage.DataDir = o.DataDir
+	if o.TLSMinVersion == "" {
+		o.TLSMinVersion = "VersionTLS12"
+	}
+	if len(o.TLSCipherSuites) == 0 {
+		o.TLSCipherSuites = DefaultCipherSuites
+	}
+	if o.HSTSDirectives == nil {
+		o.HSTSDirectives = DefaultHSTS
+	}
+	if o.PluginMaxMessageBytes == 0 {
+		o.PluginMaxMessageBytes = DefaultPluginMaxMessageBytes
+	}
 }
+
+// DefaultCipherSuites are the TLS 1.2 suites dpa offers by default: forward secret AEAD only
+// (no CBC, no SHA-1 MACs). TLS 1.3 suites are not configurable in Go and always secure.
+var DefaultCipherSuites = []string{
+	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+	"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+}
+
+// DefaultHSTS tells browsers to reach dpa over HTTPS only, for a year.
+var DefaultHSTS = []string{"max-age=31536000", "includeSubDomains"}
+
+// DefaultPluginMaxMessageBytes bounds one plugin gRPC message.
+const DefaultPluginMaxMessageBytes = 64 << 20
 
 // RequestHeaderOptions configure front-proxy authentication, as kube-aggregator and Grafana's
 // own aggregator use it: a client with a certificate signed by ClientCAFile (and, when

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/dataplane-aggregator/dpa/pkg/authz"
@@ -60,6 +61,10 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 		ProbeInterval:  s.opts.PluginProbeInterval,
 		ProbeTimeout:   s.opts.PluginProbeTimeout,
 		RescanInterval: s.opts.PluginsRescanInterval,
+		// A plugin's answer larger than this fails its call (ResourceExhausted → 502) instead
+		// of being buffered up to go-plugin's 2 GiB.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(s.opts.PluginMaxMessageBytes), grpc.MaxCallSendMsgSize(s.opts.PluginMaxMessageBytes))},
 	})
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/dataplane-aggregator/dpa/pkg/app"
@@ -67,6 +68,9 @@ func (c *cleanups) run() {
 func (s *Server) Run(ctx context.Context) error {
 	log := s.opts.Logger
 	start := time.Now()
+	// Everything dpa writes — SQLite files, sockets, keys, tokens, kubeconfig — is private to
+	// its user, whatever the mode of a data dir that already exists.
+	syscall.Umask(0o077)
 	var done cleanups
 	defer done.run()
 

@@ -755,17 +755,20 @@ type admissionReview struct {
 	} `json:"response"`
 }
 
+// review is an AdmissionReview as the API server sends it: an UPDATE carries the old object
+// too (here the same one).
 func review(uid, op string, obj map[string]any) map[string]any {
-	return map[string]any{
-		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-		"request": map[string]any{
-			"uid": uid, "operation": op, "namespace": "default",
-			"kind":     map[string]string{"group": dsGroup, "version": "v1", "kind": "Thing"},
-			"resource": map[string]string{"group": dsGroup, "version": "v1", "resource": "things"},
-			"userInfo": map[string]any{"username": "alice"},
-			"object":   obj,
-		},
+	req := map[string]any{
+		"uid": uid, "operation": op, "namespace": "default",
+		"kind":     map[string]string{"group": dsGroup, "version": "v1", "kind": "Thing"},
+		"resource": map[string]string{"group": dsGroup, "version": "v1", "resource": "things"},
+		"userInfo": map[string]any{"username": "alice"},
+		"object":   obj,
 	}
+	if op == "UPDATE" {
+		req["oldObject"] = obj
+	}
+	return map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req}
 }
 
 func testAdmission(t *testing.T, d *server) {
@@ -1312,8 +1315,15 @@ func TestDataPlaneDelegation(t *testing.T) {
 	// it goes upstream; the upstream's own cookies are passed on.
 	sessionID := d.signIn(t, d.token)
 	d.want(t, 202, "GET", "/api/dashboards", nil, noAuth(),
-		withHeader("Cookie", "grafana_session=g1; dpa_session="+sessionID+"; other=2"))
+		withHeader("Cookie", "grafana_session=g1; dpa_session="+sessionID+"; other=2"),
+		// identity headers an upstream like Grafana's auth proxy would trust
+		withHeader("X-WEBAUTH-USER", "admin"), withHeader("X-Grafana-Org-Id", "1"), withHeader("X-Remote-User", "admin"))
 	got := rec.last(t)
+	for _, h := range []string{"X-Webauth-User", "X-Grafana-Org-Id", "X-Remote-User"} {
+		if v := got.Header.Get(h); v != "" {
+			t.Errorf("the delegate saw the caller's %s: %q", h, v)
+		}
+	}
 	if c := got.Header.Values("Cookie"); len(c) != 1 || c[0] != "grafana_session=g1; other=2" {
 		t.Errorf("delegate saw Cookie %q, want the upstream's cookies only", c)
 	}

@@ -1,0 +1,101 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/endpoints/responsewriter"
+)
+
+// Limits bound the data-plane requests in flight, as the API server's max-in-flight does for
+// the requests it sees (data-plane requests are long-running to it, so its limit skips
+// them). Streams are counted apart: they stay open for as long as a client watches.
+type Limits struct {
+	// Requests and RequestsPerUser bound non-stream requests in flight (all users, one user).
+	Requests, RequestsPerUser int
+	// Streams and StreamsPerUser bound open stream subscriptions.
+	Streams, StreamsPerUser int
+}
+
+// DefaultLimits suit a 2-core machine: plugin calls take ~1 ms of CPU each, so a few hundred
+// in flight already queue; one user may hold a quarter of them.
+var DefaultLimits = Limits{Requests: 256, RequestsPerUser: 64, Streams: 1024, StreamsPerUser: 128}
+
+// limitRetryAfter is the Retry-After of a 429.
+const limitRetryAfter = time.Second
+
+// inflight counts requests in flight in all and per user against a global and a per-user
+// bound.
+type inflight struct {
+	kind            string
+	global, perUser int
+	mu              sync.Mutex
+	n               int
+	users           map[string]int
+	m               *metrics
+}
+
+func newInflight(kind string, global, perUser int, m *metrics) *inflight {
+	return &inflight{kind: kind, global: global, perUser: perUser, users: map[string]int{}, m: m}
+}
+
+// acquire takes a slot for user, or returns the 429 to answer.
+func (l *inflight) acquire(user string) (release func(), _ *httpError) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.global > 0 && l.n >= l.global:
+		l.m.rejected.WithLabelValues(l.kind, "global").Inc()
+		return nil, errTooMany(fmt.Sprintf("too many data-plane %s in flight (%d); retry", l.kind, l.global))
+	case l.perUser > 0 && l.users[user] >= l.perUser:
+		l.m.rejected.WithLabelValues(l.kind, "user").Inc()
+		return nil, errTooMany(fmt.Sprintf("user %q has too many data-plane %s in flight (%d); retry", user, l.kind, l.perUser))
+	}
+	l.n++
+	l.users[user]++
+	l.m.inflight.WithLabelValues(l.kind).Inc()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.n--
+			if l.users[user]--; l.users[user] <= 0 {
+				delete(l.users, user)
+			}
+			l.m.inflight.WithLabelValues(l.kind).Dec()
+		})
+	}, nil
+}
+
+func errTooMany(msg string) *httpError {
+	return &httpError{code: http.StatusTooManyRequests, reason: metav1.StatusReasonTooManyRequests, msg: msg, retryAfter: limitRetryAfter}
+}
+
+// admit takes the request's slot: stream subscriptions count as streams, everything else as
+// requests. A full limit is a 429 Status with Retry-After. It also starts the body's read
+// deadline, so a client sending its body slowly holds its slot and memory for a bounded time.
+func (c *call) admit() (release func(), _ *httpError) {
+	l := c.h.calls
+	if c.t.typ == svcStream && c.r.Method != http.MethodPost {
+		l = c.h.subscriptions
+	}
+	release, herr := l.acquire(c.user.GetName())
+	if herr != nil {
+		return nil, herr
+	}
+	if d := c.h.opts.BodyReadTimeout; d > 0 && c.r.Body != nil && c.r.Body != http.NoBody {
+		err := c.setReadDeadline(time.Now().Add(d))
+		c.h.log.Warn("DEBUG deadline", "err", fmt.Sprint(err), "type", fmt.Sprintf("%T", c.w))
+	}
+	return release, nil
+}
+
+// setReadDeadline sets the read deadline of the request's connection. The API server's
+// filters wrap the response writer; the deadline is set on the one net/http made.
+func (c *call) setReadDeadline(t time.Time) error {
+	return http.NewResponseController(responsewriter.GetOriginal(c.w)).SetReadDeadline(t)
+}
