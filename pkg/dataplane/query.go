@@ -1,10 +1,12 @@
 package dataplane
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,27 +186,55 @@ func (c *call) serveQuery(ctx context.Context, w http.ResponseWriter) {
 		c.failErr(w, err, "QueryData")
 		return
 	}
-	out, code := encodeQueryResponse(resp, order)
+	// The answer is written as it is encoded, a refId at a time: dpa holds the plugin's
+	// response and one frame's JSON, never the whole JSON answer besides.
+	code := queryStatus(resp, order)
 	if code != http.StatusOK {
 		c.err = fmt.Errorf("query failed with status %d", code)
 	}
-	writeRawJSON(w, code, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err := writeQueryResults(bw, resp, order); err == nil {
+		_ = bw.WriteByte('\n')
+		_ = bw.Flush()
+	}
 }
 
-// encodeQueryResponse writes {"results":{refId:{status,frames,error,errorSource}}} splicing
-// the plugin's JSON frames and converting Arrow frames (see frameJSON). As in Grafana, every
-// result has "frames" (an empty list when the plugin sent none). A frame that cannot be
-// decoded fails its own refId (502, errorSource "plugin"), never the other refIds. The HTTP
-// status is 200, or the first failed query's status (400 when it gave none).
+// queryStatus is the HTTP status of a query answer: 200, or the first failed query's status
+// (400 when it gave none), in request order, as the plugin reported them.
+func queryStatus(resp *pluginv2.QueryDataResponse, order []string) int {
+	for _, refID := range order {
+		if r := resp.GetResponses()[refID]; r != nil && (r.Error != "" || r.Status >= 400) {
+			if r.Status == 0 || r.Status < 400 {
+				return http.StatusBadRequest
+			}
+			return int(r.Status)
+		}
+	}
+	return http.StatusOK
+}
+
+// encodeQueryResponse is the whole answer and its status (tests).
 func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int) {
 	var buf bytes.Buffer
-	code := http.StatusOK
-	buf.WriteString(`{"results":{`)
+	_ = writeQueryResults(&buf, resp, order)
+	return buf.Bytes(), queryStatus(resp, order)
+}
+
+// writeQueryResults writes {"results":{refId:{status,frames,error,errorSource}}} splicing
+// the plugin's JSON frames and converting Arrow frames (see frameJSON), refIds in request
+// order, then any the plugin added. As in Grafana, every result has "frames" (an empty list
+// when the plugin sent none). A frame that cannot be decoded fails its own refId (502,
+// errorSource "plugin"), never the other refIds.
+func writeQueryResults(w io.Writer, resp *pluginv2.QueryDataResponse, order []string) error {
+	ew := &errWriter{w: w}
+	ew.str(`{"results":{`)
 	first := true
-	var frames [][]byte
 	write := func(refID string, r *pluginv2.DataResponse) {
 		status, errMsg, errSource := int(r.Status), r.Error, r.ErrorSource
-		frames = frames[:0]
+		// Decode every frame before writing any, so a bad frame fails the refId cleanly.
+		frames := make([][]byte, 0, len(r.Frames))
 		for i, f := range r.Frames {
 			j, err := frameJSON(f, r.Format)
 			if err != nil {
@@ -222,31 +252,31 @@ func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]by
 				status = http.StatusBadRequest
 			}
 		}
-		if failed && code == http.StatusOK {
-			code = status
-		}
 		if !first {
-			buf.WriteByte(',')
+			ew.str(",")
 		}
 		first = false
 		k, _ := json.Marshal(refID)
-		buf.Write(k)
-		buf.WriteString(`:{"status":`)
-		buf.WriteString(strconv.Itoa(status))
-		buf.WriteString(`,"frames":[`)
-		buf.Write(bytes.Join(frames, []byte{','}))
-		buf.WriteByte(']')
+		ew.bytes(k)
+		ew.str(`:{"status":` + strconv.Itoa(status) + `,"frames":[`)
+		for i, f := range frames {
+			if i > 0 {
+				ew.str(",")
+			}
+			ew.bytes(f)
+		}
+		ew.str("]")
 		if errMsg != "" {
-			buf.WriteString(`,"error":`)
 			e, _ := json.Marshal(errMsg)
-			buf.Write(e)
+			ew.str(`,"error":`)
+			ew.bytes(e)
 		}
 		if errSource != "" {
-			buf.WriteString(`,"errorSource":`)
 			e, _ := json.Marshal(errSource)
-			buf.Write(e)
+			ew.str(`,"errorSource":`)
+			ew.bytes(e)
 		}
-		buf.WriteByte('}')
+		ew.str("}")
 	}
 	done := make(map[string]bool, len(order))
 	for _, refID := range order {
@@ -260,8 +290,26 @@ func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]by
 			write(refID, r)
 		}
 	}
-	buf.WriteString(`}}`)
-	return buf.Bytes(), code
+	ew.str("}}")
+	return ew.err
+}
+
+// errWriter keeps the first write error (a client that went away) and skips the rest.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) bytes(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+
+func (e *errWriter) str(s string) {
+	if e.err == nil {
+		_, e.err = io.WriteString(e.w, s)
+	}
 }
 
 // frameJSON is one frame of a plugin's answer as frame JSON. JSON frames (asked for with
