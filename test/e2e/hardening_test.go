@@ -188,3 +188,70 @@ func caPool(t *testing.T, d *server) *x509.CertPool {
 	p.AppendCertsFromPEM(b)
 	return p
 }
+
+// vmHWM is a process's peak resident set size in MiB (/proc/<pid>/status VmHWM).
+func vmHWM(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			var kb float64
+			fmt.Sscan(f[1], &kb)
+			return kb / 1024
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// MemoryCeilingMiB is the documented bound on dpa's peak RSS in TestMemoryCeiling (README,
+// "Limits and hardening").
+const MemoryCeilingMiB = 280
+
+// TestMemoryCeiling: the burst that once took dpa from 105 MiB to 3.2 GiB — three requests
+// of 5,000 queries at once — and three of the largest accepted answers at once (100 queries
+// of 2,000 rows each) keep dpa's peak RSS under MemoryCeilingMiB.
+func TestMemoryCeiling(t *testing.T) {
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", func() string {
+		prov := t.TempDir()
+		writeProvisioning(t, prov, datasourcesYAML("http://127.0.0.1:1"), appsYAML)
+		return prov
+	}())
+	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
+	d.kc(t, "wait", "--for=condition=Available", "dataplaneservice/example-datasource", "--timeout=60s")
+	burst := func(n, points int, want int) {
+		var qs []map[string]any
+		for i := range n {
+			qs = append(qs, map[string]any{"refId": fmt.Sprint("Q", i), "scenario": "table", "points": points})
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := d.httpClient().Do(d.newReq("POST", dsNS+"/query", map[string]any{"queries": qs}))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					t.Errorf("%d queries of %d points: %d (%d bytes)", len(qs), points, resp.StatusCode, n)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	before := vmHWM(t, d.pid())
+	burst(5000, 10, 400) // refused before any plugin call
+	burst(100, 2000, 200)
+	after := vmHWM(t, d.pid())
+	t.Logf("dpa peak RSS: %.0f MiB at start, %.0f MiB after the bursts", before, after)
+	if after > MemoryCeilingMiB {
+		t.Errorf("dpa peak RSS %.0f MiB is over the documented ceiling of %d MiB", after, MemoryCeilingMiB)
+	}
+}
