@@ -107,6 +107,7 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&opts.Limits.Streams, "max-streams", dataplane.DefaultLimits.Streams, "open stream subscriptions (429 beyond; -1: no limit)")
 	f.IntVar(&opts.Limits.StreamsPerUser, "max-streams-per-user", dataplane.DefaultLimits.StreamsPerUser, "open stream subscriptions of one user (429 beyond; -1: no limit)")
 	f.DurationVar(&opts.BodyReadTimeout, "body-read-timeout", dataplane.DefaultBodyReadTimeout, "how long a client may take to send a data-plane request body (408 after; -1s: no limit)")
+	f.Int64Var(&opts.ProxyResponseLimit, "proxy-response-limit-bytes", 0, "largest datasource-proxy answer (Grafana's [dataproxy] response_limit): refused (502) when its length is known to be larger, cut off at the limit otherwise (0: no limit)")
 	f.IntVar(&opts.MaxQueries, "max-queries-per-request", dataplane.DefaultMaxQueries, "most queries in one query request (400 beyond)")
 	f.IntVar(&opts.PluginMaxMessageBytes, "plugin-max-message-bytes", server.DefaultPluginMaxMessageBytes, "largest gRPC message to or from a plugin; a larger plugin answer fails its call")
 	f.StringVar(&opts.TLSMinVersion, "tls-min-version", "VersionTLS12", "lowest TLS version served: VersionTLS12 or VersionTLS13")

@@ -818,3 +818,16 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// TestProxyResponseLimit: an upstream answer longer than the limit is refused (502 naming
+// the limit); one within it passes, sandboxed.
+func TestProxyResponseLimit(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.ProxyResponseLimit = 10 })
+	r := e.do("GET", dsPath("/namespaces/default/datasources/ds1/proxy/long/path"), nil)
+	expectStatus(t, r, 502, "exceeds the response limit of 10 bytes")
+	e = newEnv(t, func(o *Options) { o.ProxyResponseLimit = 1000 })
+	r = e.do("GET", dsPath("/namespaces/default/datasources/ds1/proxy/x"), nil)
+	if r.code != 200 || r.header.Get("Content-Security-Policy") != "sandbox" || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("within the limit: %d %v", r.code, r.header)
+	}
+}

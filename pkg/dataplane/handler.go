@@ -139,6 +139,9 @@ type Options struct {
 	Limits Limits
 	// BodyReadTimeout bounds reading a request body (0: DefaultBodyReadTimeout; -1: none).
 	BodyReadTimeout time.Duration
+	// ProxyResponseLimit bounds a datasource-proxy answer in bytes (0: none, as Grafana's
+	// [dataproxy] response_limit).
+	ProxyResponseLimit int64
 }
 
 // DefaultBodyReadTimeout is how long a client may take to send a request body.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -103,12 +104,24 @@ func (c *call) serveProxy(w http.ResponseWriter) {
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Del("Set-Cookie")
 			setUntrustedContentHeaders(resp.Header)
+			if max := c.h.opts.ProxyResponseLimit; max > 0 {
+				// Grafana's [dataproxy] response_limit: a larger answer is refused when its
+				// length is known, and cut off at the limit when it is not.
+				if resp.ContentLength > max {
+					return &responseTooLarge{limit: max}
+				}
+				resp.Body = &limitedBody{ReadCloser: resp.Body, left: max, limit: max}
+			}
 			return nil
 		},
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var mbe *http.MaxBytesError
+			var rtl *responseTooLarge
 			switch {
+			case errors.As(err, &rtl):
+				c.fail(w, &httpError{code: http.StatusBadGateway, reason: metav1.StatusReasonInternalError,
+					msg: fmt.Sprintf("datasource %q: %v", ds.UID, rtl)})
 			case errors.As(err, &mbe):
 				c.fail(w, errTooLarge(limit))
 			case errors.Is(err, context.DeadlineExceeded):
@@ -154,4 +167,29 @@ func sanitizeNetErr(err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// responseTooLarge is an upstream answer over --proxy-response-limit-bytes.
+type responseTooLarge struct{ limit int64 }
+
+func (e *responseTooLarge) Error() string {
+	return fmt.Sprintf("the upstream's answer exceeds the response limit of %d bytes", e.limit)
+}
+
+// limitedBody ends an upstream body of unknown length with an error after limit bytes.
+type limitedBody struct {
+	io.ReadCloser
+	left, limit int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, &responseTooLarge{limit: l.limit}
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	return n, err
 }

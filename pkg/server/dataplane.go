@@ -69,20 +69,21 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 	go authz.Watch(ctx, s.opts.ProvisioningDir, 5*time.Second, out.authz, log.With("component", "access-control"))
 	s.reloadOnSIGHUP(ctx, host, settings, out.authz)
 	out.h = dataplane.New(dataplane.Options{
-		Plugins:         pluginProvider(host),
-		Settings:        settings,
-		Next:            out.next,
-		MaxBodyBytes:    s.opts.MaxBodyBytes,
-		MaxQueries:      s.opts.MaxQueries,
-		Limits:          s.opts.Limits,
-		BodyReadTimeout: s.opts.BodyReadTimeout,
-		Timeouts:        s.opts.Timeouts,
-		Logger:          log.With("component", "dataplane"),
-		Tracer:          tp,
-		Metrics:         legacyregistry.Registerer(),
-		GrafanaConfig:   dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
-		RoutesChanged:   out.discovery.refresh,
-		Authorizer:      out.authz,
+		Plugins:            pluginProvider(host),
+		Settings:           settings,
+		Next:               out.next,
+		MaxBodyBytes:       s.opts.MaxBodyBytes,
+		MaxQueries:         s.opts.MaxQueries,
+		Limits:             s.opts.Limits,
+		BodyReadTimeout:    s.opts.BodyReadTimeout,
+		ProxyResponseLimit: s.opts.ProxyResponseLimit,
+		Timeouts:           s.opts.Timeouts,
+		Logger:             log.With("component", "dataplane"),
+		Tracer:             tp,
+		Metrics:            legacyregistry.Registerer(),
+		GrafanaConfig:      dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
+		RoutesChanged:      out.discovery.refresh,
+		Authorizer:         out.authz,
 	})
 	registered.Store(out.h)
 	done.add(out.h.Close)

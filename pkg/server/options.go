@@ -53,6 +53,8 @@ type Options struct {
 	Limits dataplane.Limits
 	// BodyReadTimeout bounds reading a data-plane request body.
 	BodyReadTimeout time.Duration
+	// ProxyResponseLimit bounds a datasource-proxy answer in bytes (0: none).
+	ProxyResponseLimit int64
 	// PluginMaxMessageBytes bounds one gRPC message to or from a plugin (0: 64 MiB).
 	PluginMaxMessageBytes int
 	// TLSMinVersion and TLSCipherSuites set the serving TLS (names as in Go's crypto/tls,
