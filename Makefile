@@ -17,7 +17,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint bench bench-api clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api clean
 
 all: build
 
@@ -95,6 +95,11 @@ test-ui:
 ## test-ui-e2e: the UI in real headless Chromium against a real dpa
 test-ui-e2e: ui build examples
 	scripts/ui-e2e.sh
+
+## soak: mixed load with plugin crashes and a dpa restart; SOAK_DURATION (default 2m)
+SOAK_DURATION ?= 2m
+soak: build examples
+	$(GO) run ./test/soak -dpa bin/dpa -plugins examples/plugins -provisioning examples/provisioning -duration $(SOAK_DURATION)
 
 ## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency,
 ## and the resource API (cold start, create/get p50 over 1,000 objects, idle RSS)
