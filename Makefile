@@ -99,7 +99,7 @@ test-ui-e2e: ui build examples
 ## soak: mixed load with plugin crashes and a dpa restart; SOAK_DURATION (default 2m)
 SOAK_DURATION ?= 2m
 soak: build examples
-	$(GO) run ./test/soak -dpa bin/dpa -plugins examples/plugins -provisioning examples/provisioning -duration $(SOAK_DURATION)
+	$(GO) build -o bin/soak ./test/soak && bin/soak -dpa bin/dpa -plugins examples/plugins -provisioning examples/provisioning -duration $(SOAK_DURATION)
 
 ## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency,
 ## and the resource API (cold start, create/get p50 over 1,000 objects, idle RSS)

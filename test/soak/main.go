@@ -46,12 +46,15 @@ type soak struct {
 
 	mu     sync.Mutex
 	counts map[string]map[int]int // kind → status (0: transport error) → count
-	rss    []string
-	acked  []string // DataPlaneService names whose create answered 201
+	began  time.Time
+	// codeSpan is when each status other than 200/201 was first and last seen (seconds).
+	codeSpan map[int][2]float64
+	rss      []string
+	acked    []string // DataPlaneService names whose create answered 201
 }
 
 func main() {
-	s := &soak{counts: map[string]map[int]int{}}
+	s := &soak{counts: map[string]map[int]int{}, codeSpan: map[int][2]float64{}}
 	flag.StringVar(&s.bin, "dpa", "bin/dpa", "dpa binary")
 	flag.StringVar(&s.plugins, "plugins", "examples/plugins", "plugins directory (built example plugins)")
 	flag.StringVar(&s.provisioning, "provisioning", "examples/provisioning", "provisioning directory")
@@ -113,6 +116,15 @@ func (s *soak) count(kind string, code int) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if code != 200 && code != 201 && !s.began.IsZero() {
+		at := time.Since(s.began).Seconds()
+		span, seen := s.codeSpan[code]
+		if !seen {
+			span[0] = at
+		}
+		span[1] = at
+		s.codeSpan[code] = span
+	}
 	if s.counts[kind] == nil {
 		s.counts[kind] = map[int]int{}
 	}
@@ -246,6 +258,9 @@ func (s *soak) run(duration time.Duration, workers int) error {
 	}
 
 	start := time.Now()
+	s.mu.Lock()
+	s.began = start
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	var writes atomic.Int64
@@ -350,6 +365,21 @@ loop:
 		fmt.Println(l)
 	}
 	fmt.Println("```")
+	fmt.Println()
+	fmt.Println("When each other status was seen (first … last, seconds into the run):")
+	fmt.Println()
+	spanCodes := make([]int, 0, len(s.codeSpan))
+	for c := range s.codeSpan {
+		spanCodes = append(spanCodes, c)
+	}
+	sort.Ints(spanCodes)
+	for _, c := range spanCodes {
+		label := strconv.Itoa(c)
+		if c == 0 {
+			label = "transport error"
+		}
+		fmt.Printf("- %s: %.1f … %.1f\n", label, s.codeSpan[c][0], s.codeSpan[c][1])
+	}
 	fmt.Printf("\nAcknowledged creates: %d; missing at the end: %d %v\n", len(s.acked), len(lost), lost)
 	if len(lost) > 0 {
 		return fmt.Errorf("%d acknowledged writes lost", len(lost))
