@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/test/internal/proc"
 )
 
 const collection = "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices"
@@ -138,7 +140,7 @@ func run(bin string, n int, storage string) error {
 	list := time.Since(listStart)
 
 	time.Sleep(5 * time.Second) // let the reconciler's status writes settle
-	rss := rssKiB(cmd.Process.Pid)
+	rss := proc.StatusKiB(cmd.Process.Pid, "VmRSS")
 	metricsReq, _ := http.NewRequest("GET", base+"/metrics", nil)
 	metricsReq.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	var metrics string
@@ -167,19 +169,6 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[(len(s)-1)*p/100].Round(time.Microsecond)
 }
 
-func rssKiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			v, _ := strconv.Atoi(f[1])
-			return v
-		}
-	}
-	return -1
-}
 
 // serverMean is sum/count of the API server's request duration for DataPlaneService
 // requests whose labels contain all of match.

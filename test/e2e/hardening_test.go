@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/test/internal/proc"
 )
 
 // TestHardening: what a caller sends or makes dpa serve cannot exhaust it or act on its
@@ -189,22 +191,14 @@ func caPool(t *testing.T, d *server) *x509.CertPool {
 	return p
 }
 
-// vmHWM is a process's peak resident set size in MiB (/proc/<pid>/status VmHWM).
+// vmHWM is a process's peak resident set size in MiB.
 func vmHWM(t *testing.T, pid int) float64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	kb := proc.StatusKiB(pid, "VmHWM")
+	if kb < 0 {
+		t.Fatalf("no VmHWM for pid %d", pid)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
-			var kb float64
-			fmt.Sscan(f[1], &kb)
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
+	return float64(kb) / 1024
 }
 
 // MemoryCeilingMiB is the documented bound on dpa's peak RSS in TestMemoryCeiling (README,

@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/test/internal/proc"
 )
 
 const (
@@ -200,19 +202,7 @@ func (s *soak) pluginPID() int {
 	return p.PID
 }
 
-func rssMiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			v, _ := strconv.Atoi(f[1])
-			return v / 1024
-		}
-	}
-	return -1
-}
+func rssMiB(pid int) int { return proc.StatusKiB(pid, "VmRSS") / 1024 }
 
 func (s *soak) event(start time.Time, what string) {
 	s.mu.Lock()
