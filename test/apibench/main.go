@@ -169,7 +169,6 @@ func pct(ds []time.Duration, p int) time.Duration {
 	return s[(len(s)-1)*p/100].Round(time.Microsecond)
 }
 
-
 // serverMean is sum/count of the API server's request duration for DataPlaneService
 // requests whose labels contain all of match.
 func serverMean(metrics string, match ...string) string {
