@@ -15,7 +15,7 @@ LDFLAGS := -X github.com/dataplane-aggregator/dpa/pkg/version.Version=$(VERSION)
            -X github.com/dataplane-aggregator/dpa/pkg/version.GitCommit=$(COMMIT)
 DATA_DIR ?= ./data
 PORT     ?= 6443
-GENERATED := pkg/apis pkg/generated plugin/src/generated
+GENERATED := pkg/apis pkg/generated plugin/src/generated plugin/src/api/endpoints.gen.ts
 
 .PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api clean
 
@@ -24,6 +24,7 @@ all: build
 ## generate: regenerate Go types, clients, CRD/manifest JSON and TypeScript types from kinds/
 generate:
 	$(GO) tool -modfile=tools/go.mod grafana-app-sdk generate -s kinds
+	$(GO) run ./pkg/routes/internal/gents plugin/src/api/endpoints.gen.ts
 
 ## generate-check: fail when the generated tree is not what `make generate` produces
 generate-check: generate

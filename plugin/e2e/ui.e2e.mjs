@@ -318,6 +318,27 @@ try {
   await page.getByRole('heading', { name: 'Spec' }).waitFor();
   assert((await page.getByRole('button', { name: 'Edit' }).count()) === 0, 'a Viewer sees no Edit button on the detail page');
   assert((await page.getByRole('button', { name: 'Delete' }).count()) === 0, 'a Viewer sees no Delete button on the detail page');
+  // An app plugin's URLs are per namespace (from pkg/routes' endpoints), never a datasource's.
+  const APP = `e2e-app-${suffix}`;
+  const appObj = {
+    apiVersion: 'aggregation.grafana.app/v0alpha1',
+    kind: 'DataPlaneService',
+    metadata: { name: APP },
+    spec: { pluginID: 'e2e-app', pluginType: 'app', group: `${APP}.grafana.app`, version: 'v1', services: [{ type: 'resource' }, { type: 'stream' }] },
+  };
+  assert((await api('POST', API, appObj, { Authorization: `Bearer ${DPA_TOKEN}` })).status === 201, 'an app service to look at');
+  await page.goto(`${DPA_URL}/ui/services/${APP}`);
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  const appText = await page.textContent('main');
+  assert(
+    appText.includes(`/apis/${APP}.grafana.app/v1/namespaces/{namespace}/resource/{path...}`) &&
+      appText.includes(`/apis/${APP}.grafana.app/v1/namespaces/{namespace}/stream/{path...}`) &&
+      !appText.includes('/datasources/{uid}'),
+    "an app plugin's detail page shows per-namespace URLs, none under datasources"
+  );
+  await context.request
+    .delete(`${DPA_URL}${API}/${APP}`, { headers: { Authorization: `Bearer ${DPA_TOKEN}` }, failOnStatusCode: false })
+    .catch(() => {});
   const viewerWrite = await api('DELETE', `${API}/${NAME}`, undefined, { 'X-DPA-CSRF': '1' });
   assert(viewerWrite.status === 403, `the server refuses the Viewer's delete too (got ${viewerWrite.status})`);
   await shoot('viewer-detail');

@@ -76,7 +76,15 @@ describe('errors', () => {
 describe('concrete URLs', () => {
   const obj = newDataPlaneService('x', { group: 'g.grafana.app', version: 'v1' });
   it('follows the aggregator layout', () => {
-    expect(concreteURLs(obj, { type: 'query' })).toEqual([{ method: 'POST', path: '/apis/g.grafana.app/v1/namespaces/{namespace}/datasources/{uid}/query' }]);
+    expect(concreteURLs(obj, { type: 'query' })).toEqual([
+      { method: 'POST', path: '/apis/g.grafana.app/v1/namespaces/{namespace}/datasources/{uid}/query' },
+      { method: 'POST', path: '/apis/g.grafana.app/v1/namespaces/{namespace}/connections/{uid}/query' },
+    ]);
+    // App plugins: per-namespace paths, never a datasource's.
+    const app = { ...obj, spec: { ...obj.spec, pluginType: 'app' as const } };
+    expect(concreteURLs(app, { type: 'resource' })).toEqual([{ method: 'ANY', path: '/apis/g.grafana.app/v1/namespaces/{namespace}/resource/{path...}' }]);
+    expect(concreteURLs(app, { type: 'stream' })).toEqual([{ method: 'GET, POST', path: '/apis/g.grafana.app/v1/namespaces/{namespace}/stream/{path...}' }]);
+    expect(concreteURLs(app, { type: 'query' })).toEqual([]);
     expect(concreteURLs({ ...obj, spec: { ...obj.spec, pluginType: 'app' } }, { type: 'health' })[0].path).toBe('/apis/g.grafana.app/v1/namespaces/{namespace}/health');
     expect(concreteURLs(obj, { type: 'route', method: 'PUT', path: '/things/{name}' })).toEqual([{ method: 'PUT', path: '/apis/g.grafana.app/v1/things/{name}' }]);
     expect(concreteURLs(obj, { type: 'admission' }).map((u) => u.path)).toEqual(['/apis/g.grafana.app/v1/admission/validate', '/apis/g.grafana.app/v1/admission/mutate']);

@@ -1,44 +1,24 @@
 import type { DataPlaneService, Service } from './types';
+import { ENDPOINTS } from './endpoints.gen';
 
 export interface ConcreteURL {
   method: string;
   path: string;
 }
 
-/** concreteURLs lists the URLs a service entry makes the aggregator serve. */
+/**
+ * concreteURLs lists the URLs a service entry makes the aggregator serve: the built-in
+ * endpoints of its type for the object's plugin type (generated from pkg/routes, the one
+ * definition dpa serves from), or a custom route's own method and path.
+ */
 export function concreteURLs(obj: DataPlaneService, s: Service): ConcreteURL[] {
   const base = `/apis/${obj.spec.group}/${obj.spec.version}`;
-  const ds = `${base}/namespaces/{namespace}/datasources/{uid}`;
-  switch (s.type) {
-    case 'query':
-      return [{ method: 'POST', path: `${ds}/query` }];
-    case 'health':
-      return [
-        {
-          method: 'GET',
-          path: obj.spec.pluginType === 'app' ? `${base}/namespaces/{namespace}/health` : `${ds}/health`,
-        },
-      ];
-    case 'resource':
-      return [{ method: 'ANY', path: `${ds}/resource/{path...}` }];
-    case 'route':
-      return [{ method: s.method || 'ANY', path: `${base}${s.path ?? ''}` }];
-    case 'stream':
-      return [{ method: 'GET', path: `${ds}/stream/{path...}` }];
-    case 'metrics':
-      return [{ method: 'GET', path: `${base}/metrics` }];
-    case 'admission':
-      return [
-        { method: 'POST', path: `${base}/admission/validate` },
-        { method: 'POST', path: `${base}/admission/mutate` },
-      ];
-    case 'conversion':
-      return [{ method: 'POST', path: `${base}/conversion` }];
-    case 'datasource-proxy':
-      return [{ method: 'ANY', path: `${ds}/proxy/{path...}` }];
-    default:
-      return [];
+  if (s.type === 'route') {
+    return [{ method: s.method || 'ANY', path: `${base}${s.path ?? ''}` }];
   }
+  return (ENDPOINTS[s.type] ?? [])
+    .filter((e) => e.pluginType === obj.spec.pluginType)
+    .map((e) => ({ method: e.methods.length ? e.methods.join(', ') : 'ANY', path: e.path === '/' ? base : `${base}${e.path}` }));
 }
 
 /** age formats the time since ts like kubectl does: 45s, 12m, 5h, 3d. */
