@@ -223,7 +223,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <style>
 :root{color-scheme:light dark}
 body{font-family:Inter,Helvetica,Arial,sans-serif;background:#111217;color:#ccccdc;display:flex;min-height:100vh;align-items:center;justify-content:center;margin:0}
-@media (prefers-color-scheme: light){body{background:#f4f5f5;color:#24292e}.card{background:#fff!important;border-color:#d8d9da!important}input{background:#fff!important;color:#24292e!important}}
+@media (prefers-color-scheme: light){body{background:#f4f5f5;color:#24292e}.card{background:#fff!important;border-color:#d8d9da!important}input{background:#fff!important;color:#24292e!important}button:focus-visible{outline-color:#1f62e0!important}}
 .card{background:#181b1f;border:1px solid #2c3235;border-radius:4px;padding:32px;width:min(420px,90vw)}
 h1{font-size:20px;margin:0 0 16px}
 label{display:block;margin-bottom:6px;font-weight:500}

@@ -139,6 +139,16 @@ try {
   await page.waitForURL(/\/ui\/login/);
   assert(page.url().includes('/ui/login'), 'unauthenticated /ui/ redirects to the sign-in page');
   await shoot('login');
+  // The sign-in button's keyboard focus ring is visible in the light theme too.
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.click('#token');
+  await page.keyboard.press('Tab');
+  const ring = await page.evaluate(() => {
+    const b = document.activeElement;
+    const cs = getComputedStyle(b);
+    return { tag: b.tagName, outline: cs.outlineColor, style: cs.outlineStyle, page: getComputedStyle(document.body).backgroundColor };
+  });
+  assert(ring.tag === 'BUTTON' && ring.style !== 'none' && ring.outline !== 'rgb(255, 255, 255)', `light sign-in button focus ring is visible (${ring.outline})`);
   await page.fill('#token', 'definitely-not-a-valid-token');
   await page.click('button[type=submit]');
   await page.waitForSelector('#login-error');
@@ -159,6 +169,9 @@ try {
   // --- List ----------------------------------------------------------------------------------
   await page.waitForSelector(`[data-testid="row-${BLOCKER}"]`);
   assert(true, 'list shows existing services');
+  assert((await page.locator('main [role="status"]').count()) === 0, 'condition badges are not live regions');
+  assert((await page.getByRole('group', { name: 'Plugin type' }).count()) === 1, 'the type filter has a label');
+  assert((await page.title()).startsWith('Data plane services'), `the tab title names the page (${await page.title()})`);
   await shoot('list', true);
 
   // --- Create through the form ------------------------------------------------------------
@@ -198,6 +211,7 @@ try {
   // --- Detail --------------------------------------------------------------------------------
   await page.getByRole('heading', { name: 'Spec' }).waitFor();
   const detailText = await page.textContent('main');
+  assert((await page.title()).startsWith(NAME), `the tab title names the service (${await page.title()})`);
   assert(detailText.includes(`/apis/${GROUP}/v1/things/{name}`), 'detail page lists the concrete route URL');
   assert(detailText.includes(`/apis/${GROUP}/v1/namespaces/{namespace}/datasources/{uid}/query`), 'detail page lists the query URL');
   assert(detailText.includes(`name: ${NAME}`), 'detail page shows the YAML');
@@ -213,6 +227,7 @@ try {
   await row.getByTestId('condition-Registered').waitFor({ timeout: 30000 });
   const reg = row.getByTestId('condition-Registered');
   assert((await reg.getAttribute('aria-label')).startsWith('Registered='), `list row shows the Registered condition (${await reg.getAttribute('aria-label')})`);
+  assert(/Registered: (True|False|Unknown)/.test(await reg.textContent()), `the badge text says the status (${await reg.textContent()})`);
   // Keyboard: Tab from the row's name link to the badge opens its tooltip.
   await row.getByRole('link', { name: NAME }).focus();
   for (let i = 0; i < 5; i++) {

@@ -35,7 +35,11 @@ export function conditionSummary(c: Condition): string {
   return parts.join(' — ');
 }
 
-/** One badge per condition; the tooltip (also reachable by keyboard focus) carries reason and message. */
+/**
+ * One badge per condition, its text naming type and status; the tooltip (also reachable by
+ * keyboard focus) carries reason and message. Not a live region: a list of hundreds of rows
+ * polled every few seconds must not announce every badge.
+ */
 export function ConditionBadges({ conditions }: { conditions?: Condition[] }) {
   if (!conditions || conditions.length === 0) {
     return <Badge text="Pending" color="darkgrey" icon="clock-nine" />;
@@ -46,12 +50,12 @@ export function ConditionBadges({ conditions }: { conditions?: Condition[] }) {
         <Tooltip key={c.type} content={conditionSummary(c)} placement="top">
           <span
             tabIndex={0}
-            role="status"
+            role="img"
             aria-label={conditionSummary(c)}
             data-testid={`condition-${c.type}`}
             data-status={c.status}
           >
-            <Badge text={c.type} color={conditionColor(c.status)} icon={conditionIcon(c.status)} />
+            <Badge text={`${c.type}: ${c.status}`} color={conditionColor(c.status)} icon={conditionIcon(c.status)} />
           </span>
         </Tooltip>
       ))}

@@ -1,4 +1,4 @@
-import React from 'react';
+import React, { useEffect } from 'react';
 import { css } from '@emotion/css';
 import { PluginPage } from '@grafana/runtime';
 import type { GrafanaTheme2 } from '@grafana/data';
@@ -16,6 +16,12 @@ interface Props {
 export function PageLayout({ title, subTitle, actions, children }: Props) {
   const { chrome } = useEnv();
   const styles = useStyles2(getStyles);
+  useEffect(() => {
+    // Grafana's chrome titles the tab itself; standalone, each page names it.
+    if (chrome === 'standalone') {
+      document.title = `${title} · Data Plane Aggregator`;
+    }
+  }, [chrome, title]);
   if (chrome === 'grafana') {
     return (
       <PluginPage pageNav={{ text: title, subTitle }} actions={actions}>

@@ -112,7 +112,9 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                 onChange={setText}
               />
             </div>
-            <RadioButtonGroup options={TYPE_OPTIONS} value={pluginType} onChange={(v) => setPluginType(v ?? '')} />
+            <div role="group" aria-label="Plugin type">
+              <RadioButtonGroup options={TYPE_OPTIONS} value={pluginType} onChange={(v) => setPluginType(v ?? '')} />
+            </div>
           </div>
           {visible.length === 0 ? (
             <EmptyState variant="not-found" message="No data plane services match the filter" />
