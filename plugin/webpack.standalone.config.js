@@ -28,6 +28,8 @@ module.exports = (env, argv) => ({
       patterns: [
         { from: path.resolve(__dirname, 'node_modules/@grafana/ui/dist/public/img/icons'), to: 'build/img/icons' },
         { from: 'img/logo.svg', to: 'build/img/logo.svg' },
+        // Grafana serves this icon from its own public folder; @grafana/ui's package lacks it.
+        { from: 'standalone/img/spinner.svg', to: 'build/img/icons/unicons/spinner.svg' },
       ],
     }),
     new (require('./scripts/html-plugin'))(),

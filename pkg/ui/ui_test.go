@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -354,5 +356,29 @@ func TestRemoveSessionCookie(t *testing.T) {
 				t.Errorf("Cookie = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestBundleServedCompressed: scripts go out gzip-compressed to clients that accept it, as
+// they are to the others.
+func TestBundleServedCompressed(t *testing.T) {
+	opts, _ := testOptions(t, bundleDir(t))
+	h := Handler(opts)
+	w := do(h, http.MethodGet, "/ui/build/app.123.js", "", func(r *http.Request) { r.Header.Set("Accept-Encoding", "br, gzip") })
+	if w.Code != 200 || w.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(w.Header().Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("gzip: %d %v", w.Code, w.Header())
+	}
+	zr, err := gzip.NewReader(w.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(zr); string(b) != "console.log(1)" {
+		t.Errorf("decompressed %q", b)
+	}
+	for _, ae := range []string{"", "identity", "gzip;q=0"} {
+		w = do(h, http.MethodGet, "/ui/build/app.123.js", "", func(r *http.Request) { r.Header.Set("Accept-Encoding", ae) })
+		if w.Header().Get("Content-Encoding") != "" || w.Body.String() != "console.log(1)" {
+			t.Errorf("Accept-Encoding %q: %v %q", ae, w.Header(), w.Body)
+		}
 	}
 }

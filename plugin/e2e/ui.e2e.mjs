@@ -75,6 +75,23 @@ page.on('console', (m) => {
   }
 });
 page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+// Every asset the UI loads exists (API answers are the test's business, not assets).
+const missingAssets = new Set();
+page.on('response', (r) => {
+  if (r.status() === 404 && !r.url().includes('/apis/')) {
+    missingAssets.add(r.url().replace(DPA_URL, ''));
+  }
+});
+// The bundle is served compressed to browsers that accept it.
+const uncompressed = new Set();
+page.on('response', async (r) => {
+  if (/\/ui\/build\/.*\.js$/.test(r.url()) && r.status() === 200) {
+    const enc = (await r.allHeaders())['content-encoding'];
+    if (enc !== 'gzip' && enc !== 'br') {
+      uncompressed.add(r.url().replace(DPA_URL, ''));
+    }
+  }
+});
 
 /** Screenshot the current page in light and dark. */
 async function shoot(name, useToggle = false) {
@@ -357,6 +374,8 @@ try {
   const viewerWrite = await api('DELETE', `${API}/${NAME}`, undefined, { 'X-DPA-CSRF': '1' });
   assert(viewerWrite.status === 403, `the server refuses the Viewer's delete too (got ${viewerWrite.status})`);
   await shoot('viewer-detail');
+  assert(missingAssets.size === 0, `no asset is missing (${[...missingAssets].join(', ') || 'none'})`);
+  assert(uncompressed.size === 0, `the bundle is served compressed (${[...uncompressed].join(', ') || 'all'})`);
 } catch (e) {
   failures++;
   console.error(`FAIL: ${e instanceof AssertionError ? e.message : e.stack || e}`);

@@ -45,7 +45,7 @@ function Header({ mode, onToggle }: { mode: Mode; onToggle: () => void }) {
         <Button
           variant="secondary"
           fill="text"
-          icon="circle-mono"
+          icon="adjust-circle"
           aria-label={mode === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
           onClick={onToggle}
           data-testid="theme-toggle"
@@ -64,7 +64,19 @@ function Header({ mode, onToggle }: { mode: Mode; onToggle: () => void }) {
 
 function Root() {
   const [mode, setMode] = useState<Mode>(initialMode);
-  const theme = useMemo(() => createTheme({ colors: { mode } }), [mode]);
+  // The system's fonts: Grafana's Inter and Roboto Mono files live in Grafana's public folder,
+  // not in @grafana/ui, so standalone they would only be 404s.
+  const theme = useMemo(
+    () =>
+      createTheme({
+        colors: { mode },
+        typography: {
+          fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif',
+          fontFamilyMonospace: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "Liberation Mono", monospace',
+        },
+      }),
+    [mode]
+  );
   const nav = useHistoryNav(UI_BASE);
   const client = useMemo(() => new DataPlaneServiceClient({ base: '' }), []);
   const canWrite = useCanWrite(client);
