@@ -180,7 +180,9 @@ try {
   // --- CSRF rule on cookie-authenticated writes -------------------------------------------
   const noCsrf = await api('POST', API, dps(BLOCKER, BLOCKED_GROUP));
   assert(noCsrf.status === 401 || noCsrf.status === 403, `a cookie-authenticated write without X-DPA-CSRF is refused (got ${noCsrf.status})`);
-  const blocker = await api('POST', API, dps(BLOCKER, BLOCKED_GROUP), { 'X-DPA-CSRF': '1' });
+  const blockerObj = dps(BLOCKER, BLOCKED_GROUP);
+  blockerObj.metadata.annotations = { 'kubectl.kubernetes.io/last-applied-configuration': '{"kind":"DataPlaneService","secret-ish":"copy"}', team: 'e2e' };
+  const blocker = await api('POST', API, blockerObj, { 'X-DPA-CSRF': '1' });
   assert(blocker.status === 201, `blocker object created via the API with X-DPA-CSRF (got ${blocker.status})`);
 
   // --- List ----------------------------------------------------------------------------------
@@ -218,11 +220,13 @@ try {
   await page.getByTestId('service-1').getByRole('radio', { name: 'GET', exact: true }).check();
   await fill('#svc-1-path', '/things/{name}');
   await shoot('create-form');
-  const created = page.waitForResponse((r) => r.url().endsWith(API) && r.request().method() === 'POST');
+  const created = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(API) && r.request().method() === 'POST');
   await page.getByRole('button', { name: 'Create' }).click();
   const createResp = await created;
   assert(createResp.status() === 201, `POST through the form answered 201 (got ${createResp.status()})`);
   assert(createResp.request().headers()['x-dpa-csrf'] === '1', 'the UI sends X-DPA-CSRF: 1 on writes');
+  const managers = ((await api('GET', `${API}/${NAME}`)).body?.metadata?.managedFields ?? []).map((m) => m.manager);
+  assert(managers.includes('dpa-ui') && !managers.some((m) => /Mozilla/.test(m)), `the UI's writes are recorded as field manager dpa-ui (${managers})`);
   await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
 
   // --- Detail --------------------------------------------------------------------------------
@@ -265,8 +269,24 @@ try {
   await page.waitForURL(new RegExp(`/ui/services/${NAME}/edit$`));
   await page.waitForSelector('#dps-plugin-id');
   assert(await page.locator('#dps-name').isDisabled(), 'name is read-only when editing');
+  // Saving an unchanged form sends nothing.
+  let puts = 0;
+  const countPuts = (r) => {
+    if (r.method() === 'PUT' && r.url().includes(`${API}/${NAME}`)) {
+      puts++;
+    }
+  };
+  page.on('request', countPuts);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  page.off('request', countPuts);
+  assert(puts === 0, `saving an unchanged form sends no PUT (${puts})`);
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.waitForURL(new RegExp(`/ui/services/${NAME}/edit$`));
+  await page.waitForSelector('#dps-plugin-id');
   await fill('#dps-plugin-id', 'e2e-datasource-v2');
-  const put1 = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
+  const put1 = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
   await page.getByRole('button', { name: 'Save' }).click();
   assert((await put1).status() === 200, 'PUT through the form answered 200');
   await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
@@ -281,7 +301,7 @@ try {
   assert((await page.getByTestId('field-spec.services[1].path').textContent()).includes('empty segments'), 'client-side path check');
   await fill('#svc-1-path', '/things/{name}');
   await fill('#dps-group', BLOCKED_GROUP); // valid syntax, but claimed by the blocker object
-  const put2 = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
+  const put2 = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(`${API}/${NAME}`) && r.request().method() === 'PUT');
   await page.getByRole('button', { name: 'Save' }).click();
   const put2Resp = await put2;
   assert(put2Resp.status() === 422, `server rejects the claimed group/version with 422 (got ${put2Resp.status()})`);
@@ -289,6 +309,13 @@ try {
   await groupField.getByText(/already claimed/).waitFor();
   assert((await groupField.textContent()).includes(BLOCKER), "the server's 422 cause is shown next to the Group field");
   await shoot('edit-server-error');
+  // The YAML view leaves out kubectl's last-applied copy of the object.
+  await page.goto(`${DPA_URL}/ui/services/${BLOCKER}`);
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  const blockerText = await page.textContent('main');
+  assert(!blockerText.includes('last-applied-configuration') && blockerText.includes('team: e2e'), 'the YAML view drops last-applied-configuration and keeps other annotations');
+  await page.goto(`${DPA_URL}/ui/services/${NAME}/edit`);
+  await page.waitForSelector('#dps-group');
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
 
@@ -299,7 +326,7 @@ try {
   await dialog.waitFor();
   assert((await dialog.textContent()).includes(`Delete ${NAME}?`), 'delete asks for confirmation');
   await shoot('delete-confirm');
-  const del = page.waitForResponse((r) => r.url().endsWith(`${API}/${NAME}`) && r.request().method() === 'DELETE');
+  const del = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(`${API}/${NAME}`) && r.request().method() === 'DELETE');
   await dialog.getByRole('button', { name: 'Delete' }).click();
   assert((await del).status() === 200, 'DELETE answered 200');
   await page.waitForURL(/\/ui\/$/);

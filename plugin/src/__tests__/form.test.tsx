@@ -117,7 +117,7 @@ describe('create form', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Save' }));
     expect(await within(field('spec.services[1].path')).findByText(/segment contains a space/)).toBeInTheDocument();
     const put = server.requests('PUT')[0];
-    expect(put.url).toMatch(/\/dataplaneservices\/r$/);
+    expect(put.url).toMatch(/\/dataplaneservices\/r\?fieldManager=dpa-ui$/);
     expect((put.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe('1');
     expect((put.body as { spec: { services: unknown[] } }).spec.services).toEqual([{ type: 'query' }, { type: 'route', method: 'GET', path: '/things/{name}/x y' }]);
   });

@@ -3,6 +3,9 @@ import { backendSrvHttp, toApiError, type HttpFn } from './http';
 
 export const GRAFANA_API_BASE = '/api/plugins/dataplane-aggregator-app/resources';
 
+/** The field manager the UI's writes are recorded under (else the server takes the browser's User-Agent). */
+const FIELD_MANAGER = { fieldManager: 'dpa-ui' };
+
 export interface ClientOptions {
   /** Prefix before /apis/...: GRAFANA_API_BASE inside Grafana, '' when served by dpa itself. */
   base: string;
@@ -41,12 +44,12 @@ export class DataPlaneServiceClient {
   }
 
   create(obj: DataPlaneService): Promise<DataPlaneService> {
-    return this.call({ method: 'POST', url: this.collectionURL(), data: obj });
+    return this.call({ method: 'POST', url: this.collectionURL(), data: obj, params: FIELD_MANAGER });
   }
 
   /** update replaces the object; obj.metadata.resourceVersion guards against lost updates (409). */
   update(obj: DataPlaneService): Promise<DataPlaneService> {
-    return this.call({ method: 'PUT', url: this.objectURL(obj.metadata.name), data: obj });
+    return this.call({ method: 'PUT', url: this.objectURL(obj.metadata.name), data: obj, params: FIELD_MANAGER });
   }
 
   async delete(name: string): Promise<void> {

@@ -150,6 +150,11 @@ export function EditPage({ name }: Props) {
       focusFirstInvalid();
       return;
     }
+    if (!isNew && original && unchanged(original, toSend)) {
+      // Nothing to save: no PUT (which would only bump the resourceVersion).
+      nav.navigate(servicePath(toSend.metadata.name));
+      return;
+    }
     setSaving(true);
     try {
       const saved = isNew ? await client.create(toSend) : await client.update(toSend);
@@ -444,3 +449,10 @@ const getStyles = (theme: GrafanaTheme2) => ({
   error: css({ color: theme.colors.error.text, marginBottom: theme.spacing(1) }),
   buttons: css({ display: 'flex', gap: theme.spacing(1) }),
 });
+
+/** unchanged reports whether the form would send what the server already has. */
+function unchanged(original: DataPlaneService, toSend: DataPlaneService): boolean {
+  const norm = (o: DataPlaneService) =>
+    JSON.stringify({ spec: { ...o.spec, services: cleanServices(o.spec.services ?? []) }, labels: o.metadata.labels ?? {} });
+  return norm(original) === norm(toSend);
+}
