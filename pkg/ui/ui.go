@@ -252,7 +252,7 @@ button:focus-visible{outline:2px solid #fff;outline-offset:2px}
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Sign in</button>
 </form>
-<p class="hint">Use a token the API server accepts (the same one kubectl uses).</p>
+<p class="hint">Use a token the API server accepts, the same one kubectl uses: the admin token is the file <code>admin-token</code> in dpa's data directory (<code>--data-dir</code>, <code>./data</code> by default); other users' tokens come from <code>--token-auth-file</code>.</p>
 </main></body></html>
 `))
 

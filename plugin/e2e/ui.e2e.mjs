@@ -156,6 +156,7 @@ try {
   await page.waitForURL(/\/ui\/login/);
   assert(page.url().includes('/ui/login'), 'unauthenticated /ui/ redirects to the sign-in page');
   await shoot('login');
+  assert((await page.textContent('main')).includes('admin-token'), 'the sign-in page says where the admin token is');
   // The sign-in button's keyboard focus ring is visible in the light theme too.
   await page.emulateMedia({ colorScheme: 'light' });
   await page.click('#token');
@@ -188,6 +189,12 @@ try {
   // --- List ----------------------------------------------------------------------------------
   await page.waitForSelector(`[data-testid="row-${BLOCKER}"]`);
   assert(true, 'list shows existing services');
+  // The blocker's plugin is not installed: the reason shows in the row, not only in a tooltip.
+  await page.getByTestId(`row-${BLOCKER}`).getByTestId('condition-reason-Available').waitFor({ timeout: 30000 });
+  assert(
+    (await page.getByTestId(`row-${BLOCKER}`).getByTestId('condition-reason-Available').textContent()) === 'PluginNotFound',
+    'a failed condition shows its reason inline'
+  );
   assert((await page.locator('main [role="status"]').count()) === 0, 'condition badges are not live regions');
   assert((await page.getByRole('group', { name: 'Plugin type' }).count()) === 1, 'the type filter has a label');
   assert((await page.title()).startsWith('Data plane services'), `the tab title names the page (${await page.title()})`);

@@ -56,6 +56,12 @@ export function ConditionBadges({ conditions }: { conditions?: Condition[] }) {
             data-status={c.status}
           >
             <Badge text={`${c.type}: ${c.status}`} color={conditionColor(c.status)} icon={conditionIcon(c.status)} />
+            {c.status !== 'True' && c.reason && (
+              // What is wrong is said inline, not only in the tooltip.
+              <span data-testid={`condition-reason-${c.type}`} style={{ marginLeft: 4, fontSize: '0.85em' }}>
+                {c.reason}
+              </span>
+            )}
           </span>
         </Tooltip>
       ))}

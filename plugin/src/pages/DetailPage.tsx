@@ -85,7 +85,7 @@ export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: num
               <dd className={styles.mono}>{obj.spec.group}</dd>
               <dt>Version</dt>
               <dd className={styles.mono}>{obj.spec.version}</dd>
-              <dt>Status</dt>
+              <dt>Conditions</dt>
               <dd>
                 <ConditionBadges conditions={obj.status?.conditions} />
               </dd>
