@@ -332,6 +332,14 @@ try {
   const dialog = page.getByRole('dialog');
   await dialog.waitFor();
   assert((await dialog.textContent()).includes(`Delete ${NAME}?`), 'delete asks for confirmation');
+  await page.waitForFunction(() => document.activeElement?.textContent?.trim() === 'Cancel');
+  assert(true, 'the delete dialog opens with Cancel focused (Enter does not delete)');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  await page.waitForFunction(() => document.activeElement?.textContent?.trim() === 'Delete');
+  assert(true, 'focus returns to the Delete button when the dialog closes');
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await dialog.waitFor();
   await shoot('delete-confirm');
   const del = page.waitForResponse((r) => new URL(r.url()).pathname.endsWith(`${API}/${NAME}`) && r.request().method() === 'DELETE');
   await dialog.getByRole('button', { name: 'Delete' }).click();

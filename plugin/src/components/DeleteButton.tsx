@@ -1,4 +1,4 @@
-import React, { useState } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 import { Button, ConfirmModal, IconButton } from '@grafana/ui';
 import { useEnv } from '../context';
 import { errorMessage } from '../api/errors';
@@ -11,14 +11,34 @@ interface Props {
   variant?: 'icon' | 'button';
 }
 
-/** Delete with a confirmation modal; only the confirm button sends the DELETE. */
+/**
+ * Delete with a confirmation modal; only the confirm button sends the DELETE. The dialog opens
+ * with Cancel focused (Enter must not delete), and focus returns to the trigger when it closes.
+ */
 export function DeleteButton({ name, onDeleted, onError, variant = 'button' }: Props) {
   const { client, canWrite } = useEnv();
   const [open, setOpen] = useState(false);
   const [busy, setBusy] = useState(false);
+  const trigger = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (!open) {
+      return;
+    }
+    const t = setTimeout(() => {
+      const cancel = Array.from(document.querySelectorAll<HTMLButtonElement>('[role="dialog"] button')).find(
+        (b) => b.textContent?.trim() === 'Cancel'
+      );
+      cancel?.focus();
+    }, 0);
+    return () => clearTimeout(t);
+  }, [open]);
   if (!canWrite) {
     return null;
   }
+  const dismiss = () => {
+    setOpen(false);
+    setTimeout(() => trigger.current?.focus(), 0);
+  };
   const confirm = async () => {
     setBusy(true);
     try {
@@ -35,9 +55,9 @@ export function DeleteButton({ name, onDeleted, onError, variant = 'button' }: P
   return (
     <>
       {variant === 'icon' ? (
-        <IconButton name="trash-alt" tooltip={`Delete ${name}`} aria-label={`Delete ${name}`} onClick={() => setOpen(true)} />
+        <IconButton ref={trigger} name="trash-alt" tooltip={`Delete ${name}`} aria-label={`Delete ${name}`} onClick={() => setOpen(true)} />
       ) : (
-        <Button variant="destructive" icon="trash-alt" onClick={() => setOpen(true)}>
+        <Button ref={trigger} variant="destructive" icon="trash-alt" onClick={() => setOpen(true)}>
           Delete
         </Button>
       )}
@@ -48,7 +68,7 @@ export function DeleteButton({ name, onDeleted, onError, variant = 'button' }: P
         confirmText={busy ? 'Deleting…' : 'Delete'}
         confirmationText={undefined}
         onConfirm={confirm}
-        onDismiss={() => setOpen(false)}
+        onDismiss={dismiss}
       />
     </>
   );
