@@ -392,6 +392,16 @@ try {
   await page.getByRole('heading', { name: 'Spec' }).waitFor();
   assert((await page.getByRole('button', { name: 'Edit' }).count()) === 0, 'a Viewer sees no Edit button on the detail page');
   assert((await page.getByRole('button', { name: 'Delete' }).count()) === 0, 'a Viewer sees no Delete button on the detail page');
+  // A failed load offers Retry (the failure is injected: dpa itself stays up).
+  const objURL = `${DPA_URL}${API}/${NAME}`;
+  await page.route(objURL, (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"kind":"Status","code":503,"message":"injected"}' }));
+  await page.goto(`${DPA_URL}/ui/services/${NAME}`);
+  const retry = page.getByRole('button', { name: 'Retry' });
+  await retry.waitFor();
+  await page.unroute(objURL);
+  await retry.click();
+  await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  assert(true, 'the detail page offers Retry after a failed load, and it loads');
   // An app plugin's URLs are per namespace (from pkg/routes' endpoints), never a datasource's.
   const APP = `e2e-app-${suffix}`;
   const appObj = {

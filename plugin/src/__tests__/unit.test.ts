@@ -1,3 +1,4 @@
+import { createFetchBackendSrv } from '../standalone/backendSrv';
 import fs from 'fs';
 import path from 'path';
 import { validateRoutePath, validateSpec, validateServices, cleanServices } from '../api/validation';
@@ -117,5 +118,20 @@ describe('plugin.json', () => {
       expect(inc.path).toMatch(/^\/a\/%PLUGIN_ID%\//);
     }
     expect(fs.existsSync(path.join(__dirname, '..', pj.info.logos.small))).toBe(true);
+  });
+});
+
+describe('standalone BackendSrv', () => {
+  it('fails a request that never answers instead of waiting forever', async () => {
+    jest.useFakeTimers();
+    try {
+      const never = jest.fn(() => new Promise<Response>(() => {}));
+      const srv = createFetchBackendSrv({ fetchImpl: never as unknown as typeof fetch, timeoutMs: 5000 });
+      const p = srv.request({ url: '/apis/x', method: 'GET' });
+      jest.advanceTimersByTime(5001);
+      await expect(p).rejects.toMatchObject({ status: 0, statusText: 'The server did not answer within 5 s' });
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

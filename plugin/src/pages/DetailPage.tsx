@@ -61,7 +61,10 @@ export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: num
       )}
       {error !== null && !notFound && (
         <Alert title="Could not load the service" severity="error">
-          {errorMessage(error)}
+          <p>{errorMessage(error)}</p>
+          <Button variant="secondary" icon="sync" onClick={() => load()}>
+            Retry
+          </Button>
         </Alert>
       )}
       {actionError && (

@@ -8,6 +8,8 @@ export interface FetchBackendOptions {
   /** Called on 401 (e.g. redirect to the sign-in page). */
   onUnauthorized?: () => void;
   fetchImpl?: typeof fetch;
+  /** A request that gets no answer within this fails (default 30 s), so no page waits forever. */
+  timeoutMs?: number;
 }
 
 function buildURL(url: string, params?: BackendSrvRequest['params']): string {
@@ -55,9 +57,22 @@ export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSr
         }
       }
       const url = buildURL(options.url, options.params);
+      const timeoutMs = opts.timeoutMs ?? 30000;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+        subscriber.error({
+          status: 0,
+          statusText: `The server did not answer within ${Math.round(timeoutMs / 1000)} s`,
+          data: undefined,
+          config: options,
+        });
+      }, timeoutMs);
       doFetch(url, { method, headers, body, credentials: 'same-origin', signal: controller.signal })
         .then(async (resp) => {
           const text = await resp.text();
+          clearTimeout(timer);
           let data: unknown = text;
           if (text && (resp.headers.get('content-type') ?? '').includes('json')) {
             try {
@@ -88,11 +103,15 @@ export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSr
           subscriber.complete();
         })
         .catch((e) => {
-          if (!controller.signal.aborted) {
+          clearTimeout(timer);
+          if (!controller.signal.aborted && !timedOut) {
             subscriber.error({ status: 0, statusText: e instanceof Error ? e.message : String(e), data: undefined, config: options });
           }
         });
-      return () => controller.abort();
+      return () => {
+        clearTimeout(timer);
+        controller.abort();
+      };
     });
   }
 
