@@ -235,6 +235,7 @@ try {
   const managers = ((await api('GET', `${API}/${NAME}`)).body?.metadata?.managedFields ?? []).map((m) => m.manager);
   assert(managers.includes('dpa-ui') && !managers.some((m) => /Mozilla/.test(m)), `the UI's writes are recorded as field manager dpa-ui (${managers})`);
   await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
+  assert((await page.getByTestId('flash').textContent()).includes(`Created ${NAME}`), 'the page after a create confirms it');
 
   // --- Detail --------------------------------------------------------------------------------
   await page.getByRole('heading', { name: 'Spec' }).waitFor();
@@ -346,6 +347,7 @@ try {
   assert((await del).status() === 200, 'DELETE answered 200');
   await page.waitForURL(/\/ui\/$/);
   await page.getByTestId(`row-${NAME}`).waitFor({ state: 'detached' });
+  assert((await page.getByTestId('flash').textContent()).includes(`Deleted ${NAME}`), 'the list after a delete confirms it');
   assert((await api('GET', `${API}/${NAME}`)).status === 404, 'the object is gone');
   await shoot('list-after-delete');
 

@@ -4,6 +4,7 @@ import { PluginPage } from '@grafana/runtime';
 import type { GrafanaTheme2 } from '@grafana/data';
 import { useStyles2 } from '@grafana/ui';
 import { useEnv } from '../context';
+import { Flash } from '../flash';
 
 interface Props {
   title: string;
@@ -25,7 +26,10 @@ export function PageLayout({ title, subTitle, actions, children }: Props) {
   if (chrome === 'grafana') {
     return (
       <PluginPage pageNav={{ text: title, subTitle }} actions={actions}>
-        <div className={styles.body}>{children}</div>
+        <div className={styles.body}>
+          <Flash />
+          {children}
+        </div>
       </PluginPage>
     );
   }
@@ -38,7 +42,10 @@ export function PageLayout({ title, subTitle, actions, children }: Props) {
         </div>
         {actions && <div className={styles.actions}>{actions}</div>}
       </div>
-      <div className={styles.body}>{children}</div>
+      <div className={styles.body}>
+        <Flash />
+        {children}
+      </div>
     </main>
   );
 }

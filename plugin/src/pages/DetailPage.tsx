@@ -9,6 +9,7 @@ import { age, concreteURLs } from '../api/urls';
 import { toYAML } from '../api/yaml';
 import { ConditionBadges } from '../components/ConditionBadges';
 import { DeleteButton } from '../components/DeleteButton';
+import { flash } from '../flash';
 import { PageLayout } from '../components/PageLayout';
 import { getTableStyles } from './ListPage';
 
@@ -43,7 +44,14 @@ export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: num
         <Button icon="pen" variant="secondary" onClick={() => nav.navigate(servicePath(name, '/edit'))}>
           Edit
         </Button>
-        <DeleteButton name={name} onDeleted={() => nav.navigate('/')} onError={setActionError} />
+        <DeleteButton
+          name={name}
+          onDeleted={() => {
+            flash(`Deleted ${name}`);
+            nav.navigate('/');
+          }}
+          onError={setActionError}
+        />
       </>
     ) : undefined;
 

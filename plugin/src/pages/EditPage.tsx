@@ -24,6 +24,7 @@ import {
 } from '../api/types';
 import { ApiError, causesByField, errorMessage } from '../api/errors';
 import { cleanServices, validateObject, type FieldErrors } from '../api/validation';
+import { flash } from '../flash';
 import { PageLayout } from '../components/PageLayout';
 
 const TYPE_OPTIONS: Array<SelectableValue<ServiceType>> = SERVICE_TYPES.map((t) => ({ label: t, value: t }));
@@ -158,6 +159,7 @@ export function EditPage({ name }: Props) {
     setSaving(true);
     try {
       const saved = isNew ? await client.create(toSend) : await client.update(toSend);
+      flash(`${isNew ? 'Created' : 'Saved'} ${saved.metadata?.name ?? toSend.metadata.name}`);
       nav.navigate(servicePath(saved.metadata?.name ?? toSend.metadata.name));
     } catch (err) {
       const ae = err instanceof ApiError ? err : new ApiError(0, undefined, errorMessage(err));

@@ -17,6 +17,7 @@ import { errorMessage } from '../api/errors';
 import { age } from '../api/urls';
 import { ConditionBadges } from '../components/ConditionBadges';
 import { DeleteButton } from '../components/DeleteButton';
+import { flash } from '../flash';
 import { AppLink } from '../components/Link';
 import { PageLayout } from '../components/PageLayout';
 
@@ -162,6 +163,7 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                         variant="icon"
                         name={o.metadata.name}
                         onDeleted={() => {
+                          flash(`Deleted ${o.metadata.name}`);
                           setItems((cur) => (cur ?? []).filter((x) => x.metadata.name !== o.metadata.name));
                           setRefresh((r) => r + 1);
                         }}
