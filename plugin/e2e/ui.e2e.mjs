@@ -317,6 +317,33 @@ try {
   await groupField.getByText(/already claimed/).waitFor();
   assert((await groupField.textContent()).includes(BLOCKER), "the server's 422 cause is shown next to the Group field");
   await shoot('edit-server-error');
+  // A failed save is brought into view and focused, however long the form (issue: the alert
+  // appeared ~730 px above the viewport and focus went to the body).
+  const long = (await api('GET', `${API}/${NAME}`)).body;
+  long.spec.services = [{ type: 'query' }, ...Array.from({ length: 14 }, (_, i) => ({ type: 'route', method: 'GET', path: `/r${i}/{x}` }))];
+  assert((await api('PUT', `${API}/${NAME}`, long, { Authorization: `Bearer ${DPA_TOKEN}` })).status === 200, 'a service with a long form');
+  await page.goto(`${DPA_URL}/ui/services/${NAME}/edit`);
+  await page.waitForSelector('#svc-14-path');
+  await fill('#dps-plugin-id', 'e2e-datasource-v3');
+  await page.locator('#svc-14-path').scrollIntoViewIfNeeded();
+  const inView = async (loc) =>
+    loc.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      return r.top >= 0 && r.top < window.innerHeight && el.contains(document.activeElement);
+    });
+  await page.route(new RegExp(`${API}/${NAME}\\?`), (route) => (route.request().method() === 'PUT' ? route.abort('failed') : route.continue()));
+  await page.getByRole('button', { name: 'Save' }).click();
+  const saveAlerts = page.getByTestId('save-alerts');
+  await saveAlerts.getByText(/dpa did not answer/).waitFor();
+  assert(await inView(saveAlerts), 'a network failure on save is shown in view and focused, in words (not "Failed to fetch")');
+  await page.unroute(new RegExp(`${API}/${NAME}\\?`));
+  const cur = (await api('GET', `${API}/${NAME}`)).body;
+  cur.metadata.labels = { ...(cur.metadata.labels || {}), touched: 'by-someone-else' };
+  assert((await api('PUT', `${API}/${NAME}`, cur, { Authorization: `Bearer ${DPA_TOKEN}` })).status === 200, 'someone else changes the service');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByTestId('conflict-alert').waitFor();
+  assert(await inView(saveAlerts), 'a 409 conflict on save is shown in view and focused');
+
   // The YAML view leaves out kubectl's last-applied copy of the object.
   await page.goto(`${DPA_URL}/ui/services/${BLOCKER}`);
   await page.getByRole('heading', { name: 'Spec' }).waitFor();

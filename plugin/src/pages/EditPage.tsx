@@ -1,4 +1,4 @@
-import React, { useCallback, useEffect, useState } from 'react';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { css } from '@emotion/css';
 import type { GrafanaTheme2, SelectableValue } from '@grafana/data';
 import {
@@ -70,6 +70,15 @@ export function EditPage({ name }: Props) {
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [submitError, setSubmitError] = useState<ApiError | string | null>(null);
+  // Where a failed save is explained: brought into view and focused, so the user sees it
+  // however far down the form they are (a 422 instead focuses its first field).
+  const alerts = useRef<HTMLDivElement>(null);
+  const showAlerts = useCallback(() => {
+    setTimeout(() => {
+      alerts.current?.scrollIntoView?.({ block: 'start' });
+      alerts.current?.focus();
+    }, 0);
+  }, []);
   const [conflict, setConflict] = useState(false);
   const [submitted, setSubmitted] = useState(false);
   const [saving, setSaving] = useState(false);
@@ -169,11 +178,14 @@ export function EditPage({ name }: Props) {
         focusFirstInvalid();
       } else if (ae.isConflict) {
         setConflict(true);
+        showAlerts();
       } else if (ae.isAlreadyExists) {
         setServerErrors({ 'metadata.name': `A DataPlaneService named "${toSend.metadata.name}" already exists` });
         setSubmitError(ae);
+        showAlerts();
       } else {
         setSubmitError(ae);
+        showAlerts();
       }
     } finally {
       setSaving(false);
@@ -186,6 +198,7 @@ export function EditPage({ name }: Props) {
 
   return (
     <PageLayout title={isNew ? 'New data plane service' : `Edit ${name}`} subTitle="DataPlaneService">
+      <div ref={alerts} tabIndex={-1} data-testid="save-alerts" style={{ outline: 'none' }}>
       {conflict && (
         <Alert title="Someone else changed this service" severity="warning" data-testid="conflict-alert">
           <p>
@@ -202,7 +215,7 @@ export function EditPage({ name }: Props) {
           title={submitError instanceof ApiError && submitError.isInvalid ? 'The server rejected the service' : 'Save failed'}
           severity="error"
         >
-          <div>{submitError instanceof ApiError ? submitError.message : submitError}</div>
+          <div>{submitError instanceof ApiError ? saveErrorText(submitError) : submitError}</div>
           {otherServerErrors.length > 0 && (
             <ul>
               {otherServerErrors.map(([k, v]) => (
@@ -214,6 +227,7 @@ export function EditPage({ name }: Props) {
           )}
         </Alert>
       )}
+      </div>
       <form onSubmit={submit} noValidate className={styles.form} aria-label="Data plane service">
         <TextField
           path="metadata.name"
@@ -457,4 +471,12 @@ function unchanged(original: DataPlaneService, toSend: DataPlaneService): boolea
   const norm = (o: DataPlaneService) =>
     JSON.stringify({ spec: { ...o.spec, services: cleanServices(o.spec.services ?? []) }, labels: o.metadata.labels ?? {} });
   return norm(original) === norm(toSend);
+}
+
+/** saveErrorText says what a failed save means; a request without an answer is not "Failed to fetch". */
+function saveErrorText(e: ApiError): string {
+  if (e.status === 0) {
+    return `dpa did not answer (${e.message}): the network or dpa is down. Your changes are kept here; save again when it is back.`;
+  }
+  return e.message;
 }
