@@ -351,7 +351,15 @@ try {
   assert(!blockerText.includes('last-applied-configuration') && blockerText.includes('team: e2e'), 'the YAML view drops last-applied-configuration and keeps other annotations');
   await page.goto(`${DPA_URL}/ui/services/${NAME}/edit`);
   await page.waitForSelector('#dps-group');
+  // Cancel on a changed form asks first.
+  await fill('#dps-plugin-id', 'changed-then-cancelled');
   await page.getByRole('button', { name: 'Cancel' }).click();
+  const discard = page.getByRole('dialog');
+  await discard.getByText('Discard your changes?').waitFor();
+  await discard.getByRole('button', { name: 'Keep editing' }).click();
+  assert((await page.inputValue('#dps-plugin-id')) === 'changed-then-cancelled', 'Keep editing keeps the changes');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Discard' }).click();
   await page.waitForURL(new RegExp(`/ui/services/${NAME}$`));
 
   // --- Delete with confirmation --------------------------------------------------------------

@@ -3,6 +3,7 @@ import { css } from '@emotion/css';
 import type { GrafanaTheme2, SelectableValue } from '@grafana/data';
 import {
   Alert,
+  ConfirmModal,
   Button,
   Field,
   IconButton,
@@ -70,6 +71,7 @@ export function EditPage({ name }: Props) {
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [submitError, setSubmitError] = useState<ApiError | string | null>(null);
+  const [confirmDiscard, setConfirmDiscard] = useState(false);
   // Where a failed save is explained: brought into view and focused, so the user sees it
   // however far down the form they are (a 422 instead focuses its first field).
   const alerts = useRef<HTMLDivElement>(null);
@@ -189,6 +191,17 @@ export function EditPage({ name }: Props) {
       }
     } finally {
       setSaving(false);
+    }
+  };
+
+  const leave = () => nav.navigate(isNew ? '/' : servicePath(original?.metadata.name ?? name!));
+  // Cancel on a changed form asks before the changes are thrown away.
+  const cancel = () => {
+    const dirty = original !== null && (!unchanged(original, draft) || original.metadata.name !== draft.metadata.name);
+    if (dirty) {
+      setConfirmDiscard(true);
+    } else {
+      leave();
     }
   };
 
@@ -379,15 +392,20 @@ export function EditPage({ name }: Props) {
           <Button type="submit" disabled={saving} icon={saving ? 'spinner' : undefined}>
             {isNew ? 'Create' : 'Save'}
           </Button>
-          <Button
-            type="button"
-            variant="secondary"
-            onClick={() => nav.navigate(isNew ? '/' : servicePath(original?.metadata.name ?? name!))}
-          >
+          <Button type="button" variant="secondary" onClick={cancel}>
             Cancel
           </Button>
         </div>
       </form>
+      <ConfirmModal
+        isOpen={confirmDiscard}
+        title="Discard your changes?"
+        body="The changes you made to this form have not been saved."
+        confirmText="Discard"
+        dismissText="Keep editing"
+        onConfirm={leave}
+        onDismiss={() => setConfirmDiscard(false)}
+      />
     </PageLayout>
   );
 }
