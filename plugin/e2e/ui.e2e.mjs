@@ -197,6 +197,11 @@ try {
   );
   assert((await page.locator('main [role="status"]').count()) === 0, 'condition badges are not live regions');
   assert((await page.getByRole('group', { name: 'Plugin type' }).count()) === 1, 'the type filter has a label');
+  const layout = await page.evaluate(() => ({
+    margin: getComputedStyle(document.body).marginLeft,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+  }));
+  assert(layout.margin === '0px' && layout.overflow <= 0, `no body margin and no horizontal scrollbar at 1366 px (${JSON.stringify(layout)})`);
   assert((await page.title()).startsWith('Data plane services'), `the tab title names the page (${await page.title()})`);
   await shoot('list', true);
 

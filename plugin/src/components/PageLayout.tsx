@@ -60,7 +60,7 @@ const getStyles = (theme: GrafanaTheme2) => ({
     marginBottom: theme.spacing(2),
     flexWrap: 'wrap',
   }),
-  title: css({ margin: 0, fontSize: theme.typography.h2.fontSize, wordBreak: 'break-all' }),
+  title: css({ margin: 0, fontSize: theme.typography.h2.fontSize, overflowWrap: 'anywhere' }),
   sub: css({ color: theme.colors.text.secondary, marginTop: theme.spacing(0.5) }),
   actions: css({ display: 'flex', gap: theme.spacing(1), flexWrap: 'wrap' }),
   body: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(2) }),

@@ -82,6 +82,10 @@ function Root() {
   const canWrite = useCanWrite(client);
   const env: Env = useMemo(() => ({ client, chrome: 'standalone', canWrite }), [client, canWrite]);
   useEffect(() => {
+    // The browser's default 8 px body margin would add a horizontal scrollbar to every page.
+    document.body.style.margin = '0';
+  }, []);
+  useEffect(() => {
     document.documentElement.dataset.theme = mode;
     document.body.classList.toggle('theme-dark', mode === 'dark');
     document.body.classList.toggle('theme-light', mode === 'light');
