@@ -223,7 +223,7 @@ users:
 		if tc.restricted {
 			a.SetPolicy(restricted)
 		}
-		d := a.AuthorizeDataPlane(tc.u, tc.r)
+		d := a.AuthorizeDataPlane(SubjectOf(tc.u), tc.r)
 		switch {
 		case tc.deny == "" && d != nil:
 			t.Errorf("%s: denied: %v", name, d)
@@ -271,7 +271,7 @@ func BenchmarkAuthorizeDataPlane(b *testing.B) {
 	r := DataPlaneRequest{Group: "g", Version: "v1", Type: "query", Access: routes.AccessPluginCall, Verb: "query", Namespace: "default", Org: 1, UID: "prod"}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if d := a.AuthorizeDataPlane(org1Viewer, r); d != nil {
+		if d := a.AuthorizeDataPlane(SubjectOf(org1Viewer), r); d != nil {
 			b.Fatal(d)
 		}
 	}

@@ -101,13 +101,10 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 			}
 			return authorizer.DecisionDeny, "reading DataPlaneServices needs a role in an org (group grafana:org:<id>:<role>)", nil
 		}
-		if a.opts.ServiceAdminGroup != "" && s.inTeam(a.opts.ServiceAdminGroup) {
-			return authorizer.DecisionAllow, "", nil
+		if ok, needs := adminOr(s, a.opts.ServiceAdminGroup); !ok {
+			return authorizer.DecisionDeny, "changing DataPlaneServices " + needs, nil
 		}
-		if a.opts.ServiceAdminGroup != "" {
-			return authorizer.DecisionDeny, "changing DataPlaneServices needs a server admin or group " + a.opts.ServiceAdminGroup, nil
-		}
-		return authorizer.DecisionDeny, "changing DataPlaneServices needs a server admin", nil
+		return authorizer.DecisionAllow, "", nil
 	case group == "authentication.k8s.io" && resource == "selfsubjectreviews",
 		group == "authorization.k8s.io" && resource == "selfsubjectaccessreviews":
 		if attrs.GetVerb() == "create" {
@@ -124,10 +121,10 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 func (a *Authorizer) nonResource(s Subject, path string) (authorizer.Decision, string, error) {
 	switch {
 	case path == "/metrics":
-		if s.inTeam(MonitoringGroup) {
-			return authorizer.DecisionAllow, "", nil
+		if ok, needs := adminOr(s, MonitoringGroup); !ok {
+			return authorizer.DecisionDeny, "/metrics " + needs, nil
 		}
-		return authorizer.DecisionDeny, "/metrics needs a server admin or group " + MonitoringGroup, nil
+		return authorizer.DecisionAllow, "", nil
 	case path == "/debug" || strings.HasPrefix(path, "/debug/"):
 		return authorizer.DecisionDeny, "/debug needs a server admin", nil
 	case IsPublicPath(path), path == "/api", path == "/apis", strings.HasPrefix(path, "/apis/"),
@@ -141,10 +138,22 @@ func (a *Authorizer) nonResource(s Subject, path string) (authorizer.Decision, s
 	return authorizer.DecisionDeny, "no rule allows this path", nil
 }
 
-// privilegedGroups can never be impersonated by the impersonator group.
+// adminOr is the rule "a server admin or a member of group" ("": server admins only): whether
+// s passes, and else what it needs.
+func adminOr(s Subject, group string) (bool, string) {
+	switch {
+	case s.ServerAdmin || (group != "" && s.inGroup(group)):
+		return true, ""
+	case group != "":
+		return false, "needs a server admin or group " + group
+	}
+	return false, "needs a server admin"
+}
+
+// privilegedGroup can never be impersonated by the impersonator group (system:masters and
+// system:monitoring are system: groups).
 func privilegedGroup(g string) bool {
-	return g == user.SystemPrivilegedGroup || g == ServerAdminGroup || g == ImpersonatorGroup || g == MonitoringGroup ||
-		strings.HasPrefix(g, "system:")
+	return strings.HasPrefix(g, "system:") || g == ServerAdminGroup || g == ImpersonatorGroup
 }
 
 // impersonate is Kubernetes' impersonate verb: server admins may impersonate anyone. Members
@@ -154,7 +163,7 @@ func (a *Authorizer) impersonate(s Subject, attrs authorizer.Attributes) (author
 	if s.ServerAdmin {
 		return authorizer.DecisionAllow, "", nil
 	}
-	if !s.inTeam(ImpersonatorGroup) {
+	if !s.inGroup(ImpersonatorGroup) {
 		return authorizer.DecisionDeny, "impersonation needs a server admin", nil
 	}
 	switch attrs.GetResource() {
@@ -198,31 +207,27 @@ func (r DataPlaneRequest) what() string {
 	return fmt.Sprintf("%s of %s/%s", r.Type, r.Group, r.Version)
 }
 
-// AuthorizeDataPlane applies the service type's access rule. nil means allowed.
-func (a *Authorizer) AuthorizeDataPlane(u user.Info, r DataPlaneRequest) *Denied {
-	s := SubjectOf(u)
+// AuthorizeDataPlane applies the service type's access rule to s (SubjectOf the caller,
+// read once per request). nil means allowed.
+func (a *Authorizer) AuthorizeDataPlane(s Subject, r DataPlaneRequest) *Denied {
 	if s.ServerAdmin {
 		return nil
 	}
 	deny := func(reason string, args ...any) *Denied {
-		return &Denied{msg: fmt.Sprintf("User %q cannot %s %s: %s", u.GetName(), r.Verb, r.what(), fmt.Sprintf(reason, args...))}
+		return &Denied{msg: fmt.Sprintf("User %q cannot %s %s: %s", s.Login, r.Verb, r.what(), fmt.Sprintf(reason, args...))}
 	}
 	switch r.Access {
 	case routes.AccessAuthenticated:
 		return nil
-	case routes.AccessMonitoring:
-		if s.inTeam(MonitoringGroup) {
-			return nil
+	case routes.AccessMonitoring, routes.AccessWebhook:
+		group := MonitoringGroup
+		if r.Access == routes.AccessWebhook {
+			group = a.opts.WebhookGroup
 		}
-		return deny("needs a server admin or group %s", MonitoringGroup)
-	case routes.AccessWebhook:
-		if a.opts.WebhookGroup != "" && s.inTeam(a.opts.WebhookGroup) {
-			return nil
+		if ok, needs := adminOr(s, group); !ok {
+			return deny("%s", needs)
 		}
-		if a.opts.WebhookGroup != "" {
-			return deny("needs a server admin or group %s", a.opts.WebhookGroup)
-		}
-		return deny("needs a server admin")
+		return nil
 	case routes.AccessDatasourceRead, routes.AccessPluginCall:
 		if r.Namespace == "" {
 			return deny("routes outside a namespace need a server admin")
@@ -245,9 +250,9 @@ func (a *Authorizer) AuthorizeDataPlane(u user.Info, r DataPlaneRequest) *Denied
 	return deny("no rule allows this")
 }
 
-// CanReadDatasource reports whether u may see datasource uid of org in lists.
-func (a *Authorizer) CanReadDatasource(u user.Info, org int64, uid string) bool {
-	return a.Policy().Can(SubjectOf(u), org, ActionDatasourcesRead, DatasourceScope(uid))
+// CanReadDatasource reports whether s may see datasource uid of org in lists.
+func (a *Authorizer) CanReadDatasource(s Subject, org int64, uid string) bool {
+	return a.Policy().Can(s, org, ActionDatasourcesRead, DatasourceScope(uid))
 }
 
 // Review answers "may this user do this?" for SelfSubjectAccessReview (kubectl auth can-i,
@@ -280,7 +285,7 @@ func (a *Authorizer) Review(ctx context.Context, attrs authorizer.Attributes) (a
 	case res == "admission" || res == "conversion":
 		r.Access = routes.AccessWebhook
 	}
-	if d := a.AuthorizeDataPlane(attrs.GetUser(), r); d != nil {
+	if d := a.AuthorizeDataPlane(SubjectOf(attrs.GetUser()), r); d != nil {
 		return authorizer.DecisionDeny, d.Error(), nil
 	}
 	return authorizer.DecisionAllow, "", nil

@@ -119,5 +119,5 @@ func (s Subject) RoleIn(orgID int64) Role {
 // MemberOf reports whether the subject may see org orgID at all.
 func (s Subject) MemberOf(orgID int64) bool { return s.ServerAdmin || s.Orgs[orgID] != "" }
 
-// inTeam reports whether the subject belongs to the team (a group outside the convention).
-func (s Subject) inTeam(team string) bool { return slices.Contains(s.Groups, team) }
+// inGroup reports whether the identity has group g (a team or a named group).
+func (s Subject) inGroup(g string) bool { return slices.Contains(s.Groups, g) }

@@ -60,8 +60,8 @@ func (c *call) authorize() *httpError {
 	if !ok || u == nil {
 		return errForbidden("no authenticated user")
 	}
-	c.user, c.org = u, org
-	d := c.h.opts.Authorizer.AuthorizeDataPlane(u, authz.DataPlaneRequest{
+	c.user, c.subject, c.org = u, authz.SubjectOf(u), org
+	d := c.h.opts.Authorizer.AuthorizeDataPlane(c.subject, authz.DataPlaneRequest{
 		Group: c.e.group, Version: c.e.version, Type: routes.ServiceType(c.t.typ.String()), Access: accessOf[c.t.typ],
 		Verb: c.verb(), Namespace: c.t.ns, Org: org, UID: c.t.uid,
 	})

@@ -191,7 +191,7 @@ func (c *call) serveDatasources(w http.ResponseWriter) {
 		Items: make([]datasourceObject, 0, len(list))}
 	for i := range list {
 		// Lists show what the caller may read (Grafana filters its datasource list alike).
-		if c.h.opts.Authorizer.CanReadDatasource(c.user, c.org, list[i].UID) {
+		if c.h.opts.Authorizer.CanReadDatasource(c.subject, c.org, list[i].UID) {
 			out.Items = append(out.Items, toObject(c.e.gv, &list[i]))
 		}
 	}

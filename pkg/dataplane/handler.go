@@ -307,9 +307,11 @@ type call struct {
 	span   trace.Span
 	// deadline is when the plugin call's timeout expires (zero: none).
 	deadline time.Time
-	// user is the caller; org the org of the path's namespace (0: none).
-	user user.Info
-	org  int64
+	// user is the caller and subject its roles (read once); org the org of the path's
+	// namespace (0: none).
+	user    user.Info
+	subject authz.Subject
+	org     int64
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest string) {
@@ -627,7 +629,7 @@ func (c *call) pluginUser(org int64) *pluginv2.User {
 		return nil
 	}
 	pu := &pluginv2.User{Login: c.user.GetName(), Name: c.user.GetName(),
-		Role: string(authz.SubjectOf(c.user).RoleIn(org))}
+		Role: string(c.subject.RoleIn(org))}
 	if extra := c.user.GetExtra(); extra != nil {
 		if v := extra["email"]; len(v) > 0 {
 			pu.Email = v[0]
