@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/endpoints/responsewriter"
 )
@@ -30,45 +31,49 @@ const limitRetryAfter = time.Second
 // inflight counts requests in flight in all and per user against a global and a per-user
 // bound.
 type inflight struct {
-	kind            string
-	global, perUser int
-	mu              sync.Mutex
-	n               int
-	users           map[string]int
-	m               *metrics
+	kind                    string
+	global, perUser         int
+	current                 prometheus.Gauge
+	rejectGlobal, rejectOne prometheus.Counter
+
+	mu    sync.Mutex
+	n     int
+	users map[string]int
 }
 
 func newInflight(kind string, global, perUser int, m *metrics) *inflight {
-	return &inflight{kind: kind, global: global, perUser: perUser, users: map[string]int{}, m: m}
+	return &inflight{kind: kind, global: global, perUser: perUser, users: map[string]int{},
+		current: m.inflight.WithLabelValues(kind), rejectGlobal: m.rejected.WithLabelValues(kind, "global"),
+		rejectOne: m.rejected.WithLabelValues(kind, "user")}
 }
 
-// acquire takes a slot for user, or returns the 429 to answer.
-func (l *inflight) acquire(user string) (release func(), _ *httpError) {
+// acquire takes a slot for user (given back with release), or returns the 429 to answer.
+func (l *inflight) acquire(user string) *httpError {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case l.global > 0 && l.n >= l.global:
-		l.m.rejected.WithLabelValues(l.kind, "global").Inc()
-		return nil, errTooMany(fmt.Sprintf("too many data-plane %s in flight (%d); retry", l.kind, l.global))
+		l.rejectGlobal.Inc()
+		return errTooMany(fmt.Sprintf("too many data-plane %s in flight (%d); retry", l.kind, l.global))
 	case l.perUser > 0 && l.users[user] >= l.perUser:
-		l.m.rejected.WithLabelValues(l.kind, "user").Inc()
-		return nil, errTooMany(fmt.Sprintf("user %q has too many data-plane %s in flight (%d); retry", user, l.kind, l.perUser))
+		l.rejectOne.Inc()
+		return errTooMany(fmt.Sprintf("user %q has too many data-plane %s in flight (%d); retry", user, l.kind, l.perUser))
 	}
 	l.n++
 	l.users[user]++
-	l.m.inflight.WithLabelValues(l.kind).Inc()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			l.n--
-			if l.users[user]--; l.users[user] <= 0 {
-				delete(l.users, user)
-			}
-			l.m.inflight.WithLabelValues(l.kind).Dec()
-		})
-	}, nil
+	l.current.Inc()
+	return nil
+}
+
+// release gives back a slot acquire took.
+func (l *inflight) release(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	if l.users[user]--; l.users[user] <= 0 {
+		delete(l.users, user)
+	}
+	l.current.Dec()
 }
 
 func errTooMany(msg string) *httpError {
@@ -83,15 +88,14 @@ func (c *call) admit() (release func(), _ *httpError) {
 	if c.t.typ == svcStream && c.r.Method != http.MethodPost {
 		l = c.h.subscriptions
 	}
-	release, herr := l.acquire(c.user.GetName())
-	if herr != nil {
+	user := c.user.GetName()
+	if herr := l.acquire(user); herr != nil {
 		return nil, herr
 	}
 	if d := c.h.opts.BodyReadTimeout; d > 0 && c.r.Body != nil && c.r.Body != http.NoBody {
-		err := c.setReadDeadline(time.Now().Add(d))
-		c.h.log.Warn("DEBUG deadline", "err", fmt.Sprint(err), "type", fmt.Sprintf("%T", c.w))
+		_ = c.setReadDeadline(time.Now().Add(d))
 	}
-	return release, nil
+	return func() { l.release(user) }, nil
 }
 
 // setReadDeadline sets the read deadline of the request's connection. The API server's
