@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -147,17 +146,15 @@ type clientCerts struct {
 	run []func(ctx context.Context)
 }
 
+// staticStrings is a fixed headerrequest.StringSliceProvider.
+func staticStrings(v []string) headerrequest.StringSliceProvider {
+	return headerrequest.StringSliceProviderFunc(func() []string { return v })
+}
+
+// clearHeaders removes the front-proxy identity headers (k8s.io/apiserver's own helper).
 func (c clientCerts) clearHeaders(h http.Header) {
-	for _, name := range append(slices.Clone(c.headers.UsernameHeaders), c.headers.GroupHeaders...) {
-		h.Del(name)
-	}
-	for key := range h {
-		for _, prefix := range c.headers.ExtraHeaderPrefixes {
-			if strings.HasPrefix(strings.ToLower(key), strings.ToLower(prefix)) {
-				h.Del(key)
-			}
-		}
-	}
+	headerrequest.ClearAuthenticationHeaders(h, staticStrings(c.headers.UsernameHeaders), staticStrings(nil),
+		staticStrings(c.headers.GroupHeaders), staticStrings(c.headers.ExtraHeaderPrefixes))
 }
 
 // newClientCerts builds the client-certificate (--client-ca-file: CN is the user, O the
@@ -179,11 +176,8 @@ func newClientCerts(clientCAFile string, rh RequestHeaderOptions) (clientCerts, 
 		if err != nil {
 			return out, fmt.Errorf("--requestheader-client-ca-file: %w", err)
 		}
-		static := func(v []string) headerrequest.StringSliceProvider {
-			return headerrequest.StringSliceProviderFunc(func() []string { return v })
-		}
-		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(ca.VerifyOptions, static(rh.AllowedNames),
-			static(rh.UsernameHeaders), static(nil), static(rh.GroupHeaders), static(rh.ExtraHeaderPrefixes))
+		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(ca.VerifyOptions, staticStrings(rh.AllowedNames),
+			staticStrings(rh.UsernameHeaders), staticStrings(nil), staticStrings(rh.GroupHeaders), staticStrings(rh.ExtraHeaderPrefixes))
 		cas = append(cas, ca)
 		out.run = append(out.run, func(ctx context.Context) { ca.Run(ctx, 1) })
 	}

@@ -85,3 +85,24 @@ func TestAnonymousOnlyOnPublicPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontProxyHeadersRemoved: identity headers of a client that is not the verified front
+// proxy never go further than authentication.
+func TestFrontProxyHeadersRemoved(t *testing.T) {
+	authn := requestAuthenticator(nil, clientCerts{headers: DefaultRequestHeaders})
+	r := httptest.NewRequest("GET", "/readyz", nil)
+	for k, v := range map[string]string{"X-Remote-User": "admin", "X-Remote-Group": "system:masters", "X-Remote-Extra-Scopes": "all", "X-Other": "kept"} {
+		r.Header.Set(k, v)
+	}
+	if _, ok, err := authn.AuthenticateRequest(r); !ok || err != nil {
+		t.Fatalf("anonymous on /readyz: %v %v", ok, err)
+	}
+	for _, h := range []string{"X-Remote-User", "X-Remote-Group", "X-Remote-Extra-Scopes"} {
+		if v := r.Header.Get(h); v != "" {
+			t.Errorf("%s survived authentication: %q", h, v)
+		}
+	}
+	if r.Header.Get("X-Other") != "kept" {
+		t.Error("an unrelated header was removed")
+	}
+}
