@@ -101,7 +101,11 @@ type route struct {
 	pathRequired bool
 }
 
-// compilePattern compiles a path of the route grammar.
+// captures are the placeholders whose values a built-in endpoint's call needs.
+var captures = map[string]capture{"namespace": captureNamespace, "uid": captureUID}
+
+// compilePattern compiles a path of the route grammar. (Custom routes derive namespace and
+// uid from their path in routeTarget; the captures only matter for built-in endpoints.)
 func compilePattern(methods []string, p string) (*route, error) {
 	parsed, err := routes.ParsePath(p)
 	if err != nil {
@@ -113,7 +117,7 @@ func compilePattern(methods []string, p string) (*route, error) {
 		case seg.CatchAll:
 			r.catchAll = true
 		case seg.Param != "":
-			r.segs = append(r.segs, segment{param: true})
+			r.segs = append(r.segs, segment{param: true, capture: captures[seg.Param]})
 		default:
 			r.segs = append(r.segs, segment{lit: seg.Literal})
 			r.literals++
@@ -148,20 +152,6 @@ var builtin = func() (out [numSvc][2][]*route) {
 					panic(fmt.Sprintf("routes: endpoint %s %q: %v", svc.Type, ep.Path, err))
 				}
 				r.typ, r.action, r.pathRequired = typ, ep.Action, ep.PathRequired
-				parsed, _ := routes.ParsePath(ep.Path)
-				i := 0
-				for _, seg := range parsed {
-					if seg.CatchAll {
-						continue
-					}
-					switch seg.Param {
-					case "namespace":
-						r.segs[i].capture = captureNamespace
-					case "uid":
-						r.segs[i].capture = captureUID
-					}
-					i++
-				}
 				out[typ][pluginTypeIndex(ep.PluginType)] = append(out[typ][pluginTypeIndex(ep.PluginType)], r)
 			}
 		}
