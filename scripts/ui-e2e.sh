@@ -25,5 +25,5 @@ for _ in $(seq 1 300); do
 done
 
 cd plugin
-DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" DPA_VIEWER_TOKEN="$viewer_token" \
+KUBECONFIG="$data/kubeconfig" DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" DPA_VIEWER_TOKEN="$viewer_token" \
   TEST_OUTPUT_DIR="${TEST_OUTPUT_DIR:-$PWD/../test-output/ui}" node e2e/ui.e2e.mjs

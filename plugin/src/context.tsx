@@ -4,7 +4,11 @@ import { DataPlaneServiceClient } from './api/client';
 /** Routes, relative to the app's base: '/', '/new', '/services/:name', '/services/:name/edit'. */
 export interface Nav {
   path: string;
+  /** The query string without '?' (e.g. a list's filter state, so it can be shared and reloaded). */
+  search: string;
   navigate(to: string): void;
+  /** Replaces the query string of the current entry (no new history entry). */
+  setSearch(search: string): void;
   href(to: string): string;
 }
 
@@ -73,8 +77,12 @@ export function stripBase(pathname: string, base: string): string {
 /** A Nav over window.history (standalone host). */
 export function useHistoryNav(base: string): Nav {
   const [pathname, setPathname] = useState(() => window.location.pathname);
+  const [search, setSearchState] = useState(() => window.location.search.replace(/^\?/, ''));
   useEffect(() => {
-    const onPop = () => setPathname(window.location.pathname);
+    const onPop = () => {
+      setPathname(window.location.pathname);
+      setSearchState(window.location.search.replace(/^\?/, ''));
+    };
     window.addEventListener('popstate', onPop);
     return () => window.removeEventListener('popstate', onPop);
   }, []);
@@ -83,17 +91,40 @@ export function useHistoryNav(base: string): Nav {
     (to: string) => {
       window.history.pushState(null, '', href(to));
       setPathname(window.location.pathname);
+      setSearchState(window.location.search.replace(/^\?/, ''));
       window.scrollTo?.(0, 0);
     },
     [href]
   );
-  return useMemo(() => ({ path: stripBase(pathname, base), navigate, href }), [pathname, base, navigate, href]);
+  const setSearch = useCallback((s: string) => {
+    window.history.replaceState(window.history.state, '', window.location.pathname + (s ? `?${s}` : ''));
+    setSearchState(s);
+  }, []);
+  return useMemo(
+    () => ({ path: stripBase(pathname, base), search, navigate, setSearch, href }),
+    [pathname, search, base, navigate, setSearch, href]
+  );
 }
 
 /** A Nav kept in memory (tests). */
 export function useMemoryNav(initial = '/'): Nav {
-  const [path, setPath] = useState(initial);
-  return useMemo(() => ({ path, navigate: setPath, href: (to: string) => to }), [path]);
+  const [loc, setLoc] = useState(() => {
+    const [p, q = ''] = initial.split('?');
+    return { path: p, search: q };
+  });
+  return useMemo(
+    () => ({
+      path: loc.path,
+      search: loc.search,
+      navigate: (to: string) => {
+        const [p, q = ''] = to.split('?');
+        setLoc({ path: p, search: q });
+      },
+      setSearch: (search: string) => setLoc((l) => ({ ...l, search })),
+      href: (to: string) => to,
+    }),
+    [loc]
+  );
 }
 
 /** matchRoute returns params for a pattern like '/services/:name/edit'. */

@@ -11,26 +11,70 @@ const conds = (registered: 'True' | 'False' | 'Unknown', available: 'True' | 'Fa
 });
 
 describe('list page', () => {
-  it('renders services with condition badges carrying reason and message', async () => {
+  it('renders a Ready column with the reason inline and the message on focus', async () => {
     const server = new FakeServer([dps('alpha-ds', {}, conds('True', 'True')), dps('beta-app', { pluginType: 'app' }, conds('True', 'False')), dps('gamma')]);
     renderApp(server);
     const row = await screen.findByTestId('row-beta-app');
     expect(within(row).getByText('beta-app.grafana.app/v0alpha1')).toBeInTheDocument();
     expect(within(row).getByText('app')).toBeInTheDocument();
     expect(within(row).getByText('3h')).toBeInTheDocument();
-    const available = within(row).getByTestId('condition-Available');
-    expect(available).toHaveAttribute('data-status', 'False');
-    expect(available).toHaveAccessibleName('Available=False — PluginNotRunning — plugin process exited');
-    expect(within(row).getByTestId('condition-Registered')).toHaveAttribute('data-status', 'True');
-    // Tooltip shows on keyboard focus.
-    act(() => available.focus());
-    expect(await screen.findByText('Available=False — PluginNotRunning — plugin process exited', { selector: 'div, span' })).toBeInTheDocument();
-    // No conditions yet -> Pending badge.
+    expect(within(row).getByTestId('ready')).toHaveAttribute('data-state', 'NotReady');
+    expect(within(row).getByTestId('ready-reason')).toHaveTextContent('PluginNotRunning');
+    const cell = within(row).getByRole('img', { name: /Not ready/ });
+    expect(cell).toHaveAccessibleName('Not ready — Available: PluginNotRunning — plugin process exited');
+    act(() => cell.focus());
+    expect(await screen.findByText('Available: PluginNotRunning — plugin process exited', { selector: 'div, span' })).toBeInTheDocument();
+    expect(within(screen.getByTestId('row-alpha-ds')).getByTestId('ready')).toHaveAttribute('data-state', 'Ready');
     expect(within(screen.getByTestId('row-gamma')).getByText('Pending')).toBeInTheDocument();
     // Only GETs, to the Grafana resource prefix, without the CSRF header.
     expect(server.calls.every((c) => c.method === 'GET')).toBe(true);
     expect(server.calls[0].url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices');
     expect(server.calls[0].headers['X-DPA-CSRF']).toBeUndefined();
+  });
+
+  it('counts, filters by reason and state, sorts and pages, all in the URL', async () => {
+    const many = [
+      ...Array.from({ length: 60 }, (_, i) => dps(`nf-${String(i).padStart(2, '0')}`, {}, conds('True', 'False'))),
+      ...Array.from({ length: 5 }, (_, i) => dps(`ok-${i}`, {}, conds('True', 'True'))),
+    ];
+    const server = new FakeServer(many);
+    renderApp(server);
+    await screen.findByTestId('row-nf-00');
+    expect(screen.getByTestId('list-count')).toHaveTextContent('65 services · showing 1–50');
+    expect(screen.getAllByRole('row')).toHaveLength(51);
+    const states = within(screen.getByTestId('state-filter'));
+    expect(states.getByLabelText('Not ready 60')).toBeInTheDocument();
+    expect(states.getByLabelText('Ready 5')).toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: /next page/i }));
+    expect(currentNav?.search).toBe('page=2');
+    expect(screen.getByTestId('row-ok-4')).toBeInTheDocument();
+    expect(screen.queryByTestId('row-nf-00')).not.toBeInTheDocument();
+
+    // Reason pill: "60 PluginNotRunning".
+    await userEvent.click(within(screen.getByTestId('reason-filter')).getByText('60 PluginNotRunning'));
+    expect(currentNav?.search).toBe('reason=PluginNotRunning');
+    expect(screen.getByTestId('list-count')).toHaveTextContent('60 of 65 services match');
+    expect(screen.queryByTestId('row-ok-0')).not.toBeInTheDocument();
+
+    await userEvent.click(states.getByLabelText('Ready 5'));
+    expect(currentNav?.search).toBe('status=Ready');
+    expect(screen.getAllByRole('row')).toHaveLength(6);
+
+    // Sort by name, descending, from the column header.
+    const nameHeader = screen.getByRole('columnheader', { name: /Name/ });
+    expect(nameHeader).toHaveAttribute('aria-sort', 'ascending');
+    await userEvent.click(within(nameHeader).getByRole('button'));
+    expect(nameHeader).toHaveAttribute('aria-sort', 'descending');
+    expect(currentNav?.search).toBe('status=Ready&sort=-name');
+    expect(within(screen.getAllByRole('row')[1]).getByRole('link')).toHaveTextContent('ok-4');
+  });
+
+  it('starts from the state in the URL', async () => {
+    const server = new FakeServer([dps('a-ok', {}, conds('True', 'True')), dps('b-bad', {}, conds('False', 'True'))]);
+    renderApp(server, '/?status=NotReady&q=b-');
+    await screen.findByTestId('row-b-bad');
+    expect(screen.queryByTestId('row-a-ok')).not.toBeInTheDocument();
+    expect(screen.getByPlaceholderText(/Filter by name/)).toHaveValue('b-');
   });
 
   it('filters by text and plugin type', async () => {

@@ -1,5 +1,6 @@
 import { API_GROUP, API_VERSION, RESOURCE, type DataPlaneService, type DataPlaneServiceList } from './types';
 import { backendSrvHttp, toApiError, type HttpFn } from './http';
+import { ListWatch, type ListWatchOptions, type StreamFn } from './listwatch';
 
 export const GRAFANA_API_BASE = '/api/plugins/dataplane-aggregator-app/resources';
 
@@ -10,6 +11,8 @@ export interface ClientOptions {
   /** Prefix before /apis/...: GRAFANA_API_BASE inside Grafana, '' when served by dpa itself. */
   base: string;
   http?: HttpFn;
+  /** How to stream a watch; without it, lists are polled. */
+  stream?: StreamFn;
 }
 
 export interface Watcher {
@@ -20,10 +23,12 @@ export interface Watcher {
 export class DataPlaneServiceClient {
   readonly base: string;
   private readonly http: HttpFn;
+  private readonly stream?: StreamFn;
 
   constructor(opts: ClientOptions) {
     this.base = opts.base.replace(/\/+$/, '');
     this.http = opts.http ?? backendSrvHttp;
+    this.stream = opts.stream;
   }
 
   collectionURL(): string {
@@ -74,40 +79,43 @@ export class DataPlaneServiceClient {
   }
 
   /**
-   * poll calls onData with a fresh list now and every intervalMs (a watch through Grafana's
-   * resource proxy is not reliably streamed, so polling is the portable choice).
+   * review is a SelfSubjectAccessReview for any attributes (a data-plane route's resource
+   * attributes, or a non-resource path like /metrics): allowed, and the server's reason.
    */
-  poll(
-    onData: (list: DataPlaneServiceList) => void,
-    onError: (err: unknown) => void,
-    intervalMs = 5000
+  async review(
+    attrs:
+      | { resourceAttributes: { group: string; version: string; resource: string; verb: string; namespace?: string; subresource?: string; name?: string } }
+      | { nonResourceAttributes: { path: string; verb: string } }
+  ): Promise<{ allowed: boolean; reason?: string }> {
+    const r = await this.call<{ status?: { allowed?: boolean; reason?: string } }>({
+      method: 'POST',
+      url: `${this.base}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`,
+      data: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: attrs },
+    });
+    return { allowed: r.status?.allowed === true, reason: r.status?.reason };
+  }
+
+  /** whoami is a SelfSubjectReview: the signed-in user's name and groups as dpa sees them. */
+  async whoami(): Promise<{ username: string; groups: string[] }> {
+    const r = await this.call<{ status?: { userInfo?: { username?: string; groups?: string[] } } }>({
+      method: 'POST',
+      url: `${this.base}/apis/authentication.k8s.io/v1/selfsubjectreviews`,
+      data: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    });
+    return { username: r.status?.userInfo?.username ?? '', groups: r.status?.userInfo?.groups ?? [] };
+  }
+
+  /**
+   * listWatch keeps onItems up to date with every DataPlaneService: a list, then a Kubernetes
+   * watch when the environment can stream (dpa's own UI), else a list every pollMs (inside
+   * Grafana, whose plugin resource proxy does not stream a watch through).
+   */
+  listWatch(
+    onItems: (items: DataPlaneService[]) => void,
+    onError: (err: unknown | null) => void,
+    opts: Omit<ListWatchOptions, 'stream'> = {}
   ): Watcher {
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = async () => {
-      try {
-        const list = await this.list();
-        if (!stopped) {
-          onData(list);
-        }
-      } catch (e) {
-        if (!stopped) {
-          onError(e);
-        }
-      }
-      if (!stopped) {
-        timer = setTimeout(tick, intervalMs);
-      }
-    };
-    tick();
-    return {
-      stop() {
-        stopped = true;
-        if (timer) {
-          clearTimeout(timer);
-        }
-      },
-    };
+    return new ListWatch(this, onItems, onError, { ...opts, stream: this.stream }).start();
   }
 
   private async call<T>(req: Parameters<HttpFn>[0]): Promise<T> {

@@ -10,8 +10,12 @@ export const PLUGIN_BASE = '/a/dataplane-aggregator-app';
 /** A Nav over Grafana's locationService. */
 function useGrafanaNav(): Nav {
   const [pathname, setPathname] = useState(() => locationService.getLocation().pathname);
+  const [search, setSearchState] = useState(() => locationService.getLocation().search.replace(/^\?/, ''));
   useEffect(() => {
-    const unlisten = locationService.getHistory().listen(() => setPathname(locationService.getLocation().pathname));
+    const unlisten = locationService.getHistory().listen(() => {
+      setPathname(locationService.getLocation().pathname);
+      setSearchState(locationService.getLocation().search.replace(/^\?/, ''));
+    });
     return () => {
       if (typeof unlisten === 'function') {
         unlisten();
@@ -21,9 +25,13 @@ function useGrafanaNav(): Nav {
   const appSubUrl = config.appSubUrl ?? '';
   const href = useCallback((to: string) => `${appSubUrl}${PLUGIN_BASE}${to === '/' ? '' : to}`, [appSubUrl]);
   const navigate = useCallback((to: string) => locationService.push(`${PLUGIN_BASE}${to === '/' ? '' : to}`), []);
+  const setSearch = useCallback(
+    (s: string) => locationService.replace(`${locationService.getLocation().pathname}${s ? `?${s}` : ''}`),
+    []
+  );
   return useMemo(
-    () => ({ path: stripBase(stripBase(pathname, appSubUrl), PLUGIN_BASE), navigate, href }),
-    [pathname, appSubUrl, navigate, href]
+    () => ({ path: stripBase(stripBase(pathname, appSubUrl), PLUGIN_BASE), search, navigate, setSearch, href }),
+    [pathname, search, appSubUrl, navigate, setSearch, href]
   );
 }
 

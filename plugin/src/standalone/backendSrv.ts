@@ -1,5 +1,7 @@
 import { Observable } from 'rxjs';
 import type { BackendSrv, BackendSrvRequest, FetchResponse } from '@grafana/runtime';
+import { ApiError } from '../api/errors';
+import type { StreamFn } from '../api/listwatch';
 
 export const CSRF_HEADER = 'X-DPA-CSRF';
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -133,4 +135,39 @@ export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSr
     resolveCancelerIfExists: () => {},
   };
   return srv as unknown as BackendSrv;
+}
+
+/**
+ * fetchStream streams a same-origin GET (a Kubernetes watch) with the session cookie, as
+ * text chunks. A non-2xx answer throws ApiError (401 also calls onUnauthorized).
+ */
+export function fetchStream(opts: Pick<FetchBackendOptions, 'onUnauthorized' | 'fetchImpl'> = {}): StreamFn {
+  const doFetch = opts.fetchImpl ?? ((...a: Parameters<typeof fetch>) => window.fetch(...a));
+  return async function* (url: string, signal: AbortSignal) {
+    const resp = await doFetch(url, { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal });
+    if (!resp.ok || !resp.body) {
+      const text = await resp.text();
+      if (resp.status === 401) {
+        opts.onUnauthorized?.();
+      }
+      let data: unknown = text;
+      try {
+        data = JSON.parse(text);
+      } catch {}
+      throw new ApiError(resp.status, data, resp.statusText);
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          return;
+        }
+        yield decoder.decode(value, { stream: true });
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  };
 }

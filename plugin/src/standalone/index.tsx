@@ -9,7 +9,7 @@ import { DataPlaneServiceClient } from '../api/client';
 import { EnvProvider, NavProvider, useCanWrite, useHistoryNav, type Env } from '../context';
 import { Routes } from '../components/App';
 import { AppLink } from '../components/Link';
-import { createFetchBackendSrv } from './backendSrv';
+import { createFetchBackendSrv, fetchStream } from './backendSrv';
 
 type Mode = 'light' | 'dark';
 const THEME_KEY = 'dpa.theme';
@@ -78,7 +78,7 @@ function Root() {
     [mode]
   );
   const nav = useHistoryNav(UI_BASE);
-  const client = useMemo(() => new DataPlaneServiceClient({ base: '' }), []);
+  const client = useMemo(() => new DataPlaneServiceClient({ base: '', stream: fetchStream({ onUnauthorized: redirectToLogin }) }), []);
   const canWrite = useCanWrite(client);
   const env: Env = useMemo(() => ({ client, chrome: 'standalone', canWrite }), [client, canWrite]);
   useEffect(() => {
