@@ -36,3 +36,6 @@ if (!HTMLCanvasElement.prototype.getContext) {
   HTMLCanvasElement.prototype.getContext = () => null;
 }
 window.scrollTo = () => {};
+
+// Unsaved-form drafts live in sessionStorage: no test sees another's.
+beforeEach(() => window.sessionStorage.clear());

@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from '@testing-library/react';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { FakeServer, dps, renderApp, status, currentNav } from './harness';
 
@@ -122,7 +122,7 @@ describe('create form', () => {
     expect((put.body as { spec: { services: unknown[] } }).spec.services).toEqual([{ type: 'query' }, { type: 'route', method: 'GET', path: '/things/{name}/x y' }]);
   });
 
-  it('explains a 409 Conflict and reloads on request', async () => {
+  it('explains a 409 Conflict with a diff, and keeps the user\'s changes on top of the current version', async () => {
     const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
     renderApp(server, '/services/c/edit');
     await screen.findByDisplayValue('old-id');
@@ -133,17 +133,120 @@ describe('create form', () => {
     const alert = await screen.findByTestId('conflict-alert');
     expect(alert).toHaveTextContent('Someone else changed this service');
     expect(alert).toHaveTextContent('409');
+    // The diff: their version (−) against mine (+).
+    const diff = await within(alert).findByTestId('diff');
+    expect(within(diff).getByText(/pluginID: their-id/).closest('[data-op]')).toHaveAttribute('data-op', '-');
+    expect(within(diff).getByText(/pluginID: my-id/).closest('[data-op]')).toHaveAttribute('data-op', '+');
     expect(server.requests('PUT')).toHaveLength(1);
     expect(currentNav?.path).toBe('/services/c/edit');
-    const getsBefore = server.requests('GET', '/dataplaneservices/c').length;
-    await userEvent.click(within(alert).getByRole('button', { name: 'Reload' }));
-    await waitFor(() => expect(server.requests('GET', '/dataplaneservices/c').length).toBe(getsBefore + 1));
-    await waitFor(() => expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('their-id'));
+    await userEvent.click(within(alert).getByRole('button', { name: 'Keep my changes' }));
     expect(screen.queryByTestId('conflict-alert')).not.toBeInTheDocument();
-    // Saving again now carries the fresh resourceVersion and succeeds.
-    await fillNew({ 'dps-plugin-id': 'my-id' });
+    expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('my-id');
+    // Saving again carries the current resourceVersion and succeeds.
     await userEvent.click(screen.getByRole('button', { name: 'Save' }));
     await waitFor(() => expect(currentNav?.path).toBe('/services/c'));
     expect((server.requests('PUT')[1].body as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe('7');
+    expect(server.objects.get('c')!.spec.pluginID).toBe('my-id');
+  });
+
+  it('after a 409, "Discard mine" loads their version', async () => {
+    const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
+    renderApp(server, '/services/c/edit');
+    await screen.findByDisplayValue('old-id');
+    server.objects.set('c', { ...dps('c', { pluginID: 'their-id' }), metadata: { ...dps('c').metadata, resourceVersion: '7' } });
+    await fillNew({ 'dps-plugin-id': 'my-id' });
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    const alert = await screen.findByTestId('conflict-alert');
+    await userEvent.click(await within(alert).findByRole('button', { name: 'Discard mine, load theirs' }));
+    await waitFor(() => expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('their-id'));
+    expect(screen.queryByTestId('conflict-alert')).not.toBeInTheDocument();
+  });
+});
+
+describe('unsaved changes', () => {
+  it('survive a session that ends mid-edit: back from sign-in, the form has them', async () => {
+    const server = new FakeServer([dps('s', { pluginID: 'old-id' })]);
+    // The session ends: every request answers 401 (the standalone host would go to sign-in).
+    let expired = false;
+    server.overrides.push(() => (expired ? { status: 401, body: status(401, 'Unauthorized', 'Unauthorized') } : undefined));
+    const first = renderApp(server, '/services/s/edit');
+    await screen.findByDisplayValue('old-id');
+    await fillNew({ 'dps-plugin-id': 'kept-id' });
+    expired = true;
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(await screen.findByText('Save failed')).toBeInTheDocument();
+    first.unmount(); // the page is left for the sign-in page
+    expired = false; // signed in again
+    renderApp(server, '/services/s/edit');
+    expect(await screen.findByTestId('restored-alert')).toHaveTextContent('Your unsaved changes are back');
+    expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('kept-id');
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(currentNav?.path).toBe('/services/s'));
+    expect(server.objects.get('s')!.spec.pluginID).toBe('kept-id');
+    // Saved: nothing is restored next time.
+    expect(window.sessionStorage.length).toBe(0);
+  });
+
+  it('a new form keeps its draft too, and "Discard them" starts over', async () => {
+    const server = new FakeServer();
+    const first = renderApp(server, '/new');
+    await screen.findByText('New data plane service');
+    await fillNew({ 'dps-name': 'half-done' });
+    first.unmount();
+    renderApp(server, '/new');
+    expect(await screen.findByTestId('restored-alert')).toBeInTheDocument();
+    expect((document.getElementById('dps-name') as HTMLInputElement).value).toBe('half-done');
+    await userEvent.click(screen.getByRole('button', { name: 'Discard them' }));
+    await waitFor(() => expect((document.getElementById('dps-name') as HTMLInputElement).value).toBe(''));
+    expect(screen.queryByTestId('restored-alert')).not.toBeInTheDocument();
+  });
+});
+
+describe('review and YAML', () => {
+  it('Review changes asks the server with a dry run, shows the diff and stores nothing', async () => {
+    const server = new FakeServer([dps('r', { pluginID: 'old-id' })]);
+    renderApp(server, '/services/r/edit');
+    await screen.findByDisplayValue('old-id');
+    await fillNew({ 'dps-plugin-id': 'new-id' });
+    await userEvent.click(screen.getByRole('button', { name: 'Review changes' }));
+    const review = await screen.findByTestId('review');
+    expect(server.requests('PUT')[0].url).toMatch(/dryRun=All/);
+    expect(within(review).getByText(/pluginID: old-id/).closest('[data-op]')).toHaveAttribute('data-op', '-');
+    expect(within(review).getByText(/pluginID: new-id/).closest('[data-op]')).toHaveAttribute('data-op', '+');
+    expect(server.objects.get('r')!.spec.pluginID).toBe('old-id');
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(server.objects.get('r')!.spec.pluginID).toBe('new-id'));
+  });
+
+  it('a dry run\'s 422 is shown before anything is applied, also in the YAML view', async () => {
+    const server = new FakeServer([dps('y', { pluginID: 'old-id' })]);
+    server.overrides.push((c) =>
+      c.method === 'PUT' && c.url.includes('dryRun=All') && (c.body as { spec: { group: string } }).spec.group === 'taken.grafana.app'
+        ? {
+            status: 422,
+            body: status(422, 'Invalid', 'DataPlaneService "y" is invalid', [
+              { field: 'spec.group', reason: 'FieldValueDuplicate', message: 'Duplicate value: already served by "other"' },
+            ]),
+          }
+        : undefined
+    );
+    renderApp(server, '/services/y/edit');
+    await screen.findByDisplayValue('old-id');
+    await userEvent.click(screen.getByLabelText('YAML'));
+    const yaml = document.getElementById('dps-yaml') as HTMLTextAreaElement;
+    expect(yaml.value).toContain('pluginID: old-id');
+    expect(yaml.value).not.toContain('resourceVersion');
+    // Not YAML at all: said at the field, and nothing can be sent.
+    fireEvent.change(yaml, { target: { value: 'spec: [' } });
+    expect(screen.getByTestId('field-yaml')).toHaveTextContent(/Flow sequence|Unexpected|Missing|flow/i);
+    expect(screen.getByRole('button', { name: 'Review changes' })).toBeDisabled();
+    const text = 'metadata:\n  name: y\nspec:\n  pluginID: old-id\n  pluginType: datasource\n  group: taken.grafana.app\n  version: v1\n  services:\n    - type: query\n';
+    fireEvent.change(yaml, { target: { value: text } });
+    expect(screen.getByRole('button', { name: 'Review changes' })).toBeEnabled();
+    await userEvent.click(screen.getByRole('button', { name: 'Review changes' }));
+    expect(await screen.findByText('The server rejected the service')).toBeInTheDocument();
+    expect(screen.getByText(/already served by "other"/)).toBeInTheDocument();
+    expect(server.requests('PUT').every((c) => c.url.includes('dryRun=All'))).toBe(true);
+    expect(server.objects.get('y')!.spec.group).toBe('y.grafana.app');
   });
 });

@@ -77,8 +77,11 @@ export class FakeServer {
       }
       if (call.method === 'POST') {
         const o = JSON.parse(JSON.stringify(call.body)) as DataPlaneService;
-        o.metadata.resourceVersion = String(++this.rv);
         o.metadata.creationTimestamp = new Date().toISOString();
+        if (call.url.includes('dryRun=All')) {
+          return { status: 201, body: o };
+        }
+        o.metadata.resourceVersion = String(++this.rv);
         this.objects.set(o.metadata.name, o);
         return { status: 201, body: o };
       }
@@ -94,6 +97,9 @@ export class FakeServer {
         const o = JSON.parse(JSON.stringify(call.body)) as DataPlaneService;
         if (o.metadata.resourceVersion !== cur.metadata.resourceVersion) {
           return { status: 409, body: status(409, 'Conflict', 'the object has been modified') };
+        }
+        if (call.url.includes('dryRun=All')) {
+          return { status: 200, body: o };
         }
         o.metadata.resourceVersion = String(++this.rv);
         this.objects.set(name!, o);

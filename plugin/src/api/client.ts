@@ -7,6 +7,10 @@ export const GRAFANA_API_BASE = '/api/plugins/dataplane-aggregator-app/resources
 /** The field manager the UI's writes are recorded under (else the server takes the browser's User-Agent). */
 const FIELD_MANAGER = { fieldManager: 'dpa-ui' };
 
+function writeParams(opts: { dryRun?: boolean }): Record<string, string> {
+  return opts.dryRun ? { ...FIELD_MANAGER, dryRun: 'All' } : FIELD_MANAGER;
+}
+
 export interface ClientOptions {
   /** Prefix before /apis/...: GRAFANA_API_BASE inside Grafana, '' when served by dpa itself. */
   base: string;
@@ -48,13 +52,14 @@ export class DataPlaneServiceClient {
     return this.call({ method: 'GET', url: this.objectURL(name) });
   }
 
-  create(obj: DataPlaneService): Promise<DataPlaneService> {
-    return this.call({ method: 'POST', url: this.collectionURL(), data: obj, params: FIELD_MANAGER });
+  /** create; with dryRun the server validates and admits the object, stores nothing and answers what it would store. */
+  create(obj: DataPlaneService, opts: { dryRun?: boolean } = {}): Promise<DataPlaneService> {
+    return this.call({ method: 'POST', url: this.collectionURL(), data: obj, params: writeParams(opts) });
   }
 
   /** update replaces the object; obj.metadata.resourceVersion guards against lost updates (409). */
-  update(obj: DataPlaneService): Promise<DataPlaneService> {
-    return this.call({ method: 'PUT', url: this.objectURL(obj.metadata.name), data: obj, params: FIELD_MANAGER });
+  update(obj: DataPlaneService, opts: { dryRun?: boolean } = {}): Promise<DataPlaneService> {
+    return this.call({ method: 'PUT', url: this.objectURL(obj.metadata.name), data: obj, params: writeParams(opts) });
   }
 
   async delete(name: string): Promise<void> {

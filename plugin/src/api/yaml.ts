@@ -18,3 +18,21 @@ export function toYAML(obj: DataPlaneService): string {
   }
   return stringify({ ...obj, metadata }, { lineWidth: 0 });
 }
+
+/**
+ * editableYAML is the part of an object a user edits and compares: name, labels, annotations
+ * and spec, without what the server sets (uid, resourceVersion, generation, timestamps,
+ * managedFields) or status.
+ */
+export function editableYAML(obj: DataPlaneService): string {
+  const { name, labels, annotations } = obj.metadata;
+  const metadata: Record<string, unknown> = { name };
+  if (labels && Object.keys(labels).length) {
+    metadata.labels = labels;
+  }
+  const ann = annotations && Object.fromEntries(Object.entries(annotations).filter(([k]) => k !== LAST_APPLIED));
+  if (ann && Object.keys(ann).length) {
+    metadata.annotations = ann;
+  }
+  return stringify({ apiVersion: obj.apiVersion, kind: obj.kind, metadata, spec: obj.spec }, { lineWidth: 0 });
+}

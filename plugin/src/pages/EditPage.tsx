@@ -11,8 +11,10 @@ import {
   LoadingPlaceholder,
   RadioButtonGroup,
   Select,
+  TextArea,
   useStyles2,
 } from '@grafana/ui';
+import { parse as parseYAML } from 'yaml';
 import { useEnv, useNav, servicePath } from '../context';
 import {
   HTTP_METHODS,
@@ -26,6 +28,9 @@ import {
 import { ApiError, causesByField, errorMessage } from '../api/errors';
 import { cleanServices, validateObject, type FieldErrors } from '../api/validation';
 import { flash } from '../flash';
+import { lineDiff, type DiffLine } from '../api/diff';
+import { clearDraft, draftKey, loadDraft, saveDraft } from '../api/drafts';
+import { editableYAML } from '../api/yaml';
 import { PageLayout } from '../components/PageLayout';
 
 const TYPE_OPTIONS: Array<SelectableValue<ServiceType>> = SERVICE_TYPES.map((t) => ({ label: t, value: t }));
@@ -65,8 +70,18 @@ export function EditPage({ name }: Props) {
   const styles = useStyles2(getStyles);
   const isNew = name === undefined;
 
+  const key = draftKey(name);
   const [original, setOriginal] = useState<DataPlaneService | null>(isNew ? newDataPlaneService() : null);
-  const [draft, setDraft] = useState<DataPlaneService | null>(isNew ? newDataPlaneService() : null);
+  // A create form starts from the unsaved draft of this tab, if there is one.
+  const [draft, setDraft] = useState<DataPlaneService | null>(() => (isNew ? loadDraft(key)?.obj ?? newDataPlaneService() : null));
+  const [restored, setRestored] = useState(() => isNew && loadDraft(key) !== undefined);
+  // The server's current object after a 409, to show the user what changed under them.
+  const [theirs, setTheirs] = useState<DataPlaneService | null>(null);
+  // The dry run's answer: what the server would store, as a diff against what is stored.
+  const [review, setReview] = useState<{ diff: DiffLine[] } | null>(null);
+  const [mode, setMode] = useState<'form' | 'yaml'>('form');
+  const [yamlText, setYamlText] = useState('');
+  const [yamlError, setYamlError] = useState<string | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [clientErrors, setClientErrors] = useState<FieldErrors>({});
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
@@ -75,6 +90,13 @@ export function EditPage({ name }: Props) {
   // Where a failed save is explained: brought into view and focused, so the user sees it
   // however far down the form they are (a 422 instead focuses its first field).
   const alerts = useRef<HTMLDivElement>(null);
+  const reviewRef = useRef<HTMLDivElement>(null);
+  const showReview = useCallback(() => {
+    setTimeout(() => {
+      reviewRef.current?.scrollIntoView?.({ block: 'start' });
+      reviewRef.current?.focus();
+    }, 0);
+  }, []);
   const showAlerts = useCallback(() => {
     setTimeout(() => {
       alerts.current?.scrollIntoView?.({ block: 'start' });
@@ -92,18 +114,41 @@ export function EditPage({ name }: Props) {
     try {
       const o = await client.get(name!);
       setOriginal(o);
-      setDraft(structuredCloneSafe(o));
+      // Unsaved edits of this tab (e.g. the session ended mid-edit) come back, on top of the
+      // version they were made against: if that is stale, saving says so (409) with a diff.
+      const kept = loadDraft(key);
+      setDraft(kept ? kept.obj : structuredCloneSafe(o));
+      setRestored(kept !== undefined);
       setLoadError(null);
     } catch (e) {
       setLoadError(e);
     }
-  }, [client, isNew, name]);
+  }, [client, isNew, name, key]);
 
   useEffect(() => {
     load();
   }, [load]);
 
+  // Every change is kept for this tab until it is saved or discarded.
+  useEffect(() => {
+    if (!draft || !original) {
+      return;
+    }
+    if (isDirty(original, draft)) {
+      saveDraft(key, draft);
+    } else {
+      clearDraft(key);
+    }
+  }, [draft, original, key]);
+
   const reload = async () => {
+    clearDraft(key);
+    setRestored(false);
+    if (isNew) {
+      setDraft(newDataPlaneService());
+    }
+    setTheirs(null);
+    setReview(null);
     setConflict(false);
     setSubmitError(null);
     setServerErrors({});
@@ -130,6 +175,7 @@ export function EditPage({ name }: Props) {
     const next = structuredCloneSafe(draft);
     fn(next);
     setDraft(next);
+    setReview(null);
     if (submitted) {
       setClientErrors(validateObject({ ...next, spec: { ...next.spec, services: cleanServices(next.spec.services) } }));
     }
@@ -151,6 +197,11 @@ export function EditPage({ name }: Props) {
 
   const submit = async (e: React.FormEvent) => {
     e.preventDefault();
+    await save(false);
+  };
+
+  /** save validates, then writes (or, with dryRun, asks the server what it would store). */
+  const save = async (dryRun: boolean) => {
     setSubmitted(true);
     setSubmitError(null);
     setConflict(false);
@@ -162,24 +213,38 @@ export function EditPage({ name }: Props) {
       focusFirstInvalid();
       return;
     }
-    if (!isNew && original && unchanged(original, toSend)) {
+    if (!isNew && original && unchanged(original, toSend) && !dryRun) {
       // Nothing to save: no PUT (which would only bump the resourceVersion).
+      clearDraft(key);
       nav.navigate(servicePath(toSend.metadata.name));
       return;
     }
     setSaving(true);
     try {
+      if (dryRun) {
+        const would = isNew ? await client.create(toSend, { dryRun: true }) : await client.update(toSend, { dryRun: true });
+        setReview({ diff: lineDiff(isNew ? '' : editableYAML(original!), editableYAML(would)) });
+        showReview();
+        return;
+      }
       const saved = isNew ? await client.create(toSend) : await client.update(toSend);
+      clearDraft(key);
       flash(`${isNew ? 'Created' : 'Saved'} ${saved.metadata?.name ?? toSend.metadata.name}`);
       nav.navigate(servicePath(saved.metadata?.name ?? toSend.metadata.name));
     } catch (err) {
       const ae = err instanceof ApiError ? err : new ApiError(0, undefined, errorMessage(err));
+      setReview(null);
       if (ae.isInvalid) {
         setServerErrors(causesByField(ae));
         setSubmitError(ae);
-        focusFirstInvalid();
+        if (mode === 'yaml') {
+          showAlerts();
+        } else {
+          focusFirstInvalid();
+        }
       } else if (ae.isConflict) {
         setConflict(true);
+        setTheirs(await client.get(toSend.metadata.name).catch(() => null));
         showAlerts();
       } else if (ae.isAlreadyExists) {
         setServerErrors({ 'metadata.name': `A DataPlaneService named "${toSend.metadata.name}" already exists` });
@@ -194,11 +259,54 @@ export function EditPage({ name }: Props) {
     }
   };
 
-  const leave = () => nav.navigate(isNew ? '/' : servicePath(original?.metadata.name ?? name!));
+  const leave = () => {
+    clearDraft(key);
+    nav.navigate(isNew ? '/' : servicePath(original?.metadata.name ?? name!));
+  };
+  /** keepMine: after a 409, put the user's edits on top of the server's current version. */
+  const keepMine = () => {
+    if (!theirs) {
+      return;
+    }
+    const next = structuredCloneSafe(draft);
+    next.metadata.resourceVersion = theirs.metadata.resourceVersion;
+    setOriginal(theirs);
+    setDraft(next);
+    setTheirs(null);
+    setConflict(false);
+  };
+  const switchMode = (m: 'form' | 'yaml') => {
+    if (m === 'yaml') {
+      setYamlText(editableYAML(draft));
+      setYamlError(null);
+    }
+    setMode(m);
+  };
+  const onYAML = (text: string) => {
+    setYamlText(text);
+    try {
+      const parsed = parseYAML(text) as Partial<DataPlaneService> | null;
+      if (!parsed || typeof parsed !== 'object' || !parsed.spec || typeof parsed.spec !== 'object') {
+        setYamlError('The YAML must be a DataPlaneService with a spec');
+        return;
+      }
+      if (!isNew && parsed.metadata?.name !== undefined && parsed.metadata.name !== draft.metadata.name) {
+        setYamlError(`metadata.name cannot change (it is ${draft.metadata.name})`);
+        return;
+      }
+      setYamlError(null);
+      update((d) => {
+        d.metadata = { ...d.metadata, ...(parsed.metadata ?? {}), resourceVersion: d.metadata.resourceVersion };
+        d.spec = { ...parsed.spec } as DataPlaneService['spec'];
+        d.spec.services = d.spec.services ?? [];
+      }, []);
+    } catch (e) {
+      setYamlError(e instanceof Error ? e.message.split('\n')[0] : String(e));
+    }
+  };
   // Cancel on a changed form asks before the changes are thrown away.
   const cancel = () => {
-    const dirty = original !== null && (!unchanged(original, draft) || original.metadata.name !== draft.metadata.name);
-    if (dirty) {
+    if (original !== null && isDirty(original, draft)) {
       setConfirmDiscard(true);
     } else {
       leave();
@@ -206,21 +314,38 @@ export function EditPage({ name }: Props) {
   };
 
   const rendered = renderedFields(draft.spec.services);
-  const otherServerErrors = Object.entries(serverErrors).filter(([k]) => !rendered.has(k));
+  // The YAML view has no fields to put causes on: they all go to the summary there.
+  const otherServerErrors = Object.entries(serverErrors).filter(([k]) => mode === 'yaml' || !rendered.has(k));
   const servicesError = errorFor('spec.services');
 
   return (
     <PageLayout title={isNew ? 'New data plane service' : `Edit ${name}`} subTitle="DataPlaneService">
       <div ref={alerts} tabIndex={-1} data-testid="save-alerts" style={{ outline: 'none' }}>
+      {restored && (
+        <Alert title="Your unsaved changes are back" severity="info" data-testid="restored-alert" onRemove={() => setRestored(false)}>
+          <p>This form had changes that were not saved (for example, your session ended). They are kept in this tab until you save or discard them.</p>
+          <Button variant="secondary" size="sm" icon="history" onClick={reload}>
+            Discard them
+          </Button>
+        </Alert>
+      )}
       {conflict && (
         <Alert title="Someone else changed this service" severity="warning" data-testid="conflict-alert">
           <p>
             The object was modified after you opened it (HTTP 409 Conflict: stale resourceVersion), so your changes were not
-            saved. Reload to get the current version, then apply your changes again.
+            saved.{theirs ? ' Below: the current version (−) against yours (+).' : ''}
           </p>
-          <Button variant="secondary" icon="sync" onClick={reload}>
-            Reload
-          </Button>
+          {theirs && <Diff lines={lineDiff(editableYAML(theirs), editableYAML(draft))} label="Current version against your changes" />}
+          <div className={styles.buttons}>
+            {theirs && (
+              <Button variant="primary" icon="check" onClick={keepMine}>
+                Keep my changes
+              </Button>
+            )}
+            <Button variant="secondary" icon="sync" onClick={reload}>
+              {theirs ? 'Discard mine, load theirs' : 'Reload'}
+            </Button>
+          </div>
         </Alert>
       )}
       {submitError && (
@@ -242,6 +367,35 @@ export function EditPage({ name }: Props) {
       )}
       </div>
       <form onSubmit={submit} noValidate className={styles.form} aria-label="Data plane service">
+        <div role="group" aria-label="Editor">
+          <RadioButtonGroup
+            options={[
+              { label: 'Form', value: 'form' },
+              { label: 'YAML', value: 'yaml' },
+            ]}
+            value={mode}
+            onChange={(m) => switchMode(m as 'form' | 'yaml')}
+          />
+        </div>
+        {mode === 'yaml' ? (
+          <Field
+            label="YAML"
+            description="The object as kubectl would apply it; Review changes asks the server (dry run) before anything is stored."
+            invalid={!!yamlError}
+            error={yamlError ?? undefined}
+            data-testid="field-yaml"
+          >
+            <TextArea
+              id="dps-yaml"
+              rows={Math.min(40, Math.max(12, yamlText.split('\n').length + 1))}
+              value={yamlText}
+              spellCheck={false}
+              className={styles.yaml}
+              onChange={(e) => onYAML(e.currentTarget.value)}
+            />
+          </Field>
+        ) : (
+        <>
         <TextField
           path="metadata.name"
           id="dps-name"
@@ -387,10 +541,22 @@ export function EditPage({ name }: Props) {
             </Button>
           </div>
         </fieldset>
+        </>
+        )}
 
+        {review && (
+          <div ref={reviewRef} tabIndex={-1} data-testid="review" className={styles.review}>
+            <h2 className={styles.reviewTitle}>What the server would store</h2>
+            <p>The server accepted these changes in a dry run (validation and admission ran; nothing was stored yet).</p>
+            <Diff lines={review.diff} label={isNew ? 'The new object' : 'Stored version against your changes'} />
+          </div>
+        )}
         <div className={styles.buttons}>
-          <Button type="submit" disabled={saving} icon={saving ? 'spinner' : undefined}>
+          <Button type="submit" disabled={saving || !!yamlError} icon={saving ? 'spinner' : undefined}>
             {isNew ? 'Create' : 'Save'}
+          </Button>
+          <Button type="button" variant="secondary" icon="eye" disabled={saving || !!yamlError} onClick={() => save(true)}>
+            Review changes
           </Button>
           <Button type="button" variant="secondary" onClick={cancel}>
             Cancel
@@ -459,6 +625,21 @@ function focusFirstInvalid() {
 }
 
 const getStyles = (theme: GrafanaTheme2) => ({
+  yaml: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: theme.typography.bodySmall.fontSize }),
+  reviewTitle: css({ fontSize: theme.typography.h4.fontSize }),
+  review: css({ outline: 'none', padding: theme.spacing(2), border: `1px solid ${theme.colors.border.medium}`, borderRadius: theme.shape.radius.default }),
+  diff: css({
+    fontFamily: theme.typography.fontFamilyMonospace,
+    fontSize: theme.typography.bodySmall.fontSize,
+    maxHeight: 400,
+    overflow: 'auto',
+    whiteSpace: 'pre-wrap',
+    overflowWrap: 'anywhere',
+    padding: theme.spacing(1),
+    background: theme.colors.background.secondary,
+  }),
+  added: css({ background: theme.colors.success.transparent, color: theme.colors.text.primary }),
+  removed: css({ background: theme.colors.error.transparent, color: theme.colors.text.primary }),
   form: css({ maxWidth: 960 }),
   row: css({ display: 'flex', gap: theme.spacing(2), flexWrap: 'wrap' }),
   grow: css({ flex: '1 1 280px' }),
@@ -485,6 +666,27 @@ const getStyles = (theme: GrafanaTheme2) => ({
 });
 
 /** unchanged reports whether the form would send what the server already has. */
+function isDirty(original: DataPlaneService, draft: DataPlaneService): boolean {
+  return !unchanged(original, draft) || original.metadata.name !== draft.metadata.name;
+}
+
+/** A unified line diff, '−' for the old side and '+' for the new one. */
+function Diff({ lines, label }: { lines: DiffLine[]; label: string }) {
+  const styles = useStyles2(getStyles);
+  if (!lines.some((l) => l.op !== ' ')) {
+    return <p data-testid="diff-none">No differences.</p>;
+  }
+  return (
+    <pre className={styles.diff} aria-label={label} data-testid="diff" tabIndex={0} role="region">
+      {lines.map((l, i) => (
+        <div key={i} className={l.op === '+' ? styles.added : l.op === '-' ? styles.removed : undefined} data-op={l.op}>
+          {l.op === '-' ? '−' : l.op} {l.text}
+        </div>
+      ))}
+    </pre>
+  );
+}
+
 function unchanged(original: DataPlaneService, toSend: DataPlaneService): boolean {
   const norm = (o: DataPlaneService) =>
     JSON.stringify({ spec: { ...o.spec, services: cleanServices(o.spec.services ?? []) }, labels: o.metadata.labels ?? {} });
