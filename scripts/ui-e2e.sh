@@ -27,3 +27,4 @@ done
 cd plugin
 KUBECONFIG="$data/kubeconfig" DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" DPA_VIEWER_TOKEN="$viewer_token" \
   TEST_OUTPUT_DIR="${TEST_OUTPUT_DIR:-$PWD/../test-output/ui}" node e2e/ui.e2e.mjs
+DPA_URL="https://127.0.0.1:$port" DPA_TOKEN="$(cat "$data/admin-token")" DPA_VIEWER_TOKEN="$viewer_token" TEST_OUTPUT_DIR="${TEST_OUTPUT_DIR:-$PWD/../test-output/ui}" node e2e/console.e2e.mjs
