@@ -122,6 +122,7 @@ func newServeCommand() *cobra.Command {
 	f.StringToStringVar(&opts.GrafanaConfig, "grafana-config", nil, "set or override a key of the Grafana config plugins receive, e.g. GF_CONCURRENT_QUERY_COUNT=4 (repeatable; an empty value removes the key)")
 	f.StringVar(&opts.WebhookGroup, "webhook-group", "", "group whose members may call the admission and conversion routes besides server admins (the identity a kube-apiserver calls dpa's webhooks with)")
 	f.StringVar(&opts.ServiceAdminGroup, "services-admin-group", "", "group whose members may create, change and delete DataPlaneServices besides server admins, e.g. grafana:org:1:Admin (org 1's admins, also through the Grafana app plugin)")
+	f.StringVar(&opts.ReplicaName, "replica-name", "", "this replica's name in the status of Plugin objects (default: the hostname); replicas on one storage need distinct names")
 	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "accept client certificates signed by this CA bundle: CN is the user, O the groups")
 	opts.RequestHeader = server.DefaultRequestHeaders
 	f.StringVar(&opts.RequestHeader.ClientCAFile, "requestheader-client-ca-file", "", "accept identity headers from a front proxy whose client certificate is signed by this CA bundle; headers from anyone else are removed")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,7 +26,13 @@ var (
 	apiserver   = &user.DefaultInfo{Name: "kube", Groups: []string{"webhook-callers"}}
 	plugin      = &user.DefaultInfo{Name: "grafana-app", Groups: []string{ImpersonatorGroup}}
 	anonymous   = &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+	internal    = &user.DefaultInfo{Name: InternalUser, UID: internalUID, Groups: []string{user.AllAuthenticated}}
+	// impostor has the internal identity's name (a token file or a certificate may say
+	// anything) but not this process's UID.
+	impostor = &user.DefaultInfo{Name: InternalUser, UID: "guessed", Groups: []string{user.AllAuthenticated, user.SystemPrivilegedGroup}}
 )
+
+const internalUID = "3f1c0c2e-internal"
 
 func TestSubjectOf(t *testing.T) {
 	s := SubjectOf(&user.DefaultInfo{Name: "x", Groups: []string{
@@ -47,7 +54,7 @@ func TestSubjectOf(t *testing.T) {
 
 // TestAuthorize is the rule table of the API server's authorizer.
 func TestAuthorize(t *testing.T) {
-	a := New(Options{DataPlaneGroup: func(g, v string) bool { return g == "example.datasource.grafana.app" }})
+	a := New(Options{DataPlaneGroup: func(g, v string) bool { return g == "example.datasource.grafana.app" }, InternalUID: internalUID})
 	res := func(verb, group, resource, sub string) authorizer.AttributesRecord {
 		return authorizer.AttributesRecord{Verb: verb, APIGroup: group, APIVersion: "v1", Resource: resource, Subresource: sub, ResourceRequest: true}
 	}
@@ -63,41 +70,62 @@ func TestAuthorize(t *testing.T) {
 		what string
 	}
 	users := map[string]user.Info{"serverAdmin": serverAdmin, "adminToken": adminToken, "org1Admin": org1Admin, "org1Viewer": org1Viewer,
-		"org2Viewer": org2Viewer, "noRoles": noRoles, "monitor": monitor, "plugin": plugin, "anonymous": anonymous}
+		"org2Viewer": org2Viewer, "noRoles": noRoles, "monitor": monitor, "plugin": plugin, "anonymous": anonymous,
+		"internal": internal, "impostor": impostor}
 	requests := map[string]authorizer.AttributesRecord{
-		"list dps":          res("list", dps, "dataplaneservices", ""),
-		"watch dps":         res("watch", dps, "dataplaneservices", ""),
-		"create dps":        res("create", dps, "dataplaneservices", ""),
-		"delete dps":        res("delete", dps, "dataplaneservices", ""),
-		"update dps status": res("update", dps, "dataplaneservices", "status"),
-		"self review":       res("create", "authentication.k8s.io", "selfsubjectreviews", ""),
-		"access review":     res("create", "authorization.k8s.io", "selfsubjectaccessreviews", ""),
-		"data plane":        res("create", "example.datasource.grafana.app", "datasources", "query"),
-		"other group":       res("get", "other.grafana.app", "things", ""),
-		"/metrics":          path("get", "/metrics"),
-		"/debug/pprof":      path("get", "/debug/pprof/heap"),
-		"/debug/flags/v":    path("put", "/debug/flags/v"),
-		"/apis":             path("get", "/apis"),
-		"/openapi/v3":       path("get", "/openapi/v3"),
-		"/readyz":           path("get", "/readyz"),
-		"/unknown":          path("get", "/unknown"),
-		"/api/v1/pods":      path("get", "/api/v1/pods"),
-		"impersonate user":  imp("users", "someone"),
-		"impersonate org":   imp("groups", OrgRoleGroup(2, RoleViewer)),
-		"impersonate admin": imp("groups", ServerAdminGroup),
-		"impersonate root":  imp("groups", user.SystemPrivilegedGroup),
-		"impersonate extra": imp("userextras", "scopes"),
+		"list dps":                 res("list", dps, "dataplaneservices", ""),
+		"watch dps":                res("watch", dps, "dataplaneservices", ""),
+		"create dps":               res("create", dps, "dataplaneservices", ""),
+		"delete dps":               res("delete", dps, "dataplaneservices", ""),
+		"update dps status":        res("update", dps, "dataplaneservices", "status"),
+		"self review":              res("create", "authentication.k8s.io", "selfsubjectreviews", ""),
+		"access review":            res("create", "authorization.k8s.io", "selfsubjectaccessreviews", ""),
+		"data plane":               res("create", "example.datasource.grafana.app", "datasources", "query"),
+		"other group":              res("get", "other.grafana.app", "things", ""),
+		"/metrics":                 path("get", "/metrics"),
+		"/debug/pprof":             path("get", "/debug/pprof/heap"),
+		"/debug/flags/v":           path("put", "/debug/flags/v"),
+		"/apis":                    path("get", "/apis"),
+		"/openapi/v3":              path("get", "/openapi/v3"),
+		"/readyz":                  path("get", "/readyz"),
+		"/unknown":                 path("get", "/unknown"),
+		"/api/v1/pods":             path("get", "/api/v1/pods"),
+		"impersonate user":         imp("users", "someone"),
+		"impersonate org":          imp("groups", OrgRoleGroup(2, RoleViewer)),
+		"impersonate admin":        imp("groups", ServerAdminGroup),
+		"impersonate root":         imp("groups", user.SystemPrivilegedGroup),
+		"impersonate extra":        imp("userextras", "scopes"),
+		"impersonate internal":     imp("users", InternalUser),
+		"impersonate internal uid": imp("uids", internalUID),
+		// Plugins: read by everyone signed in, written by dpa's internal identity only.
+		"list plugins":             res("list", dps, "plugins", ""),
+		"watch plugins":            res("watch", dps, "plugins", ""),
+		"get plugin":               res("get", dps, "plugins", ""),
+		"get plugin status":        res("get", dps, "plugins", "status"),
+		"create plugin":            res("create", dps, "plugins", ""),
+		"update plugin":            res("update", dps, "plugins", ""),
+		"patch plugin":             res("patch", dps, "plugins", ""),
+		"delete plugin":            res("delete", dps, "plugins", ""),
+		"deletecollection plugins": res("deletecollection", dps, "plugins", ""),
+		"update plugin status":     res("update", dps, "plugins", "status"),
+		"patch plugin status":      res("patch", dps, "plugins", "status"),
 	}
+	pluginWrites := []string{"create plugin", "update plugin", "patch plugin", "delete plugin", "deletecollection plugins", "update plugin status", "patch plugin status"}
+	pluginReads := []string{"list plugins", "watch plugins", "get plugin", "get plugin status"}
 	allowed := map[key]bool{}
-	for _, who := range []string{"serverAdmin", "adminToken"} {
+	for _, who := range []string{"serverAdmin", "adminToken", "impostor"} {
 		for what := range requests {
+			// Server admins may do everything but write plugins or act as dpa itself.
+			allowed[key{who, what}] = !slices.Contains(pluginWrites, what) && !strings.HasPrefix(what, "impersonate internal")
+		}
+	}
+	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer", "noRoles", "monitor", "plugin", "internal"} {
+		for _, what := range append([]string{"self review", "access review", "data plane", "/apis", "/openapi/v3", "/readyz"}, pluginReads...) {
 			allowed[key{who, what}] = true
 		}
 	}
-	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer", "noRoles", "monitor", "plugin"} {
-		for _, what := range []string{"self review", "access review", "data plane", "/apis", "/openapi/v3", "/readyz"} {
-			allowed[key{who, what}] = true
-		}
+	for _, what := range pluginWrites {
+		allowed[key{"internal", what}] = true
 	}
 	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer"} {
 		allowed[key{who, "list dps"}], allowed[key{who, "watch dps"}] = true, true
@@ -140,6 +168,10 @@ func TestAuthorize(t *testing.T) {
 	for who, u := range users {
 		for what, attrs := range requests {
 			attrs.User = u
+			// Self access reviews (kubectl auth can-i, the UI) answer plugins with the same rule.
+			if d, _, _ := a.Review(context.Background(), attrs); attrs.Resource == PluginsResource && (d == authorizer.DecisionAllow) != allowed[key{who, what}] {
+				t.Errorf("review: %s %s: %v, want allowed=%v", who, what, d, allowed[key{who, what}])
+			}
 			d, reason, err := a.Authorize(context.Background(), attrs)
 			if err != nil {
 				t.Fatal(err)

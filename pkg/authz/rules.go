@@ -44,6 +44,22 @@ type Options struct {
 	// Delegating: requests for other API groups go to --delegate-url, which authorizes them
 	// itself; otherwise they are refused.
 	Delegating bool
+	// InternalUID is the per-process UID of dpa's own identity (InternalUser), the only one
+	// that may write Plugin objects ("": nobody may).
+	InternalUID string
+}
+
+// InternalUser is dpa's own identity for the objects only dpa writes (Plugin): a token that
+// exists only in the process's memory, sent over the loopback connection, with a random UID
+// per process (Options.InternalUID). Nobody may impersonate it.
+const InternalUser = "system:dpa:internal"
+
+// PluginsResource is the read-only resource of installed plugins.
+const PluginsResource = "plugins"
+
+// isInternal reports whether u is this process's own identity.
+func (a *Authorizer) isInternal(u user.Info) bool {
+	return a.opts.InternalUID != "" && u.GetName() == InternalUser && u.GetUID() == a.opts.InternalUID
 }
 
 // Authorizer applies the rules of every route with the current Policy. It is the API
@@ -85,6 +101,14 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 	s := SubjectOf(u)
 	if attrs.GetVerb() == "impersonate" {
 		return a.impersonate(s, attrs)
+	}
+	// Plugins mirror the plugin host: readable by everyone signed in, written by dpa alone —
+	// not even by server admins, so this rule comes before theirs.
+	if attrs.IsResourceRequest() && attrs.GetAPIGroup() == v0alpha1.GroupVersion.Group && attrs.GetResource() == PluginsResource {
+		if slices.Contains(readVerbs, attrs.GetVerb()) || a.isInternal(u) {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionDeny, "plugins are read-only: dpa writes them from its plugin host", nil
 	}
 	if s.ServerAdmin {
 		return authorizer.DecisionAllow, "", nil
@@ -160,6 +184,9 @@ func privilegedGroup(g string) bool {
 // of ImpersonatorGroup (the Grafana app plugin's backend) may impersonate a user with org
 // role and team groups, never a privileged group or extra.
 func (a *Authorizer) impersonate(s Subject, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	if (attrs.GetResource() == "users" && attrs.GetName() == InternalUser) || (attrs.GetResource() == "uids" && a.opts.InternalUID != "" && attrs.GetName() == a.opts.InternalUID) {
+		return authorizer.DecisionDeny, "nobody may impersonate dpa's internal identity", nil
+	}
 	if s.ServerAdmin {
 		return authorizer.DecisionAllow, "", nil
 	}

@@ -1,6 +1,7 @@
 // Package registry is the REST storage of DataPlaneService around the store the App SDK
 // builds: the validating strategy (422 with field paths, metadata.generation), the status
-// strategy, kubectl's table columns and the short name "dps".
+// strategy, kubectl's table columns and the short name "dps"; and kubectl's columns of the
+// read-only Plugin resource (plugins.go).
 package registry
 
 import (
@@ -18,8 +19,9 @@ import (
 // convertor and short name on the DataPlaneService store, which the SDK builds internally.
 type InstallTarget struct {
 	*apiserver.KubernetesGenericAPIServer
-	claims  app.ClaimLookup
-	patched bool
+	claims         app.ClaimLookup
+	patched        bool
+	pluginsPatched bool
 }
 
 // NewInstallTarget wraps the server the App SDK installs into; claims backs the
@@ -28,8 +30,8 @@ func NewInstallTarget(s *apiserver.KubernetesGenericAPIServer, claims app.ClaimL
 	return &InstallTarget{KubernetesGenericAPIServer: s, claims: claims}
 }
 
-// Patched reports whether the DataPlaneService store was found and wrapped.
-func (t *InstallTarget) Patched() bool { return t.patched }
+// Patched reports whether the DataPlaneService and Plugin stores were found and wrapped.
+func (t *InstallTarget) Patched() bool { return t.patched && t.pluginsPatched }
 
 // InstallAPIGroup implements the App SDK's install target.
 func (t *InstallTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) error {
@@ -42,13 +44,22 @@ func (t *InstallTarget) InstallAPIGroup(info *genericapiserver.APIGroupInfo) err
 			}
 			vs := validatingStrategy{objectStrategy: inner, claims: t.claims}
 			st.CreateStrategy, st.UpdateStrategy = vs, vs
-			st.TableConvertor = tableConvertor{}
+			st.TableConvertor = dataPlaneServiceTable
 			storage[plural] = shortNamedStore{st}
 			t.patched = true
 		}
 		if st, ok := storage[plural+"/status"].(*apiserver.StatusREST); ok {
 			st.Store.UpdateStrategy = statusStrategy{RESTUpdateStrategy: st.Store.UpdateStrategy}
-			st.Store.TableConvertor = tableConvertor{}
+			st.Store.TableConvertor = dataPlaneServiceTable
+		}
+		// Plugins: kubectl columns (the objects are written by dpa alone, see pkg/authz).
+		pp := v0alpha1.PluginKind().Plural()
+		if st, ok := storage[pp].(*genericregistry.Store); ok {
+			st.TableConvertor = pluginTable
+			t.pluginsPatched = true
+		}
+		if st, ok := storage[pp+"/status"].(*apiserver.StatusREST); ok {
+			st.Store.TableConvertor = pluginTable
 		}
 	}
 	return t.KubernetesGenericAPIServer.InstallAPIGroup(info)

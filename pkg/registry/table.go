@@ -17,9 +17,16 @@ import (
 
 // tableConvertor gives kubectl get its columns. The App SDK's store only has the default
 // NAME/CREATED AT columns; additionalPrinterColumns in the CRD do not reach the server.
-type tableConvertor struct{}
+type tableConvertor struct {
+	columns []metav1.TableColumnDefinition
+	// cells of one object's row (in the order of columns).
+	cells func(item runtime.Object, now time.Time) ([]any, error)
+}
 
 var _ rest.TableConvertor = tableConvertor{}
+
+// dataPlaneServiceTable is the table of DataPlaneServices.
+var dataPlaneServiceTable = tableConvertor{columns: tableColumns, cells: dataPlaneServiceCells}
 
 var tableColumns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name", Description: "metadata.name"},
@@ -31,8 +38,8 @@ var tableColumns = []metav1.TableColumnDefinition{
 	{Name: "Age", Type: "string", Description: "time since creation"},
 }
 
-func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ runtime.Object) (*metav1.Table, error) {
-	t := &metav1.Table{ColumnDefinitions: tableColumns}
+func (c tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ runtime.Object) (*metav1.Table, error) {
+	t := &metav1.Table{ColumnDefinitions: c.columns}
 	if m, err := meta.ListAccessor(obj); err == nil {
 		t.ResourceVersion = m.GetResourceVersion()
 		t.Continue = m.GetContinue()
@@ -51,19 +58,24 @@ func (tableConvertor) ConvertToTable(_ context.Context, obj runtime.Object, _ ru
 	}
 	now := time.Now()
 	for _, item := range items {
-		d, ok := item.(*v0alpha1.DataPlaneService)
-		if !ok {
-			return nil, fmt.Errorf("unexpected object type %T", item)
+		cells, err := c.cells(item, now)
+		if err != nil {
+			return nil, err
 		}
-		t.Rows = append(t.Rows, metav1.TableRow{
-			Cells: []any{
-				d.Name, d.Spec.PluginID, d.Spec.PluginType, d.Spec.Group, d.Spec.Version,
-				availableColumn(d), duration.HumanDuration(now.Sub(d.CreationTimestamp.Time)),
-			},
-			Object: runtime.RawExtension{Object: item},
-		})
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: cells, Object: runtime.RawExtension{Object: item}})
 	}
 	return t, nil
+}
+
+func dataPlaneServiceCells(item runtime.Object, now time.Time) ([]any, error) {
+	d, ok := item.(*v0alpha1.DataPlaneService)
+	if !ok {
+		return nil, fmt.Errorf("unexpected object type %T", item)
+	}
+	return []any{
+		d.Name, d.Spec.PluginID, d.Spec.PluginType, d.Spec.Group, d.Spec.Version,
+		availableColumn(d), duration.HumanDuration(now.Sub(d.CreationTimestamp.Time)),
+	}, nil
 }
 
 // availableColumn shows the Available condition ("True", or "False (Reason)"). Until one is

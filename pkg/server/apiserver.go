@@ -101,7 +101,7 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 		return nil, nil, fmt.Errorf("installing APIs: %w", err)
 	}
 	if !target.Patched() {
-		return nil, nil, errors.New("DataPlaneService storage was not found while installing the API group")
+		return nil, nil, errors.New("DataPlaneService or Plugin storage was not found while installing the API group")
 	}
 	if err := installSelfReviews(srv, dp.authz); err != nil {
 		return nil, nil, err

@@ -31,6 +31,25 @@ type identity struct {
 	adminToken  string
 	tokens      authenticator.Token
 	clientCerts clientCerts
+	// internal is dpa's own identity (authz.InternalUser) for the objects only dpa writes.
+	internal internalIdentity
+}
+
+// internalIdentity is a bearer token and a UID that exist only in this process's memory, made
+// anew on every start: the loopback client that writes Plugin objects sends the token, and
+// the authorizer recognises the UID (authz.Options.InternalUID).
+type internalIdentity struct{ token, uid string }
+
+func newInternalIdentity() (internalIdentity, error) {
+	tok, err := randomToken()
+	if err != nil {
+		return internalIdentity{}, err
+	}
+	uid, err := randomToken()
+	if err != nil {
+		return internalIdentity{}, err
+	}
+	return internalIdentity{token: tok, uid: uid[:32]}, nil
 }
 
 // identity is the first phase: it creates and locks the data dir (released by done), and
@@ -54,7 +73,11 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
-	tokens, err := tokenAuthenticator(adminToken, s.opts.TokenAuthFile)
+	internal, err := newInternalIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("internal identity: %w", err)
+	}
+	tokens, err := tokenAuthenticator(adminToken, internal, s.opts.TokenAuthFile)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +85,7 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc}, nil
+	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc, internal: internal}, nil
 }
 
 // AdminUser is the user behind the generated admin token.
@@ -86,12 +109,18 @@ func ensureAdminToken(dataDir string) (string, error) {
 	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
-// tokenAuthenticator checks bearer tokens: the admin token plus, optionally, a Kubernetes
-// static token file (token,user,uid,"group1,group2").
-func tokenAuthenticator(adminToken, tokenAuthFile string) (authenticator.Token, error) {
-	admin := tokenfile.New(map[string]*user.DefaultInfo{
+// tokenAuthenticator checks bearer tokens: the admin token, dpa's internal token plus,
+// optionally, a Kubernetes static token file (token,user,uid,"group1,group2").
+func tokenAuthenticator(adminToken string, internal internalIdentity, tokenAuthFile string) (authenticator.Token, error) {
+	known := map[string]*user.DefaultInfo{
 		adminToken: {Name: AdminUser, UID: AdminUser, Groups: []string{user.SystemPrivilegedGroup, user.AllAuthenticated}},
-	})
+	}
+	if internal.token != "" {
+		// No group: the authorizer grants it the Plugin writes and nothing a signed-in user
+		// without a role could not do.
+		known[internal.token] = &user.DefaultInfo{Name: authz.InternalUser, UID: internal.uid, Groups: []string{user.AllAuthenticated}}
+	}
+	admin := tokenfile.New(known)
 	if tokenAuthFile == "" {
 		return admin, nil
 	}

@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dataplane-aggregator/dpa/pkg/authz"
 )
 
 // TestIdentityPhase: the first start creates the data dir's PKI and admin token (0600), holds
@@ -45,6 +47,12 @@ func TestIdentityPhase(t *testing.T) {
 		}
 	}
 
+	// dpa's internal identity: its in-memory token authenticates with this process's UID.
+	resp, ok, err := id.tokens.AuthenticateToken(context.Background(), id.internal.token)
+	if !ok || err != nil || resp.User.GetName() != authz.InternalUser || resp.User.GetUID() != id.internal.uid || len(id.internal.uid) < 32 {
+		t.Errorf("internal token: %v %v %+v", ok, err, resp)
+	}
+
 	var second cleanups
 	if _, err := s.identity(&second); err == nil || !strings.Contains(err.Error(), "in use by another dpa") {
 		t.Errorf("second start while the first holds the lock: %v", err)
@@ -56,6 +64,9 @@ func TestIdentityPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.run()
+	if id2.internal == id.internal {
+		t.Error("a restart reused the internal identity")
+	}
 	if id2.adminToken != id.adminToken || string(id2.certs.CAData) != string(id.certs.CAData) {
 		t.Error("a restart made a new admin token or CA")
 	}

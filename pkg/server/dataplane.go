@@ -25,12 +25,15 @@ type dataPlane struct {
 	discovery *discoverySink
 	// authz authorizes every request: the API server's filter and the data plane's routes.
 	authz *authz.Authorizer
+	// host is the plugin host (nil without --plugins-dir and --plugin-address).
+	host *pluginhost.Host
 }
 
 // startDataPlane is the data-plane phase. Plugins start first (provisioned datasources are
 // admitted by their plugins), then provisioning, then the data plane, which becomes the
-// reconciler's sink; discovery follows its route table.
-func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, done *cleanups) (*dataPlane, error) {
+// reconciler's sink; discovery follows its route table. internalUID is dpa's own identity,
+// the only one the authorizer lets write Plugin objects.
+func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, internalUID string, done *cleanups) (*dataPlane, error) {
 	log := s.opts.Logger
 	host, err := s.startPlugins(ctx, tp)
 	if err != nil {
@@ -52,7 +55,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 	if err != nil {
 		return nil, err
 	}
-	out := &dataPlane{next: &nextHandler{}, discovery: &discoverySink{}}
+	out := &dataPlane{next: &nextHandler{}, discovery: &discoverySink{}, host: host}
 	// The authorizer asks the data plane which groups it serves; the data plane asks the
 	// authorizer who may call a matched route.
 	var registered atomic.Pointer[dataplane.Handler]
@@ -64,6 +67,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, do
 		WebhookGroup:      s.opts.WebhookGroup,
 		ServiceAdminGroup: s.opts.ServiceAdminGroup,
 		Delegating:        s.opts.DelegateURL != "",
+		InternalUID:       internalUID,
 	})
 	out.authz.SetPolicy(policy)
 	go authz.Watch(ctx, s.opts.ProvisioningDir, 5*time.Second, out.authz, log.With("component", "access-control"))

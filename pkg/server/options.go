@@ -97,6 +97,9 @@ type Options struct {
 	// WebhookGroup members may call the admission and conversion routes (besides server
 	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
 	WebhookGroup string
+	// ReplicaName names this replica's entries in the status of Plugin objects ("": the
+	// hostname). Replicas sharing one storage need distinct names.
+	ReplicaName string
 }
 
 // Validate checks the options as given on the command line and reports every problem at once,
@@ -168,6 +171,9 @@ func (o *Options) Validate() error {
 	if o.MaxBodyBytes < 0 {
 		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
 	}
+	if len(o.ReplicaName) > 253 || strings.IndexFunc(o.ReplicaName, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		add("--replica-name %q must be at most 253 characters without spaces or control characters", o.ReplicaName)
+	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
@@ -189,6 +195,12 @@ func (o *Options) Complete() {
 	}
 	if o.PluginMaxMessageBytes == 0 {
 		o.PluginMaxMessageBytes = DefaultPluginMaxMessageBytes
+	}
+	if o.ReplicaName == "" {
+		o.ReplicaName, _ = os.Hostname()
+		if o.ReplicaName == "" {
+			o.ReplicaName = "dpa"
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ func TestOptionsValidate(t *testing.T) {
 		"negative durations": {func(o *Options) {
 			o.PluginsRescanInterval, o.PluginProbeInterval, o.PluginProbeTimeout = -1, -1, -1
 		}, []string{"--plugins-rescan-interval -1ns", "--plugin-probe-interval -1ns", "--plugin-probe-timeout -1ns"}},
+		"replica name": {func(o *Options) { o.ReplicaName = "a b" }, []string{`--replica-name "a b" must be at most 253 characters`}},
 		"all at once": {func(o *Options) { o.DataDir, o.SecurePort, o.MaxBodyBytes = "", -1, -1 },
 			[]string{"--data-dir", "--secure-port -1", "--max-body-bytes -1"}},
 	} {
@@ -64,7 +65,7 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	o := validOptions()
 	o.Complete()
-	if o.Logger == nil || o.Storage.DataDir != o.DataDir {
-		t.Errorf("Complete() left defaults unset: logger %v, storage dir %q", o.Logger, o.Storage.DataDir)
+	if o.Logger == nil || o.Storage.DataDir != o.DataDir || o.ReplicaName == "" {
+		t.Errorf("Complete() left defaults unset: logger %v, storage dir %q, replica name %q", o.Logger, o.Storage.DataDir, o.ReplicaName)
 	}
 }

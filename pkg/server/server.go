@@ -14,7 +14,8 @@
 //  4. storage (storage.go): kine or etcd;
 //  5. the API server (apiserver.go): the generic config, the handler chain (chain.go), the App
 //     SDK installer with the REST storage of pkg/registry, discovery (discovery.go);
-//  6. the app runner hooks (apprunner.go), the kubeconfig, and serving.
+//  6. the app runner hooks (apprunner.go), the Plugin object writer's hooks
+//     (pluginobjects.go), the kubeconfig, and serving.
 //
 // Shutdown runs the phases' cleanups in reverse order.
 package server
@@ -87,7 +88,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	done.add(func() { _ = shutdownTracing(context.Background()) })
 
-	dp, err := s.startDataPlane(ctx, tp, &done)
+	dp, err := s.startDataPlane(ctx, tp, id.internal.uid, &done)
 	if err != nil {
 		return err
 	}
@@ -107,6 +108,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	if err := s.addAppRunner(srv, installer, &done); err != nil {
+		return err
+	}
+	if err := s.addPluginObjects(srv, id.internal, dp.host); err != nil {
 		return err
 	}
 	srv.AddPostStartHookOrDie("dpa-ready-log", readyLog(log, s.opts.BindAddress, s.opts.SecurePort, s.kubeconfig, start))

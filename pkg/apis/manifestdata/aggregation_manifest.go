@@ -23,6 +23,9 @@ var (
 	rawSchemaDataPlaneServicev0alpha1     = []byte(`{"Condition":{"additionalProperties":false,"properties":{"lastTransitionTime":{"description":"lastTransitionTime is an RFC 3339 timestamp.","type":"string"},"message":{"description":"message is a human-readable explanation.","type":"string"},"observedGeneration":{"description":"observedGeneration is the metadata.generation the condition was computed from.","type":"integer"},"reason":{"description":"reason is a CamelCase machine-readable reason for the last transition.","type":"string"},"status":{"description":"status is one of True, False, Unknown.","enum":["True","False","Unknown"],"type":"string"},"type":{"description":"type of the condition, e.g. Registered or Available.","type":"string"}},"required":["type","status","reason","message","lastTransitionTime"],"type":"object"},"DataPlaneService":{"properties":{"spec":{"$ref":"#/components/schemas/spec"},"status":{"$ref":"#/components/schemas/status"}},"required":["spec"]},"Service":{"additionalProperties":false,"properties":{"method":{"description":"method applies to type \"route\" only: GET, POST, PUT, PATCH or DELETE; empty means any.","enum":["","GET","POST","PUT","PATCH","DELETE"],"type":"string"},"path":{"description":"path applies to type \"route\" only (and is required there): it starts with \"/\",\nmay hold {param} placeholders and one trailing {path...} catch-all.","type":"string"},"type":{"description":"type of plugin call served: query, resource, route, stream, health, metrics,\nadmission, conversion or datasource-proxy.","enum":["query","resource","route","stream","health","metrics","admission","conversion","datasource-proxy"],"type":"string"}},"required":["type"],"type":"object"},"spec":{"additionalProperties":false,"properties":{"group":{"description":"group is the API group the plugin's routes are served under: a DNS-1123 subdomain.","type":"string"},"pluginID":{"description":"pluginID is the Grafana plugin id: lower-case letters, digits and dashes.","type":"string"},"pluginType":{"description":"pluginType is \"app\" or \"datasource\". (A plain string so it can be a field selector.)","type":"string"},"services":{"description":"services lists the plugin calls exposed; at least one. Several \"route\" entries are allowed;\na duplicate (type, method, path) is not.","items":{"$ref":"#/components/schemas/Service"},"type":"array"},"version":{"description":"version is the API version: a DNS-1035 label, e.g. v0alpha1.","type":"string"}},"required":["pluginID","pluginType","group","version","services"],"type":"object"},"status":{"additionalProperties":false,"properties":{"conditions":{"description":"conditions: Registered (routes are in the route table), Available (plugin serving).","items":{"$ref":"#/components/schemas/Condition"},"type":"array"},"observedGeneration":{"description":"observedGeneration is the metadata.generation last reconciled.","type":"integer"}},"type":"object"}}`)
 	versionSchemaDataPlaneServicev0alpha1 app.VersionSchema
 	_                                     = json.Unmarshal(rawSchemaDataPlaneServicev0alpha1, &versionSchemaDataPlaneServicev0alpha1)
+	rawSchemaPluginv0alpha1               = []byte(`{"Plugin":{"properties":{"spec":{"$ref":"#/components/schemas/spec"},"status":{"$ref":"#/components/schemas/status"}},"required":["spec"]},"ReplicaStatus":{"additionalProperties":false,"properties":{"address":{"description":"address of a standalone plugin (--plugin-address).","type":"string"},"lastError":{"description":"lastError is the last start failure or exit reason; it stays after a successful\nrestart (running says whether the plugin is up now).","type":"string"},"notResponding":{"description":"notResponding says why the running process failed its last liveness probe.","type":"string"},"phase":{"description":"phase of the plugin on this replica: Idle (not started: lazy, or no backend),\nStarting, Running, Backoff (exited or failed to start; a restart is pending) or\nStopped.","enum":["Idle","Starting","Running","Backoff","Stopped"],"type":"string"},"pid":{"description":"pid of the plugin process on this replica's host (absent when not running or\nstandalone).","type":"integer"},"replica":{"description":"replica is the name of the dpa replica this entry belongs to (--replica-name).","type":"string"},"restarts":{"description":"restarts counts the start attempts after the plugin first ran.","type":"integer"},"running":{"description":"running is true while the plugin's process is up and connected.","type":"boolean"},"services":{"description":"services are the Grafana plugin gRPC services the running process serves\n(pluginv2.Data, pluginv2.Resource, …), learned through gRPC reflection.","items":{"type":"string"},"type":"array"},"since":{"description":"since is when the plugin entered phase (RFC 3339).","type":"string"},"unimplemented":{"description":"unimplemented are the services among them whose calls the process answered\nUnimplemented.","items":{"type":"string"},"type":"array"},"version":{"description":"version is info.version of the plugin.json this replica has installed (it differs\nfrom spec.version while replicas disagree, e.g. during an upgrade).","type":"string"}},"required":["replica","version","phase","running","restarts"],"type":"object"},"spec":{"additionalProperties":false,"properties":{"backend":{"description":"backend is true for plugins with a backend process.","type":"boolean"},"id":{"description":"id is the plugin id from plugin.json (also the object's name).","type":"string"},"name":{"description":"name is plugin.json's display name.","type":"string"},"type":{"description":"type is plugin.json's type: datasource, app, panel, …","type":"string"},"version":{"description":"version is plugin.json's info.version.","type":"string"}},"required":["id","type","name","version","backend"],"type":"object"},"status":{"additionalProperties":false,"properties":{"replicas":{"description":"replicas holds one entry per dpa replica that has the plugin, each written by that\nreplica only, sorted by replica name.","items":{"$ref":"#/components/schemas/ReplicaStatus"},"type":"array"}},"type":"object"}}`)
+	versionSchemaPluginv0alpha1           app.VersionSchema
+	_                                     = json.Unmarshal(rawSchemaPluginv0alpha1, &versionSchemaPluginv0alpha1)
 )
 
 var appManifestData = app.ManifestData{
@@ -46,6 +49,17 @@ var appManifestData = app.ManifestData{
 						"spec.pluginType",
 					},
 				},
+
+				{
+					Kind:       "Plugin",
+					Plural:     "Plugins",
+					Scope:      "Cluster",
+					Conversion: false,
+					Schema:     &versionSchemaPluginv0alpha1,
+					SelectableFields: []string{
+						"spec.type",
+					},
+				},
 			},
 			Routes: app.ManifestVersionRoutes{
 				Namespaced: map[string]spec3.PathProps{},
@@ -57,7 +71,7 @@ var appManifestData = app.ManifestData{
 	Roles: map[string]app.ManifestRole{
 		"aggregation:admin": {
 			Title:       "aggregation Admin",
-			Description: "Allows all actions on DataPlaneServices",
+			Description: "Allows all actions on DataPlaneServices and Plugins",
 			Kinds: []app.ManifestRoleKind{
 				{
 					Kind:          "DataPlaneService",
@@ -67,15 +81,27 @@ var appManifestData = app.ManifestData{
 					Kind:          "DataPlaneService/status",
 					PermissionSet: strPtr("admin"),
 				},
+				{
+					Kind:          "Plugin",
+					PermissionSet: strPtr("admin"),
+				},
+				{
+					Kind:          "Plugin/status",
+					PermissionSet: strPtr("admin"),
+				},
 			},
 			Routes: []string{},
 		},
 		"aggregation:editor": {
 			Title:       "aggregation Editor",
-			Description: "Create, Read, Update, and Delete DataPlaneServices",
+			Description: "Create, Read, Update, and Delete DataPlaneServices and Plugins",
 			Kinds: []app.ManifestRoleKind{
 				{
 					Kind:          "DataPlaneService",
+					PermissionSet: strPtr("editor"),
+				},
+				{
+					Kind:          "Plugin",
 					PermissionSet: strPtr("editor"),
 				},
 			},
@@ -83,10 +109,14 @@ var appManifestData = app.ManifestData{
 		},
 		"aggregation:reader": {
 			Title:       "aggregation Reader",
-			Description: "Read DataPlaneServices",
+			Description: "Read DataPlaneServices and Plugins",
 			Kinds: []app.ManifestRoleKind{
 				{
 					Kind:          "DataPlaneService",
+					PermissionSet: strPtr("viewer"),
+				},
+				{
+					Kind:          "Plugin",
 					PermissionSet: strPtr("viewer"),
 				},
 			},
@@ -116,6 +146,7 @@ func RemoteManifest() app.Manifest {
 
 var kindVersionToGoType = map[string]resource.Kind{
 	"DataPlaneService/v0alpha1": v0alpha1.DataPlaneServiceKind(),
+	"Plugin/v0alpha1":           v0alpha1.PluginKind(),
 }
 
 // ManifestGoTypeAssociator returns the associated resource.Kind instance for a given Kind and Version, if one exists.
