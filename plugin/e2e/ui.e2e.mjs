@@ -481,6 +481,31 @@ try {
   await shoot('list-after-delete');
 
 
+  // --- Installed plugins: the same truth as kubectl -------------------------------------------
+  await page.goto(`${DPA_URL}/ui/`);
+  await page.getByRole('button', { name: 'Installed plugins' }).click();
+  await page.waitForURL(/\/ui\/plugins$/);
+  await page.getByTestId('plugin-example-datasource').waitFor();
+  const kubectlIDs = JSON.parse(kubectl('get', 'plugins.aggregation.grafana.app', '-o', 'json')).items.map((o) => o.metadata.name).sort();
+  const uiIDs = (await page.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid').replace(/^plugin-/, '')))).sort();
+  assert(JSON.stringify(uiIDs) === JSON.stringify(kubectlIDs), `the plugins page lists what kubectl get plugins lists (${uiIDs})`);
+  await page.getByTestId('plugin-example-datasource').getByText(/Running · 1\/1/).waitFor({ timeout: 30000 });
+  assert(true, 'the example datasource runs on the one replica');
+  await shoot('plugins');
+  // The editor picks a plugin from them and prefills the services it serves.
+  await page.goto(`${DPA_URL}/ui/new`);
+  await page.locator('#dps-installed').click();
+  await page.getByText('Example Datasource (example-datasource)').first().click();
+  assert((await page.inputValue('#dps-plugin-id')) === 'example-datasource', 'picking an installed plugin fills in its id');
+  const prefilled = await page.locator('[data-testid^="service-"]:not([data-testid$="-support"]):not([data-testid$="-error"])').count();
+  assert(prefilled >= 3, `and prefills the services it serves (${prefilled})`);
+  await fill('#dps-plugin-id', `nobody-installed-${suffix}`);
+  assert((await page.getByTestId('plugin-not-installed').textContent()).includes('PluginNotFound'), 'an id no plugin has is flagged before saving');
+  await shoot('create-from-plugin');
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Discard' }).click();
+  await page.waitForURL(/\/ui\/$/);
+
   // --- 300 services: the fleet view --------------------------------------------------------
   // 150 of a plugin that is not installed (PluginNotFound), 150 of the example datasource.
   const FLEET = 300;

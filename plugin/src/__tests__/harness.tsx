@@ -7,6 +7,7 @@ import { Routes } from '../components/App';
 import { setBackendSrv } from '@grafana/runtime';
 import { createFetchBackendSrv } from '../standalone/backendSrv';
 import type { DataPlaneService } from '../api/types';
+import type { InstalledPlugin, ReplicaStatus } from '../api/plugins';
 
 export interface Call {
   method: string;
@@ -26,6 +27,8 @@ export class FakeServer {
   calls: Call[] = [];
   objects = new Map<string, DataPlaneService>();
   overrides: Override[] = [];
+  /** The Plugin resource's objects (installed plugins). */
+  plugins: InstalledPlugin[] = [];
   private rv = 100;
 
   constructor(objs: DataPlaneService[] = []) {
@@ -66,6 +69,9 @@ export class FakeServer {
   }
 
   private handle(call: Call): Reply {
+    if (/\/apis\/aggregation\.grafana\.app\/v0alpha1\/plugins$/.test(call.url.split('?')[0]) && call.method === 'GET') {
+      return { status: 200, body: { items: this.plugins, metadata: { resourceVersion: '1' } } };
+    }
     const m = call.url.match(/\/apis\/aggregation\.grafana\.app\/v0alpha1\/dataplaneservices(?:\/([^?]+))?/);
     if (!m) {
       return { status: 404, body: status(404, 'NotFound', 'no route') };
@@ -153,4 +159,31 @@ export function renderApp(server: FakeServer, path = '/', canWrite = true) {
       </NavHarness>
     </EnvProvider>
   );
+}
+
+/** An installed plugin as dpa's Plugin resource reports it, on one replica. */
+export function installedPlugin(
+  id: string,
+  type: 'datasource' | 'app',
+  replica: Partial<ReplicaStatus> = {}
+): InstalledPlugin {
+  return {
+    apiVersion: 'aggregation.grafana.app/v0alpha1',
+    kind: 'Plugin',
+    metadata: { name: id, creationTimestamp: new Date(Date.now() - 2 * 3600_000).toISOString() },
+    spec: { id, type, name: id.replace(/-/g, ' '), version: '1.2.3', backend: true },
+    status: {
+      replicas: [
+        {
+          replica: 'a',
+          version: '1.2.3',
+          phase: 'Running',
+          running: true,
+          restarts: 0,
+          services: ['pluginv2.Data', 'pluginv2.Diagnostics', 'pluginv2.Resource'],
+          ...replica,
+        },
+      ],
+    },
+  };
 }

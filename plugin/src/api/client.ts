@@ -1,5 +1,6 @@
 import { API_GROUP, API_VERSION, RESOURCE, type DataPlaneService, type DataPlaneServiceList } from './types';
 import { backendSrvHttp, toApiError, type HttpFn } from './http';
+import { PLUGINS_RESOURCE, type InstalledPlugin } from './plugins';
 import { ListWatch, type ListWatchOptions, type StreamFn } from './listwatch';
 
 export const GRAFANA_API_BASE = '/api/plugins/dataplane-aggregator-app/resources';
@@ -46,6 +47,15 @@ export class DataPlaneServiceClient {
   async list(params?: Record<string, string>): Promise<DataPlaneServiceList> {
     const r = await this.call<DataPlaneServiceList>({ method: 'GET', url: this.collectionURL(), params });
     return { ...r, items: r.items ?? [], metadata: r.metadata ?? {} };
+  }
+
+  /** listPlugins: the installed plugins dpa reports (the read-only Plugin resource). */
+  async listPlugins(): Promise<InstalledPlugin[]> {
+    const r = await this.call<{ items?: InstalledPlugin[] }>({
+      method: 'GET',
+      url: `${this.base}/apis/${API_GROUP}/${API_VERSION}/${PLUGINS_RESOURCE}`,
+    });
+    return (r.items ?? []).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 
   get(name: string): Promise<DataPlaneService> {

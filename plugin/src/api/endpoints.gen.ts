@@ -20,3 +20,19 @@ export const ENDPOINTS: Record<string, Endpoint[]> = {
   "conversion": [{"methods":["POST"],"path":"/conversion","pluginType":"datasource"},{"methods":["POST"],"path":"/conversion","pluginType":"app"}],
   "datasource-proxy": [{"methods":[],"path":"/namespaces/{namespace}/datasources/{uid}/proxy/{path...}","pluginType":"datasource"}],
 };
+
+/**
+ * The Grafana plugin gRPC service each service type calls (as a Plugin object's
+ * status.replicas[].services names it); '' for a type that calls no plugin service.
+ */
+export const PLUGIN_SERVICE: Record<string, string> = {
+  "query": "pluginv2.Data",
+  "resource": "pluginv2.Resource",
+  "route": "pluginv2.Resource",
+  "stream": "pluginv2.Stream",
+  "health": "pluginv2.Diagnostics",
+  "metrics": "pluginv2.Diagnostics",
+  "admission": "pluginv2.AdmissionControl",
+  "conversion": "pluginv2.ResourceConversion",
+  "datasource-proxy": "",
+};

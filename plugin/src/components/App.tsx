@@ -3,6 +3,7 @@ import { useNav, matchRoute } from '../context';
 import { ListPage } from '../pages/ListPage';
 import { DetailPage } from '../pages/DetailPage';
 import { EditPage } from '../pages/EditPage';
+import { PluginsPage } from '../pages/PluginsPage';
 import { PageLayout } from './PageLayout';
 import { AppLink } from './Link';
 
@@ -12,6 +13,9 @@ export function Routes() {
   let m: Record<string, string> | null;
   if (path === '/' || path === '' || path === '/services') {
     return <ListPage />;
+  }
+  if (path === '/plugins') {
+    return <PluginsPage />;
   }
   if (path === '/new') {
     return <EditPage key="new" />;

@@ -31,6 +31,7 @@ import { flash } from '../flash';
 import { lineDiff, type DiffLine } from '../api/diff';
 import { clearDraft, draftKey, loadDraft, saveDraft } from '../api/drafts';
 import { editableYAML } from '../api/yaml';
+import { summarize, suggestedServices, supports, type InstalledPlugin } from '../api/plugins';
 import { PageLayout } from '../components/PageLayout';
 
 const TYPE_OPTIONS: Array<SelectableValue<ServiceType>> = SERVICE_TYPES.map((t) => ({ label: t, value: t }));
@@ -80,6 +81,18 @@ export function EditPage({ name }: Props) {
   // The dry run's answer: what the server would store, as a diff against what is stored.
   const [review, setReview] = useState<{ diff: DiffLine[] } | null>(null);
   const [mode, setMode] = useState<'form' | 'yaml'>('form');
+  // The installed plugins (dpa's Plugin resource): null until known, or when they cannot be read.
+  const [plugins, setPlugins] = useState<InstalledPlugin[] | null>(null);
+  useEffect(() => {
+    let live = true;
+    client
+      .listPlugins()
+      .then((ps) => live && setPlugins(ps))
+      .catch(() => live && setPlugins(null));
+    return () => {
+      live = false;
+    };
+  }, [client]);
   const [yamlText, setYamlText] = useState('');
   const [yamlError, setYamlError] = useState<string | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -275,6 +288,22 @@ export function EditPage({ name }: Props) {
     setTheirs(null);
     setConflict(false);
   };
+  const installed = plugins?.find((p) => p.spec.id === draft.spec.pluginID);
+  /** pickPlugin fills the plugin fields from an installed plugin, and a new form's services from what it serves. */
+  const pickPlugin = (p: InstalledPlugin) =>
+    update(
+      (d) => {
+        d.spec.pluginID = p.spec.id;
+        if (p.spec.type === 'datasource' || p.spec.type === 'app') {
+          d.spec.pluginType = p.spec.type;
+        }
+        const suggested = suggestedServices(p);
+        if (isNew && suggested.length > 0) {
+          d.spec.services = suggested.map((type) => ({ type }));
+        }
+      },
+      ['spec.pluginID', 'spec.pluginType', 'spec.services']
+    );
   const switchMode = (m: 'form' | 'yaml') => {
     if (m === 'yaml') {
       setYamlText(editableYAML(draft));
@@ -407,6 +436,30 @@ export function EditPage({ name }: Props) {
           error={errorFor('metadata.name')}
           onChange={(v) => update((d) => (d.metadata.name = v), ['metadata.name'])}
         />
+        {plugins !== null && plugins.length > 0 && (
+          <Field label="Installed plugin" description="Fills in the plugin ID and type (and, for a new service, the services the plugin serves)">
+            <Select
+              inputId="dps-installed"
+              aria-label="Installed plugin"
+              placeholder="Pick an installed plugin"
+              value={installed ? installed.spec.id : null}
+              options={plugins.map((p) => {
+                const sum = summarize(p);
+                return {
+                  label: `${p.spec.name} (${p.spec.id})`,
+                  value: p.spec.id,
+                  description: `${p.spec.type} ${p.spec.version} · ${sum.phase} on ${sum.running}/${sum.replicas} replica(s)`,
+                };
+              })}
+              onChange={(v) => {
+                const p = plugins.find((x) => x.spec.id === v?.value);
+                if (p) {
+                  pickPlugin(p);
+                }
+              }}
+            />
+          </Field>
+        )}
         <TextField
           path="spec.pluginID"
           id="dps-plugin-id"
@@ -416,6 +469,16 @@ export function EditPage({ name }: Props) {
           error={errorFor('spec.pluginID')}
           onChange={(v) => update((d) => (d.spec.pluginID = v), ['spec.pluginID'])}
         />
+        {plugins !== null && draft.spec.pluginID !== '' && !installed && (
+          <div className={styles.warning} data-testid="plugin-not-installed">
+            No installed plugin has the id {draft.spec.pluginID}: the service will be Not ready (PluginNotFound) until one is installed.
+          </div>
+        )}
+        {installed && installed.spec.type !== draft.spec.pluginType && (
+          <div className={styles.warning} data-testid="plugin-type-mismatch">
+            {installed.spec.id} is {installed.spec.type === 'app' ? 'an' : 'a'} {installed.spec.type} plugin.
+          </div>
+        )}
         <Field label="Plugin type" data-testid="field-spec.pluginType"
           invalid={!!errorFor('spec.pluginType')} error={errorFor('spec.pluginType')}>
           <RadioButtonGroup
@@ -507,6 +570,11 @@ export function EditPage({ name }: Props) {
               {(s.type !== 'route' && (errorFor(`spec.services[${i}].method`) || errorFor(`spec.services[${i}].path`))) && (
                 <div role="alert" className={styles.error}>
                   {errorFor(`spec.services[${i}].method`) ?? errorFor(`spec.services[${i}].path`)}
+                </div>
+              )}
+              {!supports(installed, s.type).ok && (
+                <div className={styles.warning} data-testid={`service-${i}-support`}>
+                  {supports(installed, s.type).reason}
                 </div>
               )}
               {errorFor(`spec.services[${i}]`) && (
@@ -626,6 +694,7 @@ function focusFirstInvalid() {
 
 const getStyles = (theme: GrafanaTheme2) => ({
   yaml: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: theme.typography.bodySmall.fontSize }),
+  warning: css({ color: theme.colors.warning.text, fontSize: theme.typography.bodySmall.fontSize, flexBasis: '100%' }),
   reviewTitle: css({ fontSize: theme.typography.h4.fontSize }),
   review: css({ outline: 'none', padding: theme.spacing(2), border: `1px solid ${theme.colors.border.medium}`, borderRadius: theme.shape.radius.default }),
   diff: css({

@@ -145,11 +145,18 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
     setItems((cur) => (cur ?? []).filter((x) => x.metadata.name !== name));
   }, []);
 
-  const createButton = canWrite ? (
-    <Button icon="plus" onClick={() => nav.navigate('/new')}>
-      New service
-    </Button>
-  ) : undefined;
+  const createButton = (
+    <>
+      <Button variant="secondary" icon="plug" onClick={() => nav.navigate('/plugins')}>
+        Installed plugins
+      </Button>
+      {canWrite && (
+        <Button icon="plus" onClick={() => nav.navigate('/new')}>
+          New service
+        </Button>
+      )}
+    </>
+  );
   const total = view.byState.Ready + view.byState.NotReady + view.byState.Pending;
   const stateOptions = [
     { label: `All ${total}`, value: '' },

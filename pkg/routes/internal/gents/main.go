@@ -23,9 +23,11 @@ func main() {
 		PluginType string   `json:"pluginType"`
 	}
 	table := map[string][]endpoint{}
+	pluginService := map[string]string{}
 	var order []string
 	for _, s := range routes.Services {
 		order = append(order, string(s.Type))
+		pluginService[string(s.Type)] = s.PluginService
 		list := []endpoint{}
 		for _, e := range s.Endpoints {
 			m := e.Methods
@@ -48,6 +50,12 @@ func main() {
 			panic(err)
 		}
 		fmt.Fprintf(&b, "  %q: %s,\n", t, j)
+	}
+	b.WriteString("};\n\n")
+	b.WriteString("/**\n * The Grafana plugin gRPC service each service type calls (as a Plugin object's\n * status.replicas[].services names it); '' for a type that calls no plugin service.\n */\n")
+	b.WriteString("export const PLUGIN_SERVICE: Record<string, string> = {\n")
+	for _, t := range order {
+		fmt.Fprintf(&b, "  %q: %q,\n", t, pluginService[t])
 	}
 	b.WriteString("};\n")
 	if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil {
