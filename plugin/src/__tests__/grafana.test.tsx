@@ -42,6 +42,31 @@ describe('inside Grafana', () => {
   });
 });
 
+describe('inside Grafana, the fleet view', () => {
+  it('keeps the filter in Grafana\'s URL and polls (no watch through the resource proxy)', async () => {
+    const fetch = fakeBackendSrv(({ url }) =>
+      url.endsWith('/selfsubjectaccessreviews')
+        ? { status: { allowed: false } }
+        : {
+            items: [
+              dps('ok-ds', {}, { conditions: [{ type: 'Registered', status: 'True', reason: 'RoutesRegistered', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] }),
+              dps('bad-ds', {}, { conditions: [{ type: 'Registered', status: 'False', reason: 'Conflict', message: 'claimed', lastTransitionTime: '2026-01-01T00:00:00Z' }] }),
+            ],
+            metadata: {},
+          }
+    );
+    act(() => locationService.push('/a/dataplane-aggregator-app?reason=Conflict'));
+    render(<GrafanaApp {...({} as AppRootProps)} />);
+    await screen.findByRole('link', { name: 'bad-ds' });
+    expect(screen.queryByRole('link', { name: 'ok-ds' })).not.toBeInTheDocument();
+    await userEvent.click(screen.getByLabelText(/^Ready 1$/));
+    expect(locationService.getLocation().search).toBe('?status=Ready');
+    expect(await screen.findByRole('link', { name: 'ok-ds' })).toBeInTheDocument();
+    const lists = fetch.mock.calls.filter((c) => String(c[0].url).endsWith('/dataplaneservices'));
+    expect(lists.every((c) => !c[0].params?.watch && !String(c[0].url).includes('watch'))).toBe(true);
+  });
+});
+
 describe('inside Grafana, a user dpa lets write', () => {
   it('shows the write actions once the access reviews allow them', async () => {
     const fetch = fakeBackendSrv(({ url, data }) => {
