@@ -91,6 +91,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&opts.DelegateURL, "delegate-url", "", "reverse-proxy requests that dpa does not serve to this URL")
 	f.StringSliceVar(&opts.DelegateStripHeaders, "delegate-strip-header", nil, "more request headers to remove before the delegate, besides the identity headers always removed (a trailing * matches a prefix; repeatable)")
 	f.StringVar(&opts.Storage.DSN, "storage", "", "kine datastore: empty for SQLite in --data-dir, or postgres://…, mysql://…, sqlite://path")
+	f.DurationVar(&opts.Storage.PollInterval, "storage-poll-interval", 100*time.Millisecond, "with --storage on PostgreSQL or MySQL (shared by replicas): how often this replica looks for other replicas' changes — one small query each time (0: kine's 1s)")
 	f.StringSliceVar(&opts.Storage.EtcdServers, "etcd-servers", nil, "external etcd endpoints (https://host:2379,…) instead of kine")
 	f.StringVar(&opts.Storage.EtcdCAFile, "etcd-cafile", "", "CA bundle for --etcd-servers")
 	f.StringVar(&opts.Storage.EtcdCertFile, "etcd-certfile", "", "client certificate for --etcd-servers")
@@ -122,6 +123,7 @@ func newServeCommand() *cobra.Command {
 	f.StringToStringVar(&opts.GrafanaConfig, "grafana-config", nil, "set or override a key of the Grafana config plugins receive, e.g. GF_CONCURRENT_QUERY_COUNT=4 (repeatable; an empty value removes the key)")
 	f.StringVar(&opts.WebhookGroup, "webhook-group", "", "group whose members may call the admission and conversion routes besides server admins (the identity a kube-apiserver calls dpa's webhooks with)")
 	f.StringVar(&opts.ServiceAdminGroup, "services-admin-group", "", "group whose members may create, change and delete DataPlaneServices besides server admins, e.g. grafana:org:1:Admin (org 1's admins, also through the Grafana app plugin)")
+	f.DurationVar(&opts.ShutdownDelay, "shutdown-delay-duration", 0, "after SIGTERM, keep serving this long with /readyz failing before the listener closes and in-flight requests drain; set it above your load balancer's readiness-probe period for rolling restarts without failed requests")
 	f.StringVar(&opts.ReplicaName, "replica-name", "", "this replica's name in the status of Plugin objects (default: the hostname); replicas on one storage need distinct names")
 	f.StringVar(&opts.ClientCAFile, "client-ca-file", "", "accept client certificates signed by this CA bundle: CN is the user, O the groups")
 	opts.RequestHeader = server.DefaultRequestHeaders

@@ -135,6 +135,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req operator.ReconcileReques
 	return operator.ReconcileResult{}, r.write(ctx, writes)
 }
 
+// Holds reports whether the reconciler has seen the object (so its routes are in the table).
+func (r *Reconciler) Holds(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.objects[name]
+	return ok
+}
+
 // Refresh re-evaluates every object, e.g. after a plugin's state changed.
 func (r *Reconciler) Refresh(ctx context.Context) error {
 	r.mu.Lock()

@@ -55,6 +55,9 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
 	cfg.Generic.HSTSDirectives = s.opts.HSTSDirectives
+	// SIGTERM: /readyz fails at once, requests are still served for ShutdownDelay, then the
+	// listener closes and in-flight requests (the data plane's included) drain.
+	cfg.Generic.ShutdownDelayDuration = s.opts.ShutdownDelay
 	if c := cfg.Generic.OpenAPIConfig; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}

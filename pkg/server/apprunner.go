@@ -3,16 +3,23 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/grafana/grafana-app-sdk/k8s"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
+	"github.com/grafana/grafana-app-sdk/resource"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/client-go/rest"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
 // addAppRunner runs the App SDK app (the reconciler's informers) once the server has started,
@@ -49,7 +56,7 @@ func (s *Server) addAppRunner(srv *genericapiserver.GenericAPIServer, installer 
 			return errors.New("app runner is not running")
 		}
 		return nil
-	})); err != nil {
+	}), s.routesLoadedCheck(srv)); err != nil {
 		return err
 	}
 	srv.AddPreShutdownHookOrDie("dpa-app-stop", func() error {
@@ -74,4 +81,44 @@ func readyLog(log *slog.Logger, bind string, port int, kubeconfig string, start 
 			"kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	}
+}
+
+// routesLoadedCheck is ready once the reconciler holds every DataPlaneService in storage, i.e.
+// the route table has what the informer's first list brought. Before, a replica that just
+// (re)started would answer 404 for routes it has not loaded yet while a load balancer
+// already sends it traffic. Once ready it stays ready (the table only grows by events after
+// that); until then each probe lists the objects through the loopback connection.
+func (s *Server) routesLoadedCheck(srv *genericapiserver.GenericAPIServer) healthz.HealthChecker {
+	var loaded atomic.Bool
+	var client *v0alpha1.DataPlaneServiceClient
+	var clientErr error
+	var once sync.Once
+	return healthz.NamedCheck("dpa-routes", func(r *http.Request) error {
+		if loaded.Load() {
+			return nil
+		}
+		once.Do(func() {
+			cfg := rest.CopyConfig(srv.LoopbackClientConfig)
+			cfg.APIPath = "/apis"
+			client, clientErr = v0alpha1.NewDataPlaneServiceClientFromGenerator(k8s.NewClientRegistry(*cfg, k8s.DefaultClientConfig()))
+		})
+		if clientErr != nil {
+			return clientErr
+		}
+		list, err := client.ListAll(r.Context(), "", resource.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing DataPlaneServices: %w", err)
+		}
+		missing := 0
+		for i := range list.Items {
+			if !s.reconciler.Holds(list.Items[i].Name) {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("route table not loaded yet: %d of %d DataPlaneServices", len(list.Items)-missing, len(list.Items))
+		}
+		loaded.Store(true)
+		return nil
+	})
 }

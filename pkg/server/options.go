@@ -97,6 +97,9 @@ type Options struct {
 	// WebhookGroup members may call the admission and conversion routes (besides server
 	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
 	WebhookGroup string
+	// ShutdownDelay is how long, after SIGTERM, dpa keeps serving with /readyz failing before
+	// it stops accepting connections and drains (load balancers take it out of rotation first).
+	ShutdownDelay time.Duration
 	// ReplicaName names this replica's entries in the status of Plugin objects ("": the
 	// hostname). Replicas sharing one storage need distinct names.
 	ReplicaName string

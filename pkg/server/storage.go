@@ -32,6 +32,10 @@ type StorageOptions struct {
 	EtcdCAFile   string
 	EtcdCertFile string
 	EtcdKeyFile  string
+	// PollInterval: with kine on a database several replicas share (PostgreSQL, MySQL), how
+	// often this replica looks for changes other replicas made (kine itself looks every 1 s;
+	// 0 leaves it at that).
+	PollInterval time.Duration
 }
 
 // storage is a running storage backend as the API server sees it: an etcd transport.
@@ -109,15 +113,54 @@ func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
 		cancel()
 		return nil, fmt.Errorf("starting kine: %w", err)
 	}
-	return &storage{
+	st := &storage{
 		transport: storagebackend.TransportConfig{ServerList: etcd.Endpoints},
 		stop: func() {
 			cancel()
 			wg.Wait()
 		},
 		desc: desc,
-	}, nil
+	}
+	if shared := !strings.HasPrefix(dsn, "sqlite://"); shared && o.PollInterval > 0 {
+		if err := st.nudgePolls(kctx, o.PollInterval, &wg); err != nil {
+			st.stop()
+			return nil, err
+		}
+	}
+	return st, nil
 }
+
+// nudgePolls makes kine look for other replicas' changes every interval instead of every
+// second. kine's watch polls the table once a second, or at once when this process writes
+// or reads the current revision; so a one-key read every interval (one indexed query on the
+// database) brings other replicas' changes to this replica's watchers within the interval.
+func (s *storage) nudgePolls(ctx context.Context, interval time.Duration, wg *sync.WaitGroup) error {
+	c, err := s.etcdClient()
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer c.Close()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(ctx, interval*10)
+				_, _ = c.Get(rctx, pollNudgeKey, clientv3.WithKeysOnly(), clientv3.WithLimit(1))
+				cancel()
+			}
+		}
+	}()
+	return nil
+}
+
+// pollNudgeKey is read (never written) to wake kine's watch poll; any key would do.
+const pollNudgeKey = "/dpa/poll-nudge"
 
 // redactDSN removes a password from a datastore URL for logs.
 func redactDSN(dsn string) string {

@@ -62,7 +62,7 @@ var (
 	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
 	callsFlag   = flag.String("calls", "QueryData,CallResource", "comma-separated calls to compare (QueryData, CallResource)")
 	concFlag    = flag.String("conc", "1,16", "comma-separated client concurrencies")
-	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, lookup, live; default all)")
+	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, lookup, live, replicas; default all)")
 	http2Flag   = flag.Bool("http2", false, "HTTP/2 for the client to dpa (default HTTP/1.1 keep-alive, one connection per client)")
 	think       = flag.Duration("think", 0, "pause between two calls of one client (default none; e.g. 300µs makes the direct calls as sparse as the calls through dpa)")
 	profileDir  = flag.String("dpa-profile", "", "save a CPU profile of dpa (via /debug/pprof) for every through-dpa scenario into this directory")
@@ -216,6 +216,11 @@ func run() error {
 			return err
 		}
 	}
+	if section("replicas") {
+		if err := replicasSection(ctx, tmp); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -335,7 +340,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startDPA(tmp string) (*dpa, error) {
+// startDPA runs dpa with its data and provisioning under tmp; extra are more serve flags.
+func startDPA(tmp string, extra ...string) (*dpa, error) {
 	prov := filepath.Join(tmp, "prov")
 	if err := os.MkdirAll(filepath.Join(prov, "datasources"), 0o755); err != nil {
 		return nil, err
@@ -352,8 +358,8 @@ func startDPA(tmp string) (*dpa, error) {
 	if d.logFile, err = os.Create(filepath.Join(tmp, "dpa.log")); err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command(*dpaBin, "serve", "--data-dir", d.dataDir, "--secure-port", strconv.Itoa(port),
-		"--plugins-dir", *pluginsDir, "--provisioning", prov, "--log-level", *dpaLogLevel)
+	d.cmd = exec.Command(*dpaBin, append([]string{"serve", "--data-dir", d.dataDir, "--secure-port", strconv.Itoa(port),
+		"--plugins-dir", *pluginsDir, "--provisioning", prov, "--log-level", *dpaLogLevel}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logFile, d.logFile
 	if err := d.cmd.Start(); err != nil {
 		return nil, err
@@ -399,7 +405,8 @@ func startDPA(tmp string) (*dpa, error) {
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64,
 		ForceAttemptHTTP2: *http2Flag,
 	}}
-	if err := d.apply(context.Background(), "example-datasource", dsGroup, "v0alpha1"); err != nil {
+	// (Another replica on the same storage may have created it already.)
+	if err := d.apply(context.Background(), "example-datasource", dsGroup, "v0alpha1"); err != nil && !errors.Is(err, errExists) {
 		d.stop()
 		return nil, err
 	}
@@ -532,11 +539,16 @@ func (d *dpa) apply(ctx context.Context, name, group, version string) error {
 	if err != nil {
 		return err
 	}
+	if code == http.StatusConflict {
+		return fmt.Errorf("creating %s: %w", name, errExists)
+	}
 	if code != 201 {
 		return fmt.Errorf("creating %s: HTTP %d %s", name, code, b)
 	}
 	return nil
 }
+
+var errExists = errors.New("already exists")
 
 // waitLive polls path every 1ms until it answers 200 and returns how long that took.
 func (d *dpa) waitLive(ctx context.Context, path string, limit time.Duration) (time.Duration, error) {

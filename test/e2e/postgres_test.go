@@ -3,95 +3,27 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/test/internal/pg"
 )
-
-// findPG locates a PostgreSQL server binary (Debian's /usr/lib/postgresql/N/bin or PATH).
-func findPG(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/" + name)
-	if len(matches) > 0 {
-		return matches[len(matches)-1]
-	}
-	t.Fatalf("%s not found on PATH or in /usr/lib/postgresql/*/bin: install PostgreSQL (the CI script does: apt-get install postgresql)", name)
-	return ""
-}
-
-// pgCredential: PostgreSQL refuses to run as root, so under root run it as the postgres
-// (or nobody) user.
-func pgCredential(t *testing.T) *syscall.SysProcAttr {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	}
-	t.Fatal("running as root and neither a postgres nor a nobody user exists to run PostgreSQL")
-	return nil
-}
 
 // startPostgres runs a throwaway PostgreSQL on a free loopback port and returns its DSN.
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	initdb, pgctl := findPG(t, "initdb"), findPG(t, "pg_ctl")
-	attr := pgCredential(t)
-	dir := shortTempDir(t)
-	if err := os.Chmod(dir, 0o755); err != nil {
+	srv, err := pg.Start(shortTempDir(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "pg")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if attr != nil {
-		for _, p := range []string{dir, data} {
-			if err := os.Chown(p, int(attr.Credential.Uid), int(attr.Credential.Gid)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	pgRun := func(name string, args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.SysProcAttr = attr
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out)
-		}
-	}
-	pgRun(initdb, "-D", data, "-U", "dpa", "--auth=trust", "-E", "UTF8", "--no-sync")
-	port := freePort(t)
-	pgRun(pgctl, "-D", data, "-l", filepath.Join(dir, "pg.log"), "-w", "-t", "60", "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir))
 	t.Cleanup(func() {
-		cmd := exec.Command(pgctl, "-D", data, "-m", "fast", "-w", "stop")
-		cmd.SysProcAttr = attr
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("stopping PostgreSQL: %v\n%s", err, out)
+		if err := srv.Stop(); err != nil {
+			t.Errorf("stopping PostgreSQL: %v", err)
 		}
 	})
-	return fmt.Sprintf("postgres://dpa@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return srv.DSN
 }
 
 func TestPostgresReplicas(t *testing.T) {
