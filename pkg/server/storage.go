@@ -131,13 +131,22 @@ func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
 }
 
 // nudgePolls makes kine look for other replicas' changes every interval instead of every
-// second. kine's watch polls the table once a second, or at once when this process writes
-// or reads the current revision; so a one-key read every interval (one indexed query on the
-// database) brings other replicas' changes to this replica's watchers within the interval.
+// second. kine's watch polls the table once a second, or at once when this process learns
+// of a newer revision: by writing, or by reading a key that exists (the answer carries the
+// database's current revision; an empty answer only kine's cached one). So reading one
+// existing key every interval (one indexed query) brings other replicas' changes to this
+// replica's watchers within the interval. The key is created once if missing.
 func (s *storage) nudgePolls(ctx context.Context, interval time.Duration, wg *sync.WaitGroup) error {
 	c, err := s.etcdClient()
 	if err != nil {
 		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.Txn(cctx).If(clientv3.Compare(clientv3.ModRevision(pollNudgeKey), "=", 0)).
+		Then(clientv3.OpPut(pollNudgeKey, "read by every replica to follow the others' changes")).Commit(); err != nil {
+		c.Close()
+		return fmt.Errorf("creating %s: %w", pollNudgeKey, err)
 	}
 	wg.Add(1)
 	go func() {
@@ -151,7 +160,7 @@ func (s *storage) nudgePolls(ctx context.Context, interval time.Duration, wg *sy
 				return
 			case <-t.C:
 				rctx, cancel := context.WithTimeout(ctx, interval*10)
-				_, _ = c.Get(rctx, pollNudgeKey, clientv3.WithKeysOnly(), clientv3.WithLimit(1))
+				_, _ = c.Get(rctx, pollNudgeKey, clientv3.WithKeysOnly())
 				cancel()
 			}
 		}
@@ -159,7 +168,7 @@ func (s *storage) nudgePolls(ctx context.Context, interval time.Duration, wg *sy
 	return nil
 }
 
-// pollNudgeKey is read (never written) to wake kine's watch poll; any key would do.
+// pollNudgeKey is read to wake kine's watch poll (written once, when missing).
 const pollNudgeKey = "/dpa/poll-nudge"
 
 // redactDSN removes a password from a datastore URL for logs.

@@ -56,8 +56,9 @@ func credential() (*syscall.SysProcAttr, error) {
 }
 
 // Start initialises a cluster in dir (which must exist and be short: the unix socket lives
-// there) and starts it on a free loopback port, fsync off.
-func Start(dir string) (*Server, error) {
+// there) and starts it on a free loopback port, fsync off; settings are more server
+// settings, e.g. "log_statement=all".
+func Start(dir string, settings ...string) (*Server, error) {
 	initdb, err := Find("initdb")
 	if err != nil {
 		return nil, err
@@ -85,6 +86,7 @@ func Start(dir string) (*Server, error) {
 		}
 	}
 	s := &Server{dir: dir, ctl: ctl, attr: attr}
+	data = filepath.Join(dir, "pg")
 	if err := s.run(initdb, "-D", data, "-U", "dpa", "--auth=trust", "-E", "UTF8", "--no-sync"); err != nil {
 		return nil, err
 	}
@@ -94,13 +96,19 @@ func Start(dir string) (*Server, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	if err := s.run(ctl, "-D", data, "-l", filepath.Join(dir, "pg.log"), "-w", "-t", "60", "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)); err != nil {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", port, dir)
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
+	if err := s.run(ctl, "-D", data, "-l", s.Log(), "-w", "-t", "60", "start", "-o", opts); err != nil {
 		return nil, err
 	}
 	s.DSN = fmt.Sprintf("postgres://dpa@127.0.0.1:%d/postgres?sslmode=disable", port)
 	return s, nil
 }
+
+// Log is the server's log file.
+func (s *Server) Log() string { return filepath.Join(s.dir, "pg.log") }
 
 // Stop shuts the server down (fast mode) and waits for it.
 func (s *Server) Stop() error {
