@@ -2,7 +2,9 @@
 # `make bench`: data-plane performance, measured (not asserted). Builds dpa and the example
 # plugins into a temp dir, then in one run compares direct gRPC calls to the example plugin
 # with the same calls through a real `dpa serve` (concurrency 1 and 16), times route lookup
-# with 1 vs 10,000 registrations and apply → route-live latency. See docs/benchmarks.md.
+# with 1 vs 10,000 registrations and 1 vs 10,000 datasources, apply → route-live latency,
+# memory, and two replicas on PostgreSQL (apply on A → live on B, idle database load). See
+# docs/benchmarks.md.
 #
 # Environment: DURATION (per scenario, default 3s), LIVE_REPS (default 20),
 # DPA_LOG_LEVEL (dpa's --log-level during the run, default info), BENCH_OUT (also write the
@@ -37,4 +39,8 @@ done
   echo
   echo "## pkg/dataplane BenchmarkLookup (route table lookup + match only)"
   go test ./pkg/dataplane -run '^$' -bench '^BenchmarkLookup$' -benchmem -benchtime 200000x | grep -E '^Benchmark'
+  echo
+  echo "## pkg/provisioning: datasource lookup and a full reload, 1 vs 10,000 datasources (reload runs beside the request path)"
+  go test ./pkg/provisioning -run '^$' -bench '^BenchmarkDatasourceLookup$' -benchmem | grep -E '^Benchmark'
+  go test ./pkg/provisioning -run '^$' -bench '^BenchmarkReload$' -benchmem -benchtime 5x | grep -E '^Benchmark'
 } | if [ -n "${BENCH_OUT:-}" ]; then tee "$BENCH_OUT"; else cat; fi
