@@ -78,7 +78,8 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	uiH := uiHandler(id.tokens, s.opts.UIDir, sessions)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		dp.next.h = localHandler(apiHandler, fallback)
-		return withUI(genericapiserver.DefaultBuildHandlerChain(dp.h, c), uiH)
+		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
+		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic, dp.h.Registered), uiH)
 	}
 	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
 	// request timeout must not cut them off.

@@ -11,8 +11,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
+	"k8s.io/apiserver/pkg/endpoints/filters/impersonation"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	genericfeatures "k8s.io/apiserver/pkg/features"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
@@ -21,8 +26,12 @@ import (
 // The handler chain, outermost first:
 //
 //	withUI                      /ui and /ui/… (the UI checks its own session)
+//	withDataPlaneFastPath       /apis/<group>/<version>/… of a registered data-plane route →
+//	  dataPlaneChain            authentication, authorization, impersonation, audit, … (the
+//	                            generic chain's deciding filters, same objects) → the data plane;
+//	                            anything else ↓
 //	the generic filter chain    authentication, authorization, audit, request info, …
-//	the data plane              routes of registered DataPlaneServices
+//	the data plane              routes of registered DataPlaneServices (registered meanwhile)
 //	localHandler                dpa's own group → the resource API (strict field validation);
 //	                            any other group → fallbackHandler
 //	fallbackHandler             --delegate-url, else a 404 Status (also the API server's
@@ -125,5 +134,55 @@ func notFound(serializer runtime.NegotiatedSerializer) http.Handler {
 		err.ErrStatus.Message = fmt.Sprintf("the server could not find the requested resource (%s %s)", r.Method, r.URL.Path)
 		err.ErrStatus.Details = nil
 		responsewriters.ErrorNegotiated(err, serializer, gv, w, r)
+	})
+}
+
+// dataPlaneChain is the filter chain of requests for registered data-plane routes: the
+// generic chain's filters that decide or record something about the request, built from
+// the same Config — the same authenticator (tokens, certificates, front proxy, UI sessions),
+// authorizer, impersonation, audit backend and policy, CORS, cache and HSTS headers,
+// tracing. Left out are those that do nothing for these requests (they are long-running to
+// the API server: no max-in-flight slot, request timeout or wait group — the data plane has
+// its own in-flight limits and per-type deadlines, and Go's server drains them at shutdown),
+// and those that only measure or log the generic chain itself (per-filter latency tracking,
+// request latency trackers, klog's HTTP logging; dpa logs and counts every data-plane
+// request itself). Same order as genericapiserver.DefaultBuildHandlerChain.
+func dataPlaneChain(h http.Handler, c *genericapiserver.Config) http.Handler {
+	h = genericapifilters.WithAuthorization(h, c.Authorization.Authorizer, c.Serializer)
+	if c.FeatureGate.Enabled(genericfeatures.ConstrainedImpersonation) {
+		h = impersonation.WithConstrainedImpersonation(h, c.Authorization.Authorizer, c.Serializer)
+	} else {
+		h = impersonation.WithImpersonation(h, c.Authorization.Authorizer, c.Serializer)
+	}
+	h = genericapifilters.WithAudit(h, c.AuditBackend, c.AuditPolicyRuleEvaluator, c.LongRunningFunc)
+	failed := genericapifilters.Unauthorized(c.Serializer)
+	failed = genericapifilters.WithFailedAuthenticationAudit(failed, c.AuditBackend, c.AuditPolicyRuleEvaluator)
+	if c.FeatureGate.Enabled(genericfeatures.APIServerTracing) {
+		h = genericapifilters.WithTracing(h, c.TracerProvider)
+	}
+	h = genericapifilters.WithAuthentication(h, c.Authentication.Authenticator, failed, c.Authentication.APIAudiences, c.Authentication.RequestHeaderConfig)
+	h = genericfilters.WithCORS(h, c.CorsAllowedOriginList, nil, nil, nil, "true")
+	h = genericapifilters.WithCacheControl(h)
+	h = genericfilters.WithHSTS(h, c.HSTSDirectives)
+	h = genericapifilters.WithRequestInfo(h, c.RequestInfoResolver)
+	h = genericapifilters.WithRequestReceivedTimestamp(h)
+	h = genericfilters.WithPanicRecovery(h, c.RequestInfoResolver)
+	h = genericapifilters.WithAuditInit(h)
+	return h
+}
+
+// withDataPlaneFastPath sends requests under /apis/<group>/<version> of a registered
+// data-plane route through fast (dataPlaneChain), everything else through generic.
+func withDataPlaneFastPath(fast, generic http.Handler, registered func(group, version string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"); ok {
+			group, rest, _ := strings.Cut(rest, "/")
+			version, _, _ := strings.Cut(rest, "/")
+			if group != "" && version != "" && registered(group, version) {
+				fast.ServeHTTP(w, r)
+				return
+			}
+		}
+		generic.ServeHTTP(w, r)
 	})
 }

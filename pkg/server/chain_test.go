@@ -112,3 +112,29 @@ func TestWithUI(t *testing.T) {
 		}
 	}
 }
+
+func TestWithDataPlaneFastPath(t *testing.T) {
+	registered := func(group, version string) bool {
+		return group == "example.datasource.grafana.app" && version == "v0alpha1"
+	}
+	fast := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Chain", "fast") })
+	generic := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Chain", "generic") })
+	h := withDataPlaneFastPath(fast, generic, registered)
+	for path, want := range map[string]string{
+		"/apis/example.datasource.grafana.app/v0alpha1":                                        "fast",
+		"/apis/example.datasource.grafana.app/v0alpha1/namespaces/default/datasources/x/query": "fast",
+		"/apis/example.datasource.grafana.app/v1/namespaces/default/datasources/x/query":       "generic", // version not registered
+		"/apis/example.datasource.grafana.app":                                                 "generic", // group discovery
+		"/apis/other.grafana.app/v0alpha1/x":                                                   "generic",
+		"/apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                             "generic",
+		"/apis":    "generic",
+		"/metrics": "generic",
+		"/api/example.datasource.grafana.app/v0alpha1": "generic",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if got := rec.Header().Get("X-Chain"); got != want {
+			t.Errorf("%s: %s chain, want %s", path, got, want)
+		}
+	}
+}
