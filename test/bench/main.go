@@ -44,6 +44,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
@@ -755,6 +757,9 @@ func lookup() {
 			Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))})
 		h.SetRegistrations(regs)
 		req := httptest.NewRequest("GET", fmt.Sprintf("/apis/g%d.grafana.app/v1", n/2), nil)
+		// An org-1 Viewer, as the authentication filter would put it on the request: the data
+		// plane authorizes every request (discovery needs a signed-in user).
+		req = req.WithContext(request.WithUser(req.Context(), &user.DefaultInfo{Name: "bench", Groups: []string{"grafana:org:1:Viewer"}}))
 		w := &discardWriter{h: http.Header{}}
 		h.ServeHTTP(w, req)
 		if w.code != 200 {
