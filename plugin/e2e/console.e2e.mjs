@@ -12,17 +12,14 @@
 // table with rows; a resource call (echo); the curl text has the real URL and no token;
 // metrics beside the services after some requests; no horizontal overflow at 800 and 1366 px
 // (with 25 routes); the app's instance Test; as a Viewer: no metrics, the console works.
-import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { axeCheck, setTheme } from './lib.mjs';
+import { AssertionError, axeCheck, launch, reporter, setTheme } from './lib.mjs';
 
 const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
 const DPA_TOKEN = process.env.DPA_TOKEN || '';
 const DPA_VIEWER_TOKEN = process.env.DPA_VIEWER_TOKEN || '';
 const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
 const DS_GROUP = 'example.datasource.grafana.app';
 
@@ -34,31 +31,8 @@ fs.mkdirSync(OUT, { recursive: true });
 fs.rmSync(path.join(OUT, 'console-failure.png'), { force: true });
 
 let failures = 0;
-const log = (...a) => console.log(`[console-e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
-class AssertionError extends Error {}
-function assert(cond, msg) {
-  if (!cond) {
-    throw new AssertionError(msg);
-  }
-  log(`ok - ${msg}`);
-}
-
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dpa-console-e2e-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: CHROMIUM,
-  headless: !process.env.HEADFUL,
-  ignoreHTTPSErrors: true,
-  viewport: { width: 1366, height: 900 },
-  permissions: ['clipboard-read', 'clipboard-write'],
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'].filter(
-    (a) => !(process.env.HEADFUL && a === '--headless')
-  ),
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(20000);
-const consoleErrors = [];
-page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+const { log, assert } = reporter('console-e2e');
+const { context, page, consoleErrors, close } = await launch('dpa-console-e2e-', { permissions: ['clipboard-read', 'clipboard-write'] });
 
 let shot = 0;
 const axeViolations = [];
@@ -292,8 +266,7 @@ try {
   for (const n of created) {
     await admin('DELETE', `${API}/${n}`).catch(() => {});
   }
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 
 const relevantErrors = consoleErrors.filter((t) => !/status of 4\d\d|Failed to load resource/.test(t));

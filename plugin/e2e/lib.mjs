@@ -1,6 +1,9 @@
 // Helpers shared by the browser tests (ui.e2e.mjs, console.e2e.mjs).
+import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 
 const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** axe-core's WCAG 2.1 A/AA rules and its best practices. */
@@ -29,4 +32,54 @@ export async function setTheme(page, mode) {
     await page.evaluate((m) => window.dispatchEvent(new CustomEvent('dpa:set-theme', { detail: m })), mode);
     await page.waitForFunction((m) => document.documentElement.dataset.theme === m, mode);
   }
+}
+
+export class AssertionError extends Error {}
+
+/** reporter returns log and assert functions that prefix their lines with name. */
+export function reporter(name) {
+  const log = (...a) => console.log(`[${name} ${new Date().toISOString().slice(11, 19)}]`, ...a);
+  const assert = (cond, msg) => {
+    if (!cond) {
+      throw new AssertionError(msg);
+    }
+    log(`ok - ${msg}`);
+  };
+  return { log, assert };
+}
+
+/**
+ * launch starts headless Chromium (CHROMIUM, default /usr/bin/chromium; HEADFUL=1 to watch)
+ * with a throwaway profile, 1366×900, TLS errors ignored (dpa's own CA), and collects the
+ * page's console errors.
+ */
+export async function launch(profilePrefix, extra = {}) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), profilePrefix));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: !process.env.HEADFUL,
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1366, height: 900 },
+    ...extra,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ].filter((a) => !(process.env.HEADFUL && a === '--headless')),
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20000);
+  const consoleErrors = [];
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+  const close = async () => {
+    await context.close();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return { context, page, consoleErrors, close };
 }

@@ -12,18 +12,15 @@
 // sign out (the old session cookie is then refused), and sign in as a Viewer, who sees the
 // services but no write action.
 // Screenshots of every page in light and dark go to TEST_OUTPUT_DIR. Exits non-zero on failure.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { axeCheck } from './lib.mjs';
+import { AssertionError, axeCheck, launch, reporter } from './lib.mjs';
 
 const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
 const DPA_TOKEN = process.env.DPA_TOKEN || '';
 const DPA_VIEWER_TOKEN = process.env.DPA_VIEWER_TOKEN || '';
 const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
 const KUBECONFIG = process.env.KUBECONFIG || '';
 
@@ -47,42 +44,8 @@ const BLOCKED_GROUP = `e2e-taken-${suffix}.grafana.app`;
 
 let step = 0;
 let failures = 0;
-const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-class AssertionError extends Error {}
-function assert(cond, msg) {
-  if (!cond) {
-    throw new AssertionError(msg);
-  }
-  log(`ok - ${msg}`);
-}
-
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dpa-e2e-profile-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: CHROMIUM,
-  headless: !process.env.HEADFUL,
-  ignoreHTTPSErrors: true,
-  viewport: { width: 1366, height: 900 },
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ].filter((a) => !(process.env.HEADFUL && a === '--headless')),
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.setDefaultTimeout(20000);
-const consoleErrors = [];
-page.on('console', (m) => {
-  if (m.type() === 'error') {
-    consoleErrors.push(m.text());
-  }
-});
-page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+const { log, assert } = reporter('e2e');
+const { context, page, consoleErrors, close } = await launch('dpa-e2e-profile-');
 // Every asset the UI loads exists (API answers are the test's business, not assets).
 const missingAssets = new Set();
 page.on('response', (r) => {
@@ -711,8 +674,7 @@ try {
   await context.request
     .delete(`${DPA_URL}${API}?labelSelector=e2e-fleet%3D${suffix}`, { headers: { Authorization: `Bearer ${DPA_TOKEN}` }, failOnStatusCode: false })
     .catch(() => {});
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 
 const relevantErrors = consoleErrors.filter((t) => !/status of 4\d\d|Failed to load resource/.test(t));
