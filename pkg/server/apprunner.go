@@ -83,42 +83,79 @@ func readyLog(log *slog.Logger, bind string, port int, kubeconfig string, start 
 	}
 }
 
-// routesLoadedCheck is ready once the reconciler holds every DataPlaneService in storage, i.e.
-// the route table has what the informer's first list brought. Before, a replica that just
-// (re)started would answer 404 for routes it has not loaded yet while a load balancer
-// already sends it traffic. Once ready it stays ready (the table only grows by events after
-// that); until then each probe lists the objects through the loopback connection.
+// routesLoadedCheck is ready once the reconciler holds every DataPlaneService that was in
+// storage when the check first ran, i.e. the route table has what the informer's first list
+// brought. Before, a replica that just (re)started would answer 404 for routes it had not
+// loaded yet while a load balancer already sent it traffic. The objects are listed once, in
+// the background (a probe never waits for it, and frequent probes never list again); each
+// probe then only looks up the names still missing. Once ready it stays ready: after that
+// the table follows events.
 func (s *Server) routesLoadedCheck(srv *genericapiserver.GenericAPIServer) healthz.HealthChecker {
-	var loaded atomic.Bool
-	var client *v0alpha1.DataPlaneServiceClient
-	var clientErr error
-	var once sync.Once
-	return healthz.NamedCheck("dpa-routes", func(r *http.Request) error {
+	var (
+		loaded  atomic.Bool
+		mu      sync.Mutex
+		listing bool
+		pending map[string]struct{} // nil until listed
+		listErr error
+	)
+	list := func() {
+		names, err := s.storedServiceNames(srv)
+		mu.Lock()
+		defer mu.Unlock()
+		listing = false
+		if err != nil {
+			listErr = err
+			return
+		}
+		pending = names
+	}
+	return healthz.NamedCheck("dpa-routes", func(*http.Request) error {
 		if loaded.Load() {
 			return nil
 		}
-		once.Do(func() {
-			cfg := rest.CopyConfig(srv.LoopbackClientConfig)
-			cfg.APIPath = "/apis"
-			client, clientErr = v0alpha1.NewDataPlaneServiceClientFromGenerator(k8s.NewClientRegistry(*cfg, k8s.DefaultClientConfig()))
-		})
-		if clientErr != nil {
-			return clientErr
+		mu.Lock()
+		defer mu.Unlock()
+		if pending == nil {
+			if !listing {
+				listing = true
+				go list()
+			}
+			if listErr != nil {
+				return fmt.Errorf("listing DataPlaneServices: %w", listErr)
+			}
+			return errors.New("listing the stored DataPlaneServices")
 		}
-		list, err := client.ListAll(r.Context(), "", resource.ListOptions{})
-		if err != nil {
-			return fmt.Errorf("listing DataPlaneServices: %w", err)
-		}
-		missing := 0
-		for i := range list.Items {
-			if !s.reconciler.Holds(list.Items[i].Name) {
-				missing++
+		for name := range pending {
+			if s.reconciler.Holds(name) {
+				delete(pending, name)
 			}
 		}
-		if missing > 0 {
-			return fmt.Errorf("route table not loaded yet: %d of %d DataPlaneServices", len(list.Items)-missing, len(list.Items))
+		if len(pending) > 0 {
+			return fmt.Errorf("route table not loaded yet: %d DataPlaneServices to go", len(pending))
 		}
 		loaded.Store(true)
 		return nil
 	})
+}
+
+// storedServiceNames lists the names of the stored DataPlaneServices through the loopback
+// connection.
+func (s *Server) storedServiceNames(srv *genericapiserver.GenericAPIServer) (map[string]struct{}, error) {
+	cfg := rest.CopyConfig(srv.LoopbackClientConfig)
+	cfg.APIPath = "/apis"
+	client, err := v0alpha1.NewDataPlaneServiceClientFromGenerator(k8s.NewClientRegistry(*cfg, k8s.DefaultClientConfig()))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := client.ListAll(ctx, "", resource.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]struct{}, len(l.Items))
+	for i := range l.Items {
+		names[l.Items[i].Name] = struct{}{}
+	}
+	return names, nil
 }
