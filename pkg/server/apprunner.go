@@ -86,55 +86,92 @@ func readyLog(log *slog.Logger, bind string, port int, kubeconfig string, start 
 // routesLoadedCheck is ready once the reconciler holds every DataPlaneService that was in
 // storage when the check first ran, i.e. the route table has what the informer's first list
 // brought. Before, a replica that just (re)started would answer 404 for routes it had not
-// loaded yet while a load balancer already sent it traffic. The objects are listed once, in
-// the background (a probe never waits for it, and frequent probes never list again); each
-// probe then only looks up the names still missing. Once ready it stays ready: after that
-// the table follows events.
+// loaded yet while a load balancer already sent it traffic.
 func (s *Server) routesLoadedCheck(srv *genericapiserver.GenericAPIServer) healthz.HealthChecker {
-	var (
-		loaded  atomic.Bool
-		mu      sync.Mutex
-		listing bool
-		pending map[string]struct{} // nil until listed
-		listErr error
-	)
-	list := func() {
-		names, err := s.storedServiceNames(srv)
-		mu.Lock()
-		defer mu.Unlock()
-		listing = false
+	g := &loadGate{
+		list:        func() (map[string]struct{}, error) { return s.storedServiceNames(srv) },
+		holds:       s.reconciler.Holds,
+		relistAfter: routesRelistAfter,
+		spawn:       func(f func()) { go f() },
+	}
+	return healthz.NamedCheck("dpa-routes", func(*http.Request) error { return g.check() })
+}
+
+// routesRelistAfter: while the route table is still loading, the stored objects are listed
+// again this often, so that one deleted in the meantime is not waited for forever.
+const routesRelistAfter = 5 * time.Second
+
+// loadGate is the dpa-routes check. The stored objects are listed in the background (a
+// probe never waits for it, and frequent probes never list everything again); each probe
+// then only looks up the names still missing. While some are missing, the objects are listed
+// again every relistAfter, dropping names deleted meanwhile. Once open it stays open: after
+// that the table follows events.
+type loadGate struct {
+	list        func() (map[string]struct{}, error)
+	holds       func(name string) bool
+	relistAfter time.Duration
+	spawn       func(func())
+
+	open     atomic.Bool
+	mu       sync.Mutex
+	listing  bool
+	listedAt time.Time
+	pending  map[string]struct{} // nil until listed
+	listErr  error
+}
+
+func (g *loadGate) check() error {
+	if g.open.Load() {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pending == nil {
+		g.startListLocked()
+		if g.listErr != nil {
+			return fmt.Errorf("listing DataPlaneServices: %w", g.listErr)
+		}
+		return errors.New("listing the stored DataPlaneServices")
+	}
+	for name := range g.pending {
+		if g.holds(name) {
+			delete(g.pending, name)
+		}
+	}
+	if len(g.pending) > 0 {
+		if time.Since(g.listedAt) > g.relistAfter {
+			g.startListLocked()
+		}
+		return fmt.Errorf("route table not loaded yet: %d DataPlaneServices to go", len(g.pending))
+	}
+	g.open.Store(true)
+	return nil
+}
+
+func (g *loadGate) startListLocked() {
+	if g.listing {
+		return
+	}
+	g.listing = true
+	g.spawn(func() {
+		names, err := g.list()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.listing = false
 		if err != nil {
-			listErr = err
+			g.listErr = err
 			return
 		}
-		pending = names
-	}
-	return healthz.NamedCheck("dpa-routes", func(*http.Request) error {
-		if loaded.Load() {
-			return nil
+		g.listedAt = time.Now()
+		if g.pending == nil {
+			g.pending = names
+			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if pending == nil {
-			if !listing {
-				listing = true
-				go list()
-			}
-			if listErr != nil {
-				return fmt.Errorf("listing DataPlaneServices: %w", listErr)
-			}
-			return errors.New("listing the stored DataPlaneServices")
-		}
-		for name := range pending {
-			if s.reconciler.Holds(name) {
-				delete(pending, name)
+		for name := range g.pending {
+			if _, ok := names[name]; !ok {
+				delete(g.pending, name)
 			}
 		}
-		if len(pending) > 0 {
-			return fmt.Errorf("route table not loaded yet: %d DataPlaneServices to go", len(pending))
-		}
-		loaded.Store(true)
-		return nil
 	})
 }
 
