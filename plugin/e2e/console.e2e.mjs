@@ -14,20 +14,10 @@
 // (with 25 routes); the app's instance Test; as a Viewer: no metrics, the console works.
 import fs from 'node:fs';
 import path from 'node:path';
-import { AssertionError, axeCheck, launch, reporter, setTheme } from './lib.mjs';
+import { API, AssertionError, axeCheck, launch, reporter, setTheme, testEnv } from './lib.mjs';
 
-const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
-const DPA_TOKEN = process.env.DPA_TOKEN || '';
-const DPA_VIEWER_TOKEN = process.env.DPA_VIEWER_TOKEN || '';
-const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
-const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
+const { DPA_URL, DPA_TOKEN, DPA_VIEWER_TOKEN, OUT } = testEnv();
 const DS_GROUP = 'example.datasource.grafana.app';
-
-if (!DPA_URL || !DPA_TOKEN || !DPA_VIEWER_TOKEN) {
-  console.error('DPA_URL, DPA_TOKEN and DPA_VIEWER_TOKEN must be set');
-  process.exit(2);
-}
-fs.mkdirSync(OUT, { recursive: true });
 fs.rmSync(path.join(OUT, 'console-failure.png'), { force: true });
 
 let failures = 0;

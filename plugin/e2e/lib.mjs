@@ -83,3 +83,26 @@ export async function launch(profilePrefix, extra = {}) {
   };
   return { context, page, consoleErrors, close };
 }
+
+/** The collection URL of DataPlaneServices. */
+export const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
+
+/**
+ * testEnv reads what scripts/ui-e2e.sh passes: DPA_URL, DPA_TOKEN (a server admin) and
+ * DPA_VIEWER_TOKEN (an org-1 Viewer), all required, and TEST_OUTPUT_DIR (default
+ * test-output/ui, created). Exits 2 when one is missing.
+ */
+export function testEnv() {
+  const env = {
+    DPA_URL: (process.env.DPA_URL || '').replace(/\/+$/, ''),
+    DPA_TOKEN: process.env.DPA_TOKEN || '',
+    DPA_VIEWER_TOKEN: process.env.DPA_VIEWER_TOKEN || '',
+    OUT: path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui'),
+  };
+  if (!env.DPA_URL || !env.DPA_TOKEN || !env.DPA_VIEWER_TOKEN) {
+    console.error('DPA_URL, DPA_TOKEN and DPA_VIEWER_TOKEN must be set');
+    process.exit(2);
+  }
+  fs.mkdirSync(env.OUT, { recursive: true });
+  return env;
+}

@@ -15,20 +15,10 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { AssertionError, axeCheck, launch, reporter } from './lib.mjs';
+import { API, AssertionError, axeCheck, launch, reporter, testEnv } from './lib.mjs';
 
-const DPA_URL = (process.env.DPA_URL || '').replace(/\/+$/, '');
-const DPA_TOKEN = process.env.DPA_TOKEN || '';
-const DPA_VIEWER_TOKEN = process.env.DPA_VIEWER_TOKEN || '';
-const OUT = path.resolve(process.env.TEST_OUTPUT_DIR || 'test-output/ui');
-const API = '/apis/aggregation.grafana.app/v0alpha1/dataplaneservices';
+const { DPA_URL, DPA_TOKEN, DPA_VIEWER_TOKEN, OUT } = testEnv();
 const KUBECONFIG = process.env.KUBECONFIG || '';
-
-if (!DPA_URL || !DPA_TOKEN || !DPA_VIEWER_TOKEN) {
-  console.error('DPA_URL, DPA_TOKEN and DPA_VIEWER_TOKEN must be set');
-  process.exit(2);
-}
-fs.mkdirSync(OUT, { recursive: true });
 // Screenshots of an earlier run would pass for this one's.
 for (const f of fs.readdirSync(OUT)) {
   if (f.endsWith('.png')) {
