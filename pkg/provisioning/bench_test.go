@@ -8,6 +8,18 @@ import (
 	"testing"
 )
 
+// storeWith is a Store of n provisioned datasources.
+func storeWith(b *testing.B, n int) *Store {
+	b.Helper()
+	s, err := NewStore(writeDatasources(b, n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	return s
+}
+
 // writeDatasources provisions n datasources (with JSON and secure JSON data) in one file.
 func writeDatasources(tb testing.TB, n int) string {
 	tb.Helper()
@@ -33,12 +45,7 @@ func writeDatasources(tb testing.TB, n int) string {
 func BenchmarkReload(b *testing.B) {
 	for _, n := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("datasources=%d", n), func(b *testing.B) {
-			s, err := NewStore(writeDatasources(b, n))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
+			s := storeWith(b, n)
 			for b.Loop() {
 				if err := s.Reload(); err != nil {
 					b.Fatal(err)
@@ -53,12 +60,7 @@ func BenchmarkReload(b *testing.B) {
 func BenchmarkDatasourceLookup(b *testing.B) {
 	for _, n := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("datasources=%d", n), func(b *testing.B) {
-			s, err := NewStore(writeDatasources(b, n))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
+			s := storeWith(b, n)
 			for b.Loop() {
 				if _, ok := s.Config().Datasource("default", "ds-00000"); !ok {
 					b.Fatal("ds-00000 not found")

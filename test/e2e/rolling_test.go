@@ -27,15 +27,16 @@ func TestReplicasRollingRestart(t *testing.T) {
 	a := startServer(t, "", args...)
 	b := startServer(t, "", args...)
 	replicas := []*server{a, b}
-	const query = "/apis/example.datasource.grafana.app/v0alpha1/namespaces/default/datasources/example/query"
-	body := `{"queries":[{"refId":"A","scenario":"table","points":3}]}`
-	call := func(s *server) (int, string) {
-		req, _ := http.NewRequest("POST", s.url+query, strings.NewReader(body))
+	// query sends a query to datasource "example" under the group path as the load user.
+	query := func(s *server, group string) (int, string) {
+		req, _ := http.NewRequest("POST", s.url+"/apis/"+group+"/namespaces/default/datasources/example/query",
+			strings.NewReader(`{"queries":[{"refId":"A","scenario":"table","points":3}]}`))
 		req.Header.Set("Authorization", "Bearer load-token")
 		req.Header.Set("Content-Type", "application/json")
 		code, out := s.do(req)
 		return code, string(out)
 	}
+	call := func(s *server) (int, string) { return query(s, "example.datasource.grafana.app/v0alpha1") }
 
 	t.Run("a route applied through A is served by B", func(t *testing.T) {
 		if code, out := call(b); code == http.StatusOK {
@@ -61,21 +62,14 @@ func TestReplicasRollingRestart(t *testing.T) {
 				"spec:\n  pluginID: example-datasource\n  pluginType: datasource\n  group: fleet-%d.datasource.grafana.app\n  version: v1\n  services:\n  - type: query\n", i, i)
 		}
 		a.kc(t, "apply", "-f", writeFile(t, t.TempDir(), "fleet.yaml", docs.String()))
-		last := fmt.Sprintf("/apis/fleet-%d.datasource.grafana.app/v1/namespaces/default/datasources/example/query", n-1)
-		try := func(s *server, path string) (int, string) {
-			req, _ := http.NewRequest("POST", s.url+path, strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer load-token")
-			req.Header.Set("Content-Type", "application/json")
-			code, out := s.do(req)
-			return code, string(out)
-		}
+		last := fmt.Sprintf("fleet-%d.datasource.grafana.app/v1", n-1)
 		eventually(t, 30*time.Second, "A serves the last of them", func() (bool, string) {
-			code, out := try(a, last)
+			code, out := query(a, last)
 			return code == http.StatusOK, fmt.Sprintf("%d %s", code, out)
 		})
 		a.stop()
 		a.start() // returns at the first /readyz 200
-		if code, out := try(a, last); code != http.StatusOK {
+		if code, out := query(a, last); code != http.StatusOK {
 			t.Fatalf("A said ready but does not serve a route it had before the restart: %d %s", code, out)
 		}
 	})

@@ -14,6 +14,17 @@ async function fillNew(values: Record<string, string>) {
   }
 }
 
+/** saveIntoConflict edits "c", lets someone else change it meanwhile, and saves into the 409. */
+async function saveIntoConflict() {
+  const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
+  renderApp(server, '/services/c/edit');
+  await screen.findByDisplayValue('old-id');
+  server.objects.set('c', { ...dps('c', { pluginID: 'their-id' }), metadata: { ...dps('c').metadata, resourceVersion: '7' } });
+  await fillNew({ 'dps-plugin-id': 'my-id' });
+  await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+  return { server, alert: await screen.findByTestId('conflict-alert') };
+}
+
 describe('create form', () => {
   it('shows client-side validation messages and sends nothing', async () => {
     const server = new FakeServer();
@@ -123,14 +134,7 @@ describe('create form', () => {
   });
 
   it('explains a 409 Conflict with a diff, and keeps the user\'s changes on top of the current version', async () => {
-    const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
-    renderApp(server, '/services/c/edit');
-    await screen.findByDisplayValue('old-id');
-    // Someone else updates the object meanwhile.
-    server.objects.set('c', { ...dps('c', { pluginID: 'their-id' }), metadata: { ...dps('c').metadata, resourceVersion: '7' } });
-    await fillNew({ 'dps-plugin-id': 'my-id' });
-    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
-    const alert = await screen.findByTestId('conflict-alert');
+    const { server, alert } = await saveIntoConflict();
     expect(alert).toHaveTextContent('Someone else changed this service');
     expect(alert).toHaveTextContent('409');
     // The diff: their version (−) against mine (+).
@@ -150,13 +154,7 @@ describe('create form', () => {
   });
 
   it('after a 409, "Discard mine" loads their version', async () => {
-    const server = new FakeServer([dps('c', { pluginID: 'old-id' })]);
-    renderApp(server, '/services/c/edit');
-    await screen.findByDisplayValue('old-id');
-    server.objects.set('c', { ...dps('c', { pluginID: 'their-id' }), metadata: { ...dps('c').metadata, resourceVersion: '7' } });
-    await fillNew({ 'dps-plugin-id': 'my-id' });
-    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
-    const alert = await screen.findByTestId('conflict-alert');
+    const { alert } = await saveIntoConflict();
     await userEvent.click(await within(alert).findByRole('button', { name: 'Discard mine, load theirs' }));
     await waitFor(() => expect((document.getElementById('dps-plugin-id') as HTMLInputElement).value).toBe('their-id'));
     expect(screen.queryByTestId('conflict-alert')).not.toBeInTheDocument();

@@ -63,6 +63,7 @@ describe('inside Grafana, the fleet view', () => {
     expect(locationService.getLocation().search).toBe('?status=Ready');
     expect(await screen.findByRole('link', { name: 'ok-ds' })).toBeInTheDocument();
     const lists = fetch.mock.calls.filter((c) => String(c[0].url).endsWith('/dataplaneservices'));
+    expect(lists.length).toBeGreaterThan(0);
     expect(lists.every((c) => !c[0].params?.watch && !String(c[0].url).includes('watch'))).toBe(true);
   });
 });
