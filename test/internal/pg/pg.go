@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -125,19 +124,4 @@ func (s *Server) run(name string, args ...string) error {
 		return fmt.Errorf("%s %v: %w\n%s", filepath.Base(name), args, err, out)
 	}
 	return nil
-}
-
-// Query runs one SQL statement with psql and returns its unaligned, tuples-only output.
-func (s *Server) Query(sql string) (string, error) {
-	psql, err := Find("psql")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, psql, s.DSN, "-Atc", sql).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("psql: %w\n%s", err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
