@@ -121,7 +121,8 @@ func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
 		},
 		desc: desc,
 	}
-	if shared := !strings.HasPrefix(dsn, "sqlite://"); shared && o.PollInterval > 0 {
+	// Only a database other processes write to needs it: kine on SQLite is this process alone.
+	if !strings.HasPrefix(dsn, "sqlite://") && o.PollInterval > 0 {
 		if err := st.nudgePolls(kctx, o.PollInterval, &wg); err != nil {
 			st.stop()
 			return nil, err

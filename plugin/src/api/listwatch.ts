@@ -55,7 +55,6 @@ export class ListWatch {
   private wake: (() => void) | undefined;
   /** How many watch connections were opened (tests and diagnostics). */
   watches = 0;
-  lists = 0;
 
   constructor(
     private readonly src: ListWatchSource,
@@ -105,7 +104,6 @@ export class ListWatch {
 
   private async relist() {
     const list = await this.src.list();
-    this.lists++;
     this.items.clear();
     for (const o of list.items) {
       this.items.set(o.metadata.name, o);

@@ -572,11 +572,7 @@ export function EditPage({ name }: Props) {
                   {errorFor(`spec.services[${i}].method`) ?? errorFor(`spec.services[${i}].path`)}
                 </div>
               )}
-              {!supports(installed, s.type).ok && (
-                <div className={styles.warning} data-testid={`service-${i}-support`}>
-                  {supports(installed, s.type).reason}
-                </div>
-              )}
+              <SupportWarning plugin={installed} type={s.type} index={i} />
               {errorFor(`spec.services[${i}]`) && (
                 <div role="alert" className={styles.error} data-testid={`service-${i}-error`}>
                   {errorFor(`spec.services[${i}]`)}
@@ -735,6 +731,17 @@ const getStyles = (theme: GrafanaTheme2) => ({
 });
 
 /** unchanged reports whether the form would send what the server already has. */
+/** SupportWarning flags a service type the installed plugin's running process does not serve. */
+function SupportWarning({ plugin, type, index }: { plugin?: InstalledPlugin; type: ServiceType; index: number }) {
+  const styles = useStyles2(getStyles);
+  const { reason } = supports(plugin, type);
+  return reason ? (
+    <div className={styles.warning} data-testid={`service-${index}-support`}>
+      {reason}
+    </div>
+  ) : null;
+}
+
 function isDirty(original: DataPlaneService, draft: DataPlaneService): boolean {
   return !unchanged(original, draft) || original.metadata.name !== draft.metadata.name;
 }
