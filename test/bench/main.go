@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,10 +65,12 @@ var (
 	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
 	callsFlag   = flag.String("calls", "QueryData,CallResource", "comma-separated calls to compare (QueryData, CallResource)")
 	concFlag    = flag.String("conc", "1,16", "comma-separated client concurrencies")
-	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, lookup, live, memory, replicas; default all)")
+	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, instr, lookup, live, memory, replicas; default all)")
 	http2Flag   = flag.Bool("http2", false, "HTTP/2 for the client to dpa (default HTTP/1.1 keep-alive, one connection per client)")
 	think       = flag.Duration("think", 0, "pause between two calls of one client (default none; e.g. 300µs makes the direct calls as sparse as the calls through dpa)")
 	profileDir  = flag.String("dpa-profile", "", "save a CPU profile of dpa (via /debug/pprof) for every through-dpa scenario into this directory")
+	instrCalls  = flag.Int("instr-calls", 500, "calls per scenario counted by callgrind in the instr section")
+	instrDir    = flag.String("instr-dir", "", "keep the instr section's callgrind dumps in this directory (for callgrind_annotate)")
 )
 
 func section(name string) bool {
@@ -152,7 +155,14 @@ func run() error {
 	defer d.stop()
 
 	directPID := host.State("example-datasource").PID
-	direct := directCalls(plugin)
+	same, echo, err := learnRequest(ctx, d)
+	if err != nil {
+		return fmt.Errorf("dpa echo: %w", err)
+	}
+	if err := sameAnswer(ctx, plugin, same, echo); err != nil {
+		return err
+	}
+	direct := directCalls(plugin, same)
 	viaDPA := d.calls()
 	// Check both paths answer the same thing before timing anything.
 	for name := range direct {
@@ -204,6 +214,11 @@ func run() error {
 	// data plane answers the group/version discovery document itself).
 	if section("floor") {
 		if err := floorSection(ctx, d, proto); err != nil {
+			return err
+		}
+	}
+	if section("instr") {
+		if err := instrSection(ctx, tmp); err != nil {
 			return err
 		}
 	}
@@ -271,21 +286,62 @@ type callFunc func(ctx context.Context) error
 
 var queryJSON = []byte(`{"refId":"A","scenario":"random_walk","points":10}`)
 
-// directCalls are the same requests dpa sends to the plugin for the HTTP calls in calls().
-func directCalls(p *backendplugin.Client) map[string]callFunc {
+// sameRequest is what dpa puts into the plugin request besides the call itself, as the
+// example plugin's echo resource reports it through dpa: the direct calls send the same, so
+// that (a) and (b) differ only in the path to the plugin.
+type sameRequest struct {
+	AppURL        string              `json:"appUrl"`
+	PluginVersion string              `json:"pluginVersion"`
+	Headers       map[string][]string `json:"headers"`
+	User          struct {
+		Login, Name, Email, Role string
+	} `json:"user"`
+}
+
+// learnRequest asks dpa's echo resource what the plugin receives through dpa.
+func learnRequest(ctx context.Context, d *dpa) (sameRequest, []byte, error) {
+	var same sameRequest
+	code, b, err := d.do(ctx, "POST", "/apis/"+dsGroup+"/v0alpha1/namespaces/default/datasources/"+dsUID+"/resource/echo", []byte("bench"))
+	if err == nil && code != 200 {
+		err = fmt.Errorf("HTTP %d: %.200s", code, b)
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &same)
+	}
+	return same, b, err
+}
+
+// directRequest is the PluginContext and the CallResource headers dpa sends for the
+// calls in calls(): the same datasource settings, user, Grafana config, user agent and
+// plugin version, and the same headers.
+func directRequest(same sameRequest) (func() *pluginv2.PluginContext, map[string]*pluginv2.StringList) {
 	settings := &pluginv2.DataSourceInstanceSettings{
 		Uid: dsUID, Name: "Bench", Url: "http://127.0.0.1:9", JsonData: []byte("{}"),
 		LastUpdatedMS: 1, DecryptedSecureJsonData: map[string]string{},
 	}
+	cfg := dataplane.GrafanaConfig(same.AppURL, nil)
 	pc := func() *pluginv2.PluginContext {
 		return &pluginv2.PluginContext{OrgId: 1, PluginId: "example-datasource", Namespace: "default",
-			User: &pluginv2.User{Login: "admin", Name: "admin"}, DataSourceInstanceSettings: settings}
+			PluginVersion: same.PluginVersion, GrafanaConfig: cfg, UserAgent: "dpa",
+			User:                       &pluginv2.User{Login: same.User.Login, Name: same.User.Name, Email: same.User.Email, Role: same.User.Role},
+			DataSourceInstanceSettings: settings}
 	}
+	headers := map[string]*pluginv2.StringList{}
+	for k, v := range same.Headers {
+		headers[k] = &pluginv2.StringList{Values: v}
+	}
+	return pc, headers
+}
+
+// directCalls are the requests dpa sends to the plugin for the HTTP calls in calls().
+func directCalls(p *backendplugin.Client, same sameRequest) map[string]callFunc {
+	pc, headers := directRequest(same)
 	return map[string]callFunc{
 		"QueryData": func(ctx context.Context) error {
 			now := time.Now()
 			resp, err := p.QueryData(ctx, &pluginv2.QueryDataRequest{
 				PluginContext: pc(),
+				Headers:       map[string]string{},
 				Format:        pluginv2.DataFrameFormat_JSON,
 				Queries: []*pluginv2.DataQuery{{RefId: "A", MaxDataPoints: 100, IntervalMS: 1000, Json: queryJSON,
 					TimeRange: &pluginv2.TimeRange{FromEpochMS: now.Add(-time.Hour).UnixMilli(), ToEpochMS: now.UnixMilli()}}},
@@ -299,33 +355,61 @@ func directCalls(p *backendplugin.Client) map[string]callFunc {
 			return nil
 		},
 		"CallResource": func(ctx context.Context) error {
-			stream, err := p.CallResource(ctx, &pluginv2.CallResourceRequest{
-				PluginContext: pc(), Path: "echo", Method: "POST", Url: "echo",
-				Headers: map[string]*pluginv2.StringList{"Content-Type": {Values: []string{"text/plain"}}},
-				Body:    []byte("bench"),
-			})
-			if err != nil {
-				return err
-			}
-			code := 0
-			for {
-				m, err := stream.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				if code == 0 {
-					code = int(m.Code)
-				}
-			}
-			if code != 200 {
-				return fmt.Errorf("CallResource status %d", code)
-			}
-			return nil
+			_, err := directEcho(ctx, p, pc(), headers)
+			return err
 		},
 	}
+}
+
+// directEcho is CallResource POST echo, directly; it returns the answer's body.
+func directEcho(ctx context.Context, p *backendplugin.Client, pc *pluginv2.PluginContext, headers map[string]*pluginv2.StringList) ([]byte, error) {
+	stream, err := p.CallResource(ctx, &pluginv2.CallResourceRequest{
+		PluginContext: pc, Path: "echo", Method: "POST", Url: "echo", Headers: headers, Body: []byte("bench"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	code := 0
+	var body []byte
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if code == 0 {
+			code = int(m.Code)
+		}
+		body = append(body, m.Body...)
+	}
+	if code != 200 {
+		return nil, fmt.Errorf("CallResource status %d", code)
+	}
+	return body, nil
+}
+
+// sameAnswer checks that the plugin saw the same request both ways: the echo answers
+// (method, path, headers, body, org, plugin version, Grafana config, user, datasource),
+// compared as JSON, are equal.
+func sameAnswer(ctx context.Context, p *backendplugin.Client, same sameRequest, viaDPA []byte) error {
+	pc, headers := directRequest(same)
+	direct, err := directEcho(ctx, p, pc(), headers)
+	if err != nil {
+		return err
+	}
+	var a, b any
+	if err := json.Unmarshal(direct, &a); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(viaDPA, &b); err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(a, b) {
+		return fmt.Errorf("the plugin saw different requests:\n  direct:   %s\n  through dpa: %s", bytes.TrimSpace(direct), bytes.TrimSpace(viaDPA))
+	}
+	return nil
 }
 
 type dpa struct {
@@ -737,11 +821,18 @@ func (noPlugins) Get(context.Context, string) (*backendplugin.Client, error) {
 
 func lookup() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "registrations\tns/request\t")
+	fmt.Fprintln(tw, "registrations\tns/request (median of 7 interleaved rounds)\tmin\tmax\t")
 	route := v0alpha1.DataPlaneServiceServiceTypeRoute
 	get := v0alpha1.DataPlaneServiceServiceMethodGET
 	path := "/namespaces/{ns}/things/{name}"
-	for _, n := range []int{1, 10000} {
+	sizes := []int{1, 10000}
+	type target struct {
+		h   *dataplane.Handler
+		req *http.Request
+		w   *discardWriter
+	}
+	targets := make([]target, len(sizes))
+	for i, n := range sizes {
 		regs := make([]routes.Registration, n)
 		for i := range regs {
 			regs[i] = routes.Registration{Name: fmt.Sprintf("r%05d", i), PluginID: "p", PluginType: "datasource",
@@ -763,19 +854,33 @@ func lookup() {
 		w := &discardWriter{h: http.Header{}}
 		h.ServeHTTP(w, req)
 		if w.code != 200 {
-			fmt.Fprintf(tw, "%d\tunexpected status %d\t\n", n, w.code)
-			continue
+			fmt.Fprintf(tw, "%d\tunexpected status %d\t\t\t\n", n, w.code)
+			_ = tw.Flush()
+			return
 		}
-		start := time.Now()
-		for range *lookupIters {
-			w.code = 0
-			clear(w.h)
-			h.ServeHTTP(w, req)
+		targets[i] = target{h, req, w}
+	}
+	// Rounds alternate the sizes, so that machine noise (other jobs, frequency changes)
+	// falls on both alike; a single back-to-back pair differed by ±30 % between runs.
+	const rounds = 7
+	per := make([][]float64, len(sizes))
+	for range rounds {
+		for i, t := range targets {
+			start := time.Now()
+			for range *lookupIters / rounds {
+				t.w.code = 0
+				clear(t.w.h)
+				t.h.ServeHTTP(t.w, t.req)
+			}
+			per[i] = append(per[i], float64(time.Since(start).Nanoseconds())/float64(*lookupIters/rounds))
 		}
-		el := time.Since(start)
-		fmt.Fprintf(tw, "%d\t%.0f\t\n", n, float64(el.Nanoseconds())/float64(*lookupIters))
+	}
+	for i, n := range sizes {
+		slices.Sort(per[i])
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t\n", n, per[i][rounds/2], per[i][0], per[i][rounds-1])
 	}
 	_ = tw.Flush()
+	fmt.Printf("10,000 vs 1: %+.1f %% (medians)\n", (per[1][rounds/2]/per[0][rounds/2]-1)*100)
 }
 
 type discardWriter struct {
