@@ -92,8 +92,8 @@ type Options struct {
 	// before it returns an *backendplugin.UnavailableError (default 2s).
 	StartWait time.Duration
 
-	// TracerProvider creates the gRPC client spans (default: the global
-	// provider at call time).
+	// TracerProvider creates the gRPC client spans (otelgrpc). Nil: no client
+	// spans; the caller's trace context still travels to the plugin.
 	TracerProvider trace.TracerProvider
 
 	// Propagator injects the trace context into gRPC metadata (default W3C

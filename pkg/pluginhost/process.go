@@ -206,14 +206,17 @@ func (i *instance) removeSocket() {
 	}
 }
 
-// dialOptions adds OpenTelemetry client instrumentation so the trace
-// context of the caller's ctx travels in gRPC metadata (as in Grafana).
+// dialOptions makes the trace context of the caller's ctx travel in gRPC metadata (as in
+// Grafana): with OpenTelemetry's client instrumentation when spans are recorded, otherwise
+// with propagation alone (see propagationInterceptors).
 func (h *Host) dialOptions(e *entry, calls *callTracker) []grpc.DialOption {
-	oo := []otelgrpc.Option{otelgrpc.WithPropagators(h.opts.Propagator)}
+	var opts []grpc.DialOption
 	if h.opts.TracerProvider != nil {
-		oo = append(oo, otelgrpc.WithTracerProvider(h.opts.TracerProvider))
+		opts = append(opts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+			otelgrpc.WithPropagators(h.opts.Propagator), otelgrpc.WithTracerProvider(h.opts.TracerProvider))))
+	} else {
+		opts = append(opts, propagationInterceptors(h.opts.Propagator)...)
 	}
-	opts := []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(oo...))}
 	opts = append(opts, e.interceptors(calls)...)
 	return append(opts, h.opts.GRPCDialOptions...)
 }

@@ -146,7 +146,9 @@ func notFound(serializer runtime.NegotiatedSerializer) http.Handler {
 // its own in-flight limits and per-type deadlines, and Go's server drains them at shutdown),
 // and those that only measure or log the generic chain itself (per-filter latency tracking,
 // request latency trackers, klog's HTTP logging; dpa logs and counts every data-plane
-// request itself). Same order as genericapiserver.DefaultBuildHandlerChain.
+// request itself). With a no-op tracer provider (the API server's; dpa's own spans come
+// from pkg/dataplane) the tracing filter is withTraceContext, which does what otelhttp does
+// then, minus its per-request overhead. Same order as genericapiserver.DefaultBuildHandlerChain.
 func dataPlaneChain(h http.Handler, c *genericapiserver.Config) http.Handler {
 	h = genericapifilters.WithAuthorization(h, c.Authorization.Authorizer, c.Serializer)
 	if c.FeatureGate.Enabled(genericfeatures.ConstrainedImpersonation) {
@@ -158,7 +160,11 @@ func dataPlaneChain(h http.Handler, c *genericapiserver.Config) http.Handler {
 	failed := genericapifilters.Unauthorized(c.Serializer)
 	failed = genericapifilters.WithFailedAuthenticationAudit(failed, c.AuditBackend, c.AuditPolicyRuleEvaluator)
 	if c.FeatureGate.Enabled(genericfeatures.APIServerTracing) {
-		h = genericapifilters.WithTracing(h, c.TracerProvider)
+		if spanless(c.TracerProvider) {
+			h = withTraceContext(h)
+		} else {
+			h = genericapifilters.WithTracing(h, c.TracerProvider)
+		}
 	}
 	h = genericapifilters.WithAuthentication(h, c.Authentication.Authenticator, failed, c.Authentication.APIAudiences, c.Authentication.RequestHeaderConfig)
 	h = genericfilters.WithCORS(h, c.CorsAllowedOriginList, nil, nil, nil, "true")
