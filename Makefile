@@ -73,7 +73,7 @@ test-go: build
 # Go native fuzz targets (package:Target). Every `go test` runs their seed corpora (f.Add and
 # testdata/fuzz/<Target>); test-fuzz fuzzes each for FUZZTIME, `make fuzz` for FUZZLONG.
 FUZZ_TARGETS := ./pkg/dataplane:FuzzMatch ./pkg/dataplane:FuzzQueryBody ./pkg/dataplane:FuzzAdmissionBody \
-	./pkg/dataplane:FuzzConversionBody ./pkg/routes:FuzzParsePath ./pkg/provisioning:FuzzLoad
+	./pkg/dataplane:FuzzConversionBody ./pkg/dataplane:FuzzRelativeTime ./pkg/routes:FuzzParsePath ./pkg/provisioning:FuzzLoad
 FUZZTIME ?= 5s
 FUZZLONG ?= 2m
 

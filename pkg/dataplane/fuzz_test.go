@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
@@ -115,4 +118,38 @@ func FuzzConversionBody(f *testing.F) {
 		e.t = t
 		fuzzServe(t, e, "POST", dsPath("/conversion"), body)
 	})
+}
+
+// FuzzRelativeTime: whatever relativeTime evaluates, it evaluates to the instant gtime
+// gives, as from (rounded down) and as to (rounded up).
+func FuzzRelativeTime(f *testing.F) {
+	for _, s := range []string{"now", "now-1h", "now-15m", "now-30s", "now-01h", "now-0m", "now-999999h",
+		"now-1d", "now-1h/h", "now-", "now-h", "now+1h", "now-1H", "now-1.5h", "now--1h", "now-1h "} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 29, 1, 30, 15, 123456789, time.FixedZone("x", 3600))
+	f.Fuzz(func(t *testing.T, s string) {
+		checkRelativeTime(t, s, now)
+	})
+}
+
+func checkRelativeTime(t *testing.T, s string, now time.Time) (ok bool) {
+	t.Helper()
+	got, ok := relativeTime(s, now)
+	if !ok {
+		return false
+	}
+	tr := gtime.TimeRange{From: s, To: s, Now: now}
+	from, err := tr.ParseFrom()
+	if err != nil {
+		t.Fatalf("%q: relativeTime evaluates what gtime rejects: %v", s, err)
+	}
+	to, err := tr.ParseTo()
+	if err != nil {
+		t.Fatalf("%q: relativeTime evaluates what gtime rejects as to: %v", s, err)
+	}
+	if !got.Equal(from) || !got.Equal(to) {
+		t.Fatalf("%q: relativeTime %v, gtime from %v, to %v", s, got, from, to)
+	}
+	return true
 }
