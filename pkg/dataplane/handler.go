@@ -360,13 +360,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	h.metrics.requests.WithLabelValues(e.group, e.version, typ, codeStr).Inc()
 	h.metrics.duration.WithLabelValues(e.group, e.version, typ, codeStr).Observe(dur.Seconds())
 
-	span.SetAttributes(
-		attribute.String("dpa.service_type", typ),
-		attribute.String("dpa.namespace", c.t.ns),
-		attribute.Int("http.response.status_code", code),
-	)
-	if code >= 500 {
-		span.SetStatus(otelcodes.Error, http.StatusText(code))
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("dpa.service_type", typ),
+			attribute.String("dpa.namespace", c.t.ns),
+			attribute.Int("http.response.status_code", code),
+		)
+		if code >= 500 {
+			span.SetStatus(otelcodes.Error, http.StatusText(code))
+		}
 	}
 	span.End()
 
@@ -380,7 +382,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	case code >= 400:
 		outcome, level = "rejected", slog.LevelWarn
 	}
-	attrs := []slog.Attr{
+	if !h.log.Enabled(ctx, level) {
+		return // e.g. --log-level warn: successful requests cost no log line
+	}
+	attrs := make([]slog.Attr, 0, 14) // uid and error included: no regrowth
+	attrs = append(attrs,
 		slog.String("request_id", reqID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
@@ -393,7 +399,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 		slog.Int("status", code),
 		slog.Duration("duration", dur),
 		slog.String("outcome", outcome),
-	}
+	)
 	if c.t.uid != "" {
 		attrs = append(attrs, slog.String("uid", c.t.uid))
 	}

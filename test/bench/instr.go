@@ -22,11 +22,13 @@ import (
 )
 
 // instrSection counts the instructions the plugin executes per call, direct and through dpa,
-// with valgrind's callgrind: the example datasource runs under callgrind in both places
-// (a wrapper executable in a copy of the plugins directory), counters are zeroed after a
-// warm-up and dumped after -instr-calls calls. Instruction counts do not depend on what else
-// the machine is doing, so this answers "does the plugin do more work per call through
-// dpa?" apart from CPU contention, which the CPU columns of the comparison cannot.
+// and those dpa executes per request, with valgrind's callgrind: the example datasource runs
+// under callgrind in both places (a wrapper executable in a copy of the plugins directory),
+// and so does the dpa of this section; counters are zeroed after a warm-up and dumped after
+// -instr-calls calls. Instruction counts do not depend on what else the machine is doing, so
+// this answers "does the plugin do more work per call through dpa?" and "does dpa do more
+// work per request than the plugin?" apart from CPU contention, which the CPU columns of the
+// comparison cannot. (Instructions are not time: a syscall or a cache miss is one.)
 //
 // Go's asynchronous preemption signals trip a callgrind assertion, so the plugin runs with
 // GODEBUG=asyncpreemptoff=1 in both places.
@@ -45,6 +47,10 @@ func instrSection(ctx context.Context, tmp string) error {
 	}
 	plugins := filepath.Join(dir, "plugins")
 	if err := wrapPlugin(plugins, out); err != nil {
+		return err
+	}
+	dpaWrapper := filepath.Join(dir, "dpa-callgrind")
+	if err := writeCallgrindWrapper(dpaWrapper, *dpaBin, out); err != nil {
 		return err
 	}
 
@@ -76,7 +82,7 @@ func instrSection(ctx context.Context, tmp string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	d, err := startDPA(filepath.Join(dir, "dpa"), "--plugins-dir", plugins)
+	d, err := startDPABin(dpaWrapper, filepath.Join(dir, "dpa"), "--plugins-dir", plugins)
 	if err != nil {
 		return err
 	}
@@ -95,19 +101,21 @@ func instrSection(ctx context.Context, tmp string) error {
 	}
 	direct, viaDPA := directCalls(plugin, same), d.calls()
 	n := *instrCalls
+	fmt.Println("Ir/call: instructions per call; a = the plugin called directly, b = the plugin called by dpa,")
+	fmt.Println("dpa = dpa per request (HTTPS server, filter chain, data plane, gRPC client).")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "call\tconc\tcalls\ta Ir/call\tb Ir/call\tb/a\t")
+	fmt.Fprintln(tw, "call\tconc\tcalls\ta plugin Ir/call\tb plugin Ir/call\tb/a\tdpa Ir/request\tdpa/plugin (b)\t")
 	for _, name := range strings.Split(*callsFlag, ",") {
 		for _, conc := range concurrencies() {
-			a, err := countInstr(ctx, host.State("example-datasource").PID, out, conc, n, direct[name])
+			a, err := countInstr(ctx, []int{host.State("example-datasource").PID}, out, conc, n, direct[name])
 			if err != nil {
 				return fmt.Errorf("direct %s: %w", name, err)
 			}
-			b, err := countInstr(ctx, dpaPlugin, out, conc, n, viaDPA[name])
+			b, err := countInstr(ctx, []int{dpaPlugin, d.cmd.Process.Pid}, out, conc, n, viaDPA[name])
 			if err != nil {
 				return fmt.Errorf("dpa %s: %w", name, err)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.3f\t\n", name, conc, n, a, b, b/a)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.3f\t%.0f\t%.2f\t\n", name, conc, n, a[0], b[0], b[0]/a[0], b[1], b[1]/b[0])
 		}
 	}
 	_ = tw.Flush()
@@ -143,36 +151,53 @@ func wrapPlugin(plugins, out string) error {
 	if err := os.WriteFile(filepath.Join(ds, "plugin.json"), pj, 0o644); err != nil {
 		return err
 	}
-	script := fmt.Sprintf("#!/bin/sh\nGODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 exec valgrind --fair-sched=yes --log-file=%s --tool=callgrind --callgrind-out-file=%s %s \"$@\"\n",
-		filepath.Join(out, "valgrind.%p.log"), filepath.Join(out, "cg.%p"), exe)
-	return os.WriteFile(filepath.Join(ds, filepath.Base(exe)), []byte(script), 0o755)
+	return writeCallgrindWrapper(filepath.Join(ds, filepath.Base(exe)), exe, out)
 }
 
-// countInstr warms the plugin up, zeroes its callgrind counters, makes n calls from conc
-// clients, dumps the counters and returns the instructions per call.
-func countInstr(ctx context.Context, pid int, out string, conc, n int, f callFunc) (float64, error) {
-	if err := spread(ctx, conc, max(50, n/5), f); err != nil {
-		return 0, err
+// writeCallgrindWrapper writes an executable at path that runs exe under callgrind, its
+// dumps in out. GOMAXPROCS=1 and --fair-sched keep valgrind's one-thread-at-a-time
+// scheduling from starving Go's runtime (a busy-spinning plugin was seen without them).
+func writeCallgrindWrapper(path, exe, out string) error {
+	exe, err := filepath.Abs(exe)
+	if err != nil {
+		return err
 	}
-	if b, err := exec.CommandContext(ctx, "callgrind_control", "-z", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("callgrind_control -z: %v: %s", err, b)
+	script := fmt.Sprintf("#!/bin/sh\nGODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 exec valgrind --fair-sched=yes --log-file=%s --tool=callgrind --callgrind-out-file=%s %s \"$@\"\n",
+		filepath.Join(out, "valgrind.%p.log"), filepath.Join(out, "cg.%p"), exe)
+	return os.WriteFile(path, []byte(script), 0o755)
+}
+
+// countInstr warms the processes up, zeroes their callgrind counters, makes n calls from
+// conc clients, dumps the counters and returns each process's instructions per call.
+func countInstr(ctx context.Context, pids []int, out string, conc, n int, f callFunc) ([]float64, error) {
+	if err := spread(ctx, conc, max(50, n/5), f); err != nil {
+		return nil, err
+	}
+	for _, pid := range pids {
+		if b, err := exec.CommandContext(ctx, "callgrind_control", "-z", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("callgrind_control -z: %v: %s", err, b)
+		}
 	}
 	if err := spread(ctx, conc, n, f); err != nil {
-		return 0, err
+		return nil, err
 	}
-	before, _ := filepath.Glob(filepath.Join(out, fmt.Sprintf("cg.%d.*", pid)))
-	if b, err := exec.CommandContext(ctx, "callgrind_control", "-d", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("callgrind_control -d: %v: %s", err, b)
+	per := make([]float64, len(pids))
+	for i, pid := range pids {
+		before, _ := filepath.Glob(filepath.Join(out, fmt.Sprintf("cg.%d.*", pid)))
+		if b, err := exec.CommandContext(ctx, "callgrind_control", "-d", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("callgrind_control -d: %v: %s", err, b)
+		}
+		after, _ := filepath.Glob(filepath.Join(out, fmt.Sprintf("cg.%d.*", pid)))
+		if len(after) <= len(before) {
+			return nil, fmt.Errorf("no new callgrind dump for pid %d in %s", pid, out)
+		}
+		total, err := callgrindTotal(newest(after))
+		if err != nil {
+			return nil, err
+		}
+		per[i] = float64(total) / float64(n)
 	}
-	after, _ := filepath.Glob(filepath.Join(out, fmt.Sprintf("cg.%d.*", pid)))
-	if len(after) <= len(before) {
-		return 0, fmt.Errorf("no new callgrind dump for pid %d in %s", pid, out)
-	}
-	total, err := callgrindTotal(newest(after))
-	if err != nil {
-		return 0, err
-	}
-	return float64(total) / float64(n), nil
+	return per, nil
 }
 
 // spread makes n calls from conc goroutines and fails on the first error.

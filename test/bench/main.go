@@ -433,6 +433,11 @@ func freePort() (int, error) {
 
 // startDPA runs dpa with its data and provisioning under tmp; extra are more serve flags.
 func startDPA(tmp string, extra ...string) (*dpa, error) {
+	return startDPABin(*dpaBin, tmp, extra...)
+}
+
+// startDPABin starts bin (dpa, or a wrapper that execs it) like startDPA.
+func startDPABin(bin, tmp string, extra ...string) (*dpa, error) {
 	prov := filepath.Join(tmp, "prov")
 	if err := os.MkdirAll(filepath.Join(prov, "datasources"), 0o755); err != nil {
 		return nil, err
@@ -449,7 +454,7 @@ func startDPA(tmp string, extra ...string) (*dpa, error) {
 	if d.logFile, err = os.Create(filepath.Join(tmp, "dpa.log")); err != nil {
 		return nil, err
 	}
-	d.cmd = exec.Command(*dpaBin, append([]string{"serve", "--data-dir", d.dataDir, "--secure-port", strconv.Itoa(port),
+	d.cmd = exec.Command(bin, append([]string{"serve", "--data-dir", d.dataDir, "--secure-port", strconv.Itoa(port),
 		"--plugins-dir", *pluginsDir, "--provisioning", prov, "--log-level", *dpaLogLevel}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logFile, d.logFile
 	if err := d.cmd.Start(); err != nil {
