@@ -103,7 +103,7 @@ soak: build examples
 	$(GO) build -o bin/soak ./test/soak && bin/soak -dpa bin/dpa -plugins examples/plugins -provisioning examples/provisioning -duration $(SOAK_DURATION)
 
 ## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency,
-## and the resource API (cold start, create/get p50 over 1,000 objects, idle RSS)
+## and the resource API (cold start, create/get p50 over 1,000 objects, restart with them, idle RSS)
 bench: bench-api
 	scripts/bench.sh
 

@@ -40,6 +40,9 @@ done
   echo "## pkg/dataplane BenchmarkLookup (route table lookup + match only)"
   go test ./pkg/dataplane -run '^$' -bench '^BenchmarkLookup$' -benchmem -benchtime 200000x | grep -E '^Benchmark'
   echo
+  echo "## pkg/app BenchmarkReconcileList: a start-up's events (1,000 / 10,000 objects, 10 informer workers) into a real route table"
+  go test ./pkg/app -run '^$' -bench '^BenchmarkReconcileList$' -benchmem -benchtime 1x -count 3 | grep -E '^Benchmark'
+  echo
   echo "## pkg/provisioning: datasource lookup and a full reload, 1 vs 10,000 datasources (reload runs beside the request path)"
   go test ./pkg/provisioning -run '^$' -bench '^BenchmarkDatasourceLookup$' -benchmem | grep -E '^Benchmark'
   go test ./pkg/provisioning -run '^$' -bench '^BenchmarkReload$' -benchmem -benchtime 5x | grep -E '^Benchmark'

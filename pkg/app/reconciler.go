@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,36 +52,45 @@ type Reconciler struct {
 	// Now is the clock used for lastTransitionTime (tests replace it).
 	Now func() time.Time
 
-	// mu guards objects, byGV and gen. It is never held during a status write or while the
-	// sinks run, so validation (ClaimedBy) waits for neither.
+	// mu guards objects, byGV, gen, seen and published. It is never held during a status
+	// write or while the sinks run, so validation (ClaimedBy) waits for neither.
 	mu      sync.RWMutex
 	objects map[string]*v0alpha1.DataPlaneService
 	byGV    map[gvKey]map[string]struct{}
-	gen     uint64 // counts the registration sets computed
-
-	// pubMu serialises publishing; published is the gen last handed to the sinks, so an
-	// older set computed concurrently is never published after a newer one.
-	pubMu     sync.Mutex
+	gen     uint64            // counts the changes to objects
+	seen    map[string]uint64 // per object, the gen of its last change
+	// winners is the registration of each group/version's winning claimant, order its keys
+	// sorted by group/version; both are kept up to date per event (updateWinnersLocked).
+	winners map[gvKey]routes.Registration
+	order   []gvKey
+	// published is the gen of the last registration set handed to the sinks.
 	published uint64
+
+	// pubMu serialises publishing (publishLatest).
+	pubMu sync.Mutex
 }
 
-// snapshot is a registration set computed under mu, to be published after it.
-type snapshot struct {
-	regs []routes.Registration
-	gen  uint64
-}
-
-// publish hands a registration set to the sinks unless a newer one was published already.
-func (r *Reconciler) publish(s snapshot) {
+// publishLatest hands the sinks the registration set of the current objects, unless a set
+// as new as every change made so far was published already. Reconciles running in several
+// informer workers wait here for one another: the first publishes, and the next publishes
+// once for every change made meanwhile, so that a burst of N events (start-up lists every
+// object) costs a few rebuilds of the route table instead of N (each rebuild is O(objects)).
+func (r *Reconciler) publishLatest() {
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
-	if s.gen <= r.published {
+	r.mu.RLock()
+	if r.published >= r.gen {
+		r.mu.RUnlock()
 		return
 	}
-	r.published = s.gen
+	regs, gen := r.registrationsLocked(), r.gen
+	r.mu.RUnlock()
 	for _, sink := range r.Sinks {
-		sink.SetRegistrations(s.regs)
+		sink.SetRegistrations(regs)
 	}
+	r.mu.Lock()
+	r.published = gen
+	r.mu.Unlock()
 }
 
 type gvKey struct{ group, version string }
@@ -103,6 +114,8 @@ func NewReconciler(status StatusWriter, logger *slog.Logger, sinks ...routes.Sin
 		Status: status, Sinks: sinks, Logger: logger, Now: time.Now,
 		objects: map[string]*v0alpha1.DataPlaneService{},
 		byGV:    map[gvKey]map[string]struct{}{},
+		seen:    map[string]uint64{},
+		winners: map[gvKey]routes.Registration{},
 	}
 }
 
@@ -122,33 +135,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, req operator.ReconcileReques
 			obj = cur
 		}
 	}
+	r.gen++
 	if req.Action == operator.ReconcileActionDeleted {
 		delete(r.objects, obj.Name)
+		delete(r.seen, obj.Name)
 	} else {
 		obj = obj.DeepCopy()
 		r.objects[obj.Name] = obj
+		r.seen[obj.Name] = r.gen
 		r.indexLocked(obj)
 	}
-	snap, writes := r.syncLocked(affected)
+	r.updateWinnersLocked(affected)
+	writes := r.statusWritesLocked(affected)
 	r.mu.Unlock()
-	r.publish(snap)
+	r.publishLatest()
 	return operator.ReconcileResult{}, r.write(ctx, writes)
 }
 
-// Holds reports whether the reconciler has seen the object (so its routes are in the table).
+// Holds reports whether the object's routes, as the reconciler last saw it, are in the
+// published route table.
 func (r *Reconciler) Holds(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.objects[name]
-	return ok
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	g, ok := r.seen[name]
+	return ok && g <= r.published
 }
 
 // Refresh re-evaluates every object, e.g. after a plugin's state changed.
 func (r *Reconciler) Refresh(ctx context.Context) error {
 	r.mu.Lock()
-	snap, writes := r.syncLocked(nil)
+	r.gen++
+	writes := r.statusWritesLocked(nil)
 	r.mu.Unlock()
-	r.publish(snap)
+	r.publishLatest()
 	return r.write(ctx, writes)
 }
 
@@ -215,57 +234,74 @@ func registrationOf(w *v0alpha1.DataPlaneService) routes.Registration {
 	}
 }
 
-// computeLocked returns the winning registrations (sorted by group/version) and, per object
-// name, the name of the object it lost its group/version to ("" for winners).
-func (r *Reconciler) computeLocked() ([]routes.Registration, map[string]string) {
-	regs := make([]routes.Registration, 0, len(r.byGV))
-	lostTo := make(map[string]string, len(r.objects))
-	for k := range r.byGV {
+// updateWinnersLocked recomputes the winning registration of the affected group/versions.
+func (r *Reconciler) updateWinnersLocked(affected map[gvKey]bool) {
+	for k := range affected {
+		i, found := slices.BinarySearchFunc(r.order, k, compareKeys)
+		if claimants := r.claimantsLocked(k); len(claimants) > 0 {
+			r.winners[k] = registrationOf(claimants[0])
+			if !found {
+				r.order = slices.Insert(r.order, i, k)
+			}
+		} else if found {
+			delete(r.winners, k)
+			r.order = slices.Delete(r.order, i, i+1)
+		}
+	}
+}
+
+func compareKeys(a, b gvKey) int {
+	if c := strings.Compare(a.group, b.group); c != 0 {
+		return c
+	}
+	return strings.Compare(a.version, b.version)
+}
+
+// registrationsLocked returns the winning registration of every group/version (the oldest
+// claimant), sorted by group/version.
+func (r *Reconciler) registrationsLocked() []routes.Registration {
+	regs := make([]routes.Registration, len(r.order))
+	for i, k := range r.order {
+		regs[i] = r.winners[k]
+	}
+	return regs
+}
+
+// statusWritesLocked returns the status writes needed for the objects of the affected
+// group/versions (all when affected is nil): only their claimants are looked at, so an event
+// costs the same with 1 or 10,000 objects.
+func (r *Reconciler) statusWritesLocked(affected map[gvKey]bool) []statusWrite {
+	if r.Status == nil {
+		return nil
+	}
+	keys := affected
+	if keys == nil {
+		keys = make(map[gvKey]bool, len(r.byGV))
+		for k := range r.byGV {
+			keys[k] = true
+		}
+	}
+	var writes []statusWrite
+	for k := range keys {
 		claimants := r.claimantsLocked(k)
 		if len(claimants) == 0 {
 			continue
 		}
-		w := claimants[0]
-		lostTo[w.Name] = ""
-		for _, l := range claimants[1:] {
-			lostTo[l.Name] = w.Name
-		}
-		regs = append(regs, registrationOf(w))
-	}
-	sort.Slice(regs, func(i, j int) bool {
-		if regs[i].Group != regs[j].Group {
-			return regs[i].Group < regs[j].Group
-		}
-		return regs[i].Version < regs[j].Version
-	})
-	return regs, lostTo
-}
-
-// syncLocked computes the registration set to publish and the status writes needed for the
-// objects of the affected group/versions (all objects when affected is nil).
-func (r *Reconciler) syncLocked(affected map[gvKey]bool) (snapshot, []statusWrite) {
-	regs, lostTo := r.computeLocked()
-	r.gen++
-	snap := snapshot{regs: regs, gen: r.gen}
-	if r.Status == nil {
-		return snap, nil
-	}
-	regByName := make(map[string]routes.Registration, len(regs))
-	for _, reg := range regs {
-		regByName[reg.Name] = reg
-	}
-	var writes []statusWrite
-	for name, obj := range r.objects {
-		if obj.DeletionTimestamp != nil || (affected != nil && !affected[keyOf(obj)]) {
-			continue
-		}
-		desired := r.desiredStatus(obj, lostTo[name], regByName)
-		if !equality.Semantic.DeepEqual(desired, obj.Status) {
-			writes = append(writes, statusWrite{obj: obj, status: desired})
+		winner := claimants[0]
+		regs := map[string]routes.Registration{winner.Name: registrationOf(winner)}
+		for i, obj := range claimants {
+			lostTo := ""
+			if i > 0 {
+				lostTo = winner.Name
+			}
+			desired := r.desiredStatus(obj, lostTo, regs)
+			if !equality.Semantic.DeepEqual(desired, obj.Status) {
+				writes = append(writes, statusWrite{obj: obj, status: desired})
+			}
 		}
 	}
 	sort.Slice(writes, func(i, j int) bool { return writes[i].obj.Name < writes[j].obj.Name })
-	return snap, writes
+	return writes
 }
 
 // write performs status writes without holding the lock and records the results.

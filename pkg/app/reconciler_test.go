@@ -3,7 +3,9 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,5 +243,87 @@ func TestSinksRunOutsideTheLock(t *testing.T) {
 	}
 	if len(sink.claims) != 1 || sink.claims[0] != "x" {
 		t.Errorf("claims seen by the sink = %v", sink.claims)
+	}
+}
+
+// gateSink blocks in SetRegistrations until released, and counts its calls.
+type gateSink struct {
+	entered chan struct{}
+	release chan struct{}
+	calls   atomic.Int64
+	last    atomic.Pointer[[]routes.Registration]
+}
+
+func (s *gateSink) SetRegistrations(regs []routes.Registration) {
+	s.calls.Add(1)
+	s.entered <- struct{}{}
+	<-s.release
+	s.last.Store(&regs)
+}
+
+// TestReconcilerCoalescesPublishes: events that arrive while the route table is being
+// published are published together, once, and Holds is true only once an object's routes
+// are in the published table.
+func TestReconcilerCoalescesPublishes(t *testing.T) {
+	sink := &gateSink{entered: make(chan struct{}, 100), release: make(chan struct{})}
+	r := NewReconciler(&lockedWriter{}, nil, sink)
+	base := time.Now()
+	reconcileAsync := func(name string, i int) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Reconcile(context.Background(), operator.ReconcileRequest{Action: operator.ReconcileActionCreated,
+				Object: object(name, base.Add(time.Duration(i)*time.Second), name+".grafana.app", "v1")})
+			done <- err
+		}()
+		return done
+	}
+	first := reconcileAsync("first", 0)
+	<-sink.entered // the first publish is under way, held by the sink
+	if r.Holds("first") {
+		t.Fatal("Holds before the object's routes were published")
+	}
+	var rest []chan error
+	for i := 1; i <= 20; i++ {
+		rest = append(rest, reconcileAsync(fmt.Sprintf("o%02d", i), i))
+	}
+	// Wait until all 20 have changed the reconciler's objects (they then wait to publish).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r.mu.RLock()
+		n := len(r.objects)
+		r.mu.RUnlock()
+		if n == 21 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d objects seen", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r.Holds("o01") {
+		t.Fatal("Holds for an object not published yet")
+	}
+	sink.release <- struct{}{} // the first publish completes
+	<-sink.entered             // one more publish, for all 20
+	sink.release <- struct{}{}
+	go func() { // let any further publish through, so that too many fail below, not hang
+		for range sink.entered {
+			sink.release <- struct{}{}
+		}
+	}()
+	for _, c := range append(rest, first) {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := sink.calls.Load(); n != 2 {
+		t.Errorf("%d publishes for 21 events arriving during a publish, want 2", n)
+	}
+	if regs := *sink.last.Load(); len(regs) != 21 {
+		t.Errorf("published %d registrations, want 21", len(regs))
+	}
+	for i := 1; i <= 20; i++ {
+		if name := fmt.Sprintf("o%02d", i); !r.Holds(name) {
+			t.Errorf("Holds(%s) false after its publish", name)
+		}
 	}
 }

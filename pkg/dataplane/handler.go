@@ -240,7 +240,7 @@ func New(opts Options) *Handler {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	h.reqPrefix = hex.EncodeToString(b[:]) + "-"
-	empty, _ := compile(nil)
+	empty, _ := compile(nil, nil)
 	h.table.Store(empty)
 	return h
 }
@@ -248,7 +248,7 @@ func New(opts Options) *Handler {
 // SetRegistrations implements routes.Sink: it compiles regs into a new immutable route table
 // and swaps it in. It does not retain regs.
 func (h *Handler) SetRegistrations(regs []routes.Registration) {
-	t, problems := compile(regs)
+	t, problems := compile(regs, h.table.Load())
 	for _, p := range problems {
 		h.log.Error("registration not served", "problem", p)
 	}

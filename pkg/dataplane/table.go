@@ -3,6 +3,7 @@ package dataplane
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,6 +69,10 @@ type gvEntry struct {
 	routes []*route
 	// pre-rendered discovery document
 	resourceList []byte
+	// src is the registration the entry was compiled from and problems what compiling it
+	// reported: compile reuses the entry while the registration stays the same.
+	src      routes.Registration
+	problems []string
 }
 
 // capture is what a built-in endpoint's placeholder fills in.
@@ -262,7 +267,11 @@ func (r *route) allows(method string) bool {
 // per group/version (the reconciler alone resolves conflicts). What cannot be served — an
 // incomplete registration, a second claim, a route path outside the grammar (stored before a
 // stricter validation) — is left out and returned as a problem, never dropped silently.
-func compile(regs []routes.Registration) (*table, []string) {
+//
+// Entries of prev whose registration is unchanged are reused as they are (entries are
+// immutable), so that a change to one of 10,000 registrations does not compile and render
+// the other 9,999 again.
+func compile(regs []routes.Registration, prev *table) (*table, []string) {
 	t := &table{groups: map[string]map[string]*gvEntry{}}
 	var problems []string
 	for _, reg := range regs {
@@ -275,14 +284,24 @@ func compile(regs []routes.Registration) (*table, []string) {
 			versions = map[string]*gvEntry{}
 			t.groups[reg.Group] = versions
 		}
-		if prev, taken := versions[reg.Version]; taken {
-			problems = append(problems, fmt.Sprintf("%s: %s/%s is already served for %s", reg.Name, reg.Group, reg.Version, prev.name))
+		if other, taken := versions[reg.Version]; taken {
+			problems = append(problems, fmt.Sprintf("%s: %s/%s is already served for %s", reg.Name, reg.Group, reg.Version, other.name))
 			continue
+		}
+		if prev != nil {
+			if e := prev.groups[reg.Group][reg.Version]; e != nil && e.src.Equal(reg) {
+				versions[reg.Version] = e
+				problems = append(problems, e.problems...)
+				t.regs++
+				continue
+			}
 		}
 		e := &gvEntry{
 			group: reg.Group, version: reg.Version, gv: reg.Group + "/" + reg.Version,
 			name: reg.Name, pluginID: reg.PluginID, isApp: reg.PluginType == routes.PluginTypeApp,
+			src: reg,
 		}
+		own := len(problems)
 		var custom []*route
 		for _, s := range reg.Services {
 			typ := svcFromSpec(s.Type)
@@ -327,6 +346,7 @@ func compile(regs []routes.Registration) (*table, []string) {
 		})
 		e.routes = append(e.routes, custom...)
 		e.resourceList = renderResourceList(e)
+		e.problems = slices.Clone(problems[own:])
 		versions[reg.Version] = e
 		t.regs++
 	}

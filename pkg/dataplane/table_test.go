@@ -32,7 +32,7 @@ func TestMatch(t *testing.T) {
 		{Name: "query-only", PluginID: "q", PluginType: "datasource", Group: "q.grafana.app", Version: "v1",
 			Services: []v0alpha1.DataPlaneServiceService{{Type: v0alpha1.DataPlaneServiceServiceTypeQuery}}},
 	}
-	tbl, problems := compile(regs)
+	tbl, problems := compile(regs, nil)
 	if len(problems) != 0 {
 		t.Fatal(problems)
 	}
@@ -133,5 +133,47 @@ func TestMatch(t *testing.T) {
 		if got != w {
 			t.Errorf("%s %s%s = %+v, want %+v", k.method, k.gv, k.path, got, w)
 		}
+	}
+}
+
+// TestCompileReusesEntries: compiling against the previous table reuses the entries of
+// unchanged registrations as they are (and reports their problems again), and compiles
+// changed ones anew — a changed route, plugin or generation is never served from the old
+// entry.
+func TestCompileReusesEntries(t *testing.T) {
+	reg := func(name, group, path string, gen int64) routes.Registration {
+		return routes.Registration{Name: name, UID: "u-" + name, Generation: gen, PluginID: "p", PluginType: "datasource",
+			Group: group, Version: "v1", Services: []v0alpha1.DataPlaneServiceService{
+				{Type: v0alpha1.DataPlaneServiceServiceTypeQuery},
+				routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, path),
+			}}
+	}
+	bad := reg("bad", "bad.grafana.app", "/x/{path...}/y", 1) // a catch-all must come last
+	prev, problems := compile([]routes.Registration{
+		reg("a", "a.grafana.app", "/a", 1), reg("b", "b.grafana.app", "/b", 1), reg("c", "c.grafana.app", "/c", 1), bad,
+	}, nil)
+	if len(problems) != 1 {
+		t.Fatalf("problems = %v, want the bad route's", problems)
+	}
+	changed := reg("b", "b.grafana.app", "/b2", 2)
+	next, problems := compile([]routes.Registration{reg("a", "a.grafana.app", "/a", 1), changed, bad}, prev)
+	if len(problems) != 1 {
+		t.Errorf("a reused entry's problem is not reported again: %v", problems)
+	}
+	entry := func(tb *table, g string) *gvEntry { return tb.groups[g]["v1"] }
+	if entry(next, "a.grafana.app") != entry(prev, "a.grafana.app") || entry(next, "bad.grafana.app") != entry(prev, "bad.grafana.app") {
+		t.Error("an unchanged registration's entry was compiled again")
+	}
+	if entry(next, "b.grafana.app") == entry(prev, "b.grafana.app") {
+		t.Fatal("a changed registration kept its old entry")
+	}
+	if _, herr := entry(next, "b.grafana.app").match("GET", "/b2"); herr != nil {
+		t.Errorf("the changed route is not served: %v", herr)
+	}
+	if _, herr := entry(next, "b.grafana.app").match("GET", "/b"); herr == nil {
+		t.Error("the old route of a changed registration is still served")
+	}
+	if entry(next, "c.grafana.app") != nil || next.regs != 3 {
+		t.Errorf("a removed registration is still in the table (%d entries)", next.regs)
 	}
 }

@@ -1,6 +1,8 @@
 package routes
 
 import (
+	"slices"
+
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
@@ -24,6 +26,20 @@ type Registration struct {
 	Group      string
 	Version    string
 	Services   []v0alpha1.DataPlaneServiceService
+}
+
+// Equal reports whether r and o are the same registration, field by field (services by
+// value).
+func (r Registration) Equal(o Registration) bool {
+	return r.Name == o.Name && r.UID == o.UID && r.Generation == o.Generation && r.PluginID == o.PluginID &&
+		r.PluginType == o.PluginType && r.Group == o.Group && r.Version == o.Version &&
+		slices.EqualFunc(r.Services, o.Services, func(a, b v0alpha1.DataPlaneServiceService) bool {
+			return a.Type == b.Type && sameValue(a.Method, b.Method) && sameValue(a.Path, b.Path)
+		})
+}
+
+func sameValue[T comparable](a, b *T) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
 }
 
 // Sink receives the complete set of active registrations each time it changes. The data

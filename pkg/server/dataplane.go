@@ -55,7 +55,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 	if err != nil {
 		return nil, err
 	}
-	out := &dataPlane{next: &nextHandler{}, discovery: &discoverySink{}, host: host}
+	out := &dataPlane{next: &nextHandler{}, discovery: newDiscoverySink(), host: host}
 	// The authorizer asks the data plane which groups it serves; the data plane asks the
 	// authorizer who may call a matched route.
 	var registered atomic.Pointer[dataplane.Handler]
@@ -86,12 +86,13 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 		Tracer:             tp,
 		Metrics:            legacyregistry.Registerer(),
 		GrafanaConfig:      dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
-		RoutesChanged:      out.discovery.refresh,
+		RoutesChanged:      out.discovery.changed,
 		Authorizer:         out.authz,
 	})
 	registered.Store(out.h)
 	done.add(out.h.Close)
 	out.discovery.dp = out.h
+	go out.discovery.run(ctx)
 	s.reconciler.Sinks = []routes.Sink{out.h}
 	s.reconciler.Availability = availability{host: host}
 	if host != nil {
