@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +14,6 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"github.com/dataplane-aggregator/dpa/pkg/backendplugin"
-	"github.com/dataplane-aggregator/dpa/pkg/pluginhost"
 )
 
 // instrSection counts the instructions the plugin executes per call, direct and through dpa,
@@ -54,34 +49,11 @@ func instrSection(ctx context.Context, tmp string) error {
 		return err
 	}
 
-	if err := os.MkdirAll(filepath.Join(dir, "s"), 0o700); err != nil {
-		return err
-	}
-	host, err := pluginhost.New(pluginhost.Options{
-		PluginsDir: plugins, SocketDir: filepath.Join(dir, "s"), StartTimeout: 2 * time.Minute,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	host, plugin, err := startDirect(ctx, plugins, filepath.Join(dir, "s"), 2*time.Minute)
 	if err != nil {
 		return err
 	}
-	if err := host.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 30*time.Second)
-		defer c()
-		_ = host.Stop(sctx)
-	}()
-	var plugin *backendplugin.Client
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if plugin, err = host.Get(ctx, "example-datasource"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("plugin under callgrind did not start: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	defer stopDirect(host)
 	d, err := startDPABin(dpaWrapper, filepath.Join(dir, "dpa"), "--plugins-dir", plugins)
 	if err != nil {
 		return err

@@ -117,35 +117,11 @@ func run() error {
 		time.Now().UTC().Format(time.RFC3339), gomaxprocs(), *duration, *warmup)
 
 	// (a) the plugin over gRPC, started by pluginhost as dpa does.
-	if err := os.MkdirAll(filepath.Join(tmp, "s"), 0o700); err != nil {
-		return err
-	}
-	host, err := pluginhost.New(pluginhost.Options{
-		PluginsDir: *pluginsDir,
-		SocketDir:  filepath.Join(tmp, "s"),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	host, plugin, err := startDirect(ctx, *pluginsDir, filepath.Join(tmp, "s"), 30*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := host.Start(ctx); err != nil {
-		return err
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		_ = host.Stop(sctx)
-	}()
-	var plugin *backendplugin.Client
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if plugin, err = host.Get(ctx, "example-datasource"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("direct plugin did not start: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	defer stopDirect(host)
 
 	// (b) a real dpa with its own plugin process.
 	d, err := startDPA(tmp)
@@ -410,6 +386,41 @@ func sameAnswer(ctx context.Context, p *backendplugin.Client, same sameRequest, 
 		return fmt.Errorf("the plugin saw different requests:\n  direct:   %s\n  through dpa: %s", bytes.TrimSpace(direct), bytes.TrimSpace(viaDPA))
 	}
 	return nil
+}
+
+// startDirect starts the example datasource from pluginsDir with pkg/pluginhost, as dpa
+// starts it, and returns once it answers (within limit).
+func startDirect(ctx context.Context, pluginsDir, socketDir string, limit time.Duration) (*pluginhost.Host, *backendplugin.Client, error) {
+	if err := os.MkdirAll(socketDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	host, err := pluginhost.New(pluginhost.Options{
+		PluginsDir: pluginsDir, SocketDir: socketDir, StartTimeout: limit,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := host.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	for deadline := time.Now().Add(limit); ; {
+		plugin, err := host.Get(ctx, "example-datasource")
+		if err == nil {
+			return host, plugin, nil
+		}
+		if time.Now().After(deadline) {
+			stopDirect(host)
+			return nil, nil, fmt.Errorf("direct plugin did not start: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func stopDirect(host *pluginhost.Host) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = host.Stop(ctx)
 }
 
 type dpa struct {
