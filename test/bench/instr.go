@@ -59,7 +59,7 @@ func instrSection(ctx context.Context, tmp string) error {
 		return err
 	}
 	defer d.stop()
-	dpaPlugin := childPID(d.cmd.Process.Pid, "valgrind")
+	dpaPlugin := d.pluginPID()
 	if dpaPlugin == 0 {
 		return errors.New("dpa's plugin process under callgrind not found")
 	}

@@ -524,25 +524,10 @@ func startDPABin(bin, tmp string, extra ...string) (*dpa, error) {
 	return d, nil
 }
 
-// pluginPID is the pid of dpa's example-datasource process (a child of dpa), 0 if not found.
+// pluginPID is the pid of dpa's example-datasource process (a child of dpa, under
+// callgrind in the instr section), 0 if not found.
 func (d *dpa) pluginPID() int {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(d.cmd.Process.Pid) && strings.Contains(string(b[:i]), "gpx_example-dat") {
-			return pid
-		}
-	}
-	return 0
+	return childPID(d.cmd.Process.Pid, "gpx_example-datasource")
 }
 
 // profile starts a CPU profile of dpa covering warm-up + duration and returns a func that
