@@ -161,10 +161,11 @@ func (r *Reconciler) Holds(name string) bool {
 	return ok && g <= r.published
 }
 
-// Refresh re-evaluates every object, e.g. after a plugin's state changed.
+// Refresh re-evaluates every object's status, e.g. after a plugin's state changed. The
+// registrations do not depend on plugin state, so the route table is not rebuilt; changes
+// not published yet are, first, so that no status runs ahead of the table.
 func (r *Reconciler) Refresh(ctx context.Context) error {
 	r.mu.Lock()
-	r.gen++
 	writes := r.statusWritesLocked(nil)
 	r.mu.Unlock()
 	r.publishLatest()

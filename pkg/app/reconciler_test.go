@@ -327,3 +327,41 @@ func TestReconcilerCoalescesPublishes(t *testing.T) {
 		}
 	}
 }
+
+type switchAvailability struct{ up atomic.Bool }
+
+func (a *switchAvailability) Available(routes.Registration) (v0alpha1.DataPlaneServiceConditionStatus, string, string) {
+	if a.up.Load() {
+		return "True", "PluginRunning", "plugin is running"
+	}
+	return "False", "PluginNotRunning", "plugin is not running"
+}
+
+// TestReconcilerRefresh: a plugin state change rewrites the Available condition of every
+// object without rebuilding the route table (registrations do not depend on plugin state).
+func TestReconcilerRefresh(t *testing.T) {
+	var publishes atomic.Int64
+	w := &recordingWriter{}
+	r := NewReconciler(w, nil, countingSink{&publishes})
+	avail := &switchAvailability{}
+	r.Availability = avail
+	base := time.Now()
+	reconcile(t, r, operator.ReconcileActionCreated, object("a", base, "a.app", "v1"))
+	reconcile(t, r, operator.ReconcileActionCreated, object("b", base, "b.app", "v1"))
+	if c := condition(r.objects["a"], ConditionAvailable); c == nil || c.Status != "False" {
+		t.Fatalf("a Available before = %+v", c)
+	}
+	before := publishes.Load()
+	avail.up.Store(true)
+	if err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if c := condition(r.objects[name], ConditionAvailable); c == nil || c.Status != "True" || c.Reason != "PluginRunning" {
+			t.Errorf("%s Available after Refresh = %+v", name, c)
+		}
+	}
+	if n := publishes.Load() - before; n != 0 {
+		t.Errorf("Refresh rebuilt the route table %d times", n)
+	}
+}
