@@ -25,10 +25,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -322,8 +320,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	}
 	w.Header().Set("X-Request-Id", reqID)
 
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.tracer.Start(ctx, "dataplane "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+	// The incoming W3C trace context is in r's context already: the API server's tracing
+	// filter (or the fast path's withTraceContext) extracted it.
+	ctx, span := h.tracer.Start(r.Context(), "dataplane "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
 			attribute.String("dpa.group", e.group),
 			attribute.String("dpa.version", e.version),
