@@ -1,19 +1,15 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
 
-	sdkapp "github.com/grafana/grafana-app-sdk/app"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
-	"github.com/dataplane-aggregator/dpa/pkg/apis/manifestdata"
-	"github.com/dataplane-aggregator/dpa/pkg/app"
 	"github.com/dataplane-aggregator/dpa/pkg/registry"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
@@ -22,8 +18,7 @@ import (
 // serving, authentication and authorization, the handler chain with the data plane first, and
 // the REST storage of DataPlaneService wrapped by pkg/registry. The server is not yet running.
 func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*genericapiserver.GenericAPIServer, apiserver.AppInstaller, error) {
-	installer, err := apiserver.NewDefaultAppInstaller(app.NewProvider(s.reconciler),
-		sdkapp.Config{ManifestData: *manifestdata.LocalManifest().ManifestData}, manifestdata.NewGoTypeAssociator())
+	installer, err := registry.NewInstaller(s.reconciler)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -100,12 +95,8 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating API server: %w", err)
 	}
-	target := registry.NewInstallTarget(apiserver.NewKubernetesGenericAPIServer(srv), s.reconciler)
-	if err := installer.InstallAPIs(target, cfg.Generic.RESTOptionsGetter); err != nil {
-		return nil, nil, fmt.Errorf("installing APIs: %w", err)
-	}
-	if !target.Patched() {
-		return nil, nil, errors.New("DataPlaneService or Plugin storage was not found while installing the API group")
+	if err := registry.Install(installer, srv, cfg.Generic.RESTOptionsGetter, s.reconciler); err != nil {
+		return nil, nil, err
 	}
 	if err := installSelfReviews(srv, dp.authz); err != nil {
 		return nil, nil, err
