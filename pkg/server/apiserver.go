@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 
@@ -24,23 +23,20 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	}
 	o := apiserver.NewOptions([]apiserver.AppInstaller{installer})
 	ro := o.RecommendedOptions
-	// Standalone: no kube-apiserver to delegate authn/authz/admission/core APIs to.
+	// Standalone: no kube-apiserver to delegate authn/authz/admission/core APIs to; dpa's
+	// own authenticator and authorizer are installed below.
 	ro.Authentication = nil
 	ro.Authorization = nil
 	ro.CoreAPI = nil
 	ro.Admission = nil
-	ro.Features.EnablePriorityAndFairness = false
-	ro.SecureServing.BindAddress = net.ParseIP(s.opts.BindAddress)
-	ro.SecureServing.BindPort = s.opts.SecurePort
+	// The standard groups as the options gave them (options.go).
+	ro.Features = s.cfg.Features
+	ro.Audit = s.cfg.Audit
+	ro.SecureServing = s.cfg.Serving
 	ro.SecureServing.ServerCert.CertKey.CertFile = id.certs.CertFile
 	ro.SecureServing.ServerCert.CertKey.KeyFile = id.certs.KeyFile
 	ro.SecureServing.ServerCert.CertDirectory = ""
-	ro.SecureServing.MinTLSVersion = s.opts.TLSMinVersion
-	ro.SecureServing.CipherSuites = s.opts.TLSCipherSuites
 	ro.Etcd.StorageConfig.Transport = store.transport
-	if s.opts.Audit != nil {
-		ro.Audit = s.opts.Audit
-	}
 	if err := o.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -48,29 +44,31 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuring API server: %w", err)
 	}
+	// --max-requests-inflight, --request-timeout, --shutdown-delay-duration (SIGTERM: /readyz
+	// fails at once, requests are still served that long, then the listener closes and
+	// in-flight requests, the data plane's included, drain), HSTS, CORS, …
+	if err := s.cfg.ServerRun.ApplyTo(&cfg.Generic.Config); err != nil {
+		return nil, nil, err
+	}
 	cfg.Generic.EffectiveVersion = effectiveVersion()
-	cfg.Generic.HSTSDirectives = s.opts.HSTSDirectives
-	// SIGTERM: /readyz fails at once, requests are still served for ShutdownDelay, then the
-	// listener closes and in-flight requests (the data plane's included) drain.
-	cfg.Generic.ShutdownDelayDuration = s.opts.ShutdownDelay
 	if c := cfg.Generic.OpenAPIConfig; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}
 	if c := cfg.Generic.OpenAPIV3Config; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}
-	fallback := fallbackHandler(cfg.Generic.Serializer, s.opts.DelegateURL, append(slices.Clone(DefaultDelegateStripHeaders), s.opts.DelegateStripHeaders...))
+	fallback := fallbackHandler(cfg.Generic.Serializer, s.cfg.Delegation.URL, append(slices.Clone(DefaultDelegateStripHeaders), s.cfg.Delegation.StripHeaders...))
 	etcd, err := store.etcdClient()
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)
 	}
-	sessions := ui.NewSessions(ui.NewEtcdSessionStore(etcd, "/dpa/sessions/"), s.opts.UISessionIdle, s.opts.UISessionMax)
+	sessions := ui.NewSessions(ui.NewEtcdSessionStore(etcd, "/dpa/sessions/"), s.cfg.UI.SessionIdle, s.cfg.UI.SessionMax)
 	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, cookieAuthenticator(sessions))
 	if id.clientCerts.cas != nil {
 		cfg.Generic.SecureServing.ClientCA = id.clientCerts.cas
 	}
 	cfg.Generic.Authorization.Authorizer = dp.authz
-	uiH := uiHandler(id.tokens, s.opts.UIDir, sessions)
+	uiH := uiHandler(id.tokens, s.cfg.UI.Dir, sessions)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		dp.next.h = localHandler(apiHandler, fallback)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)

@@ -31,7 +31,7 @@ import (
 // the pre-shutdown hook; otherwise the drain would wait on them forever. Shutdown order: the
 // app stops, the listener closes and in-flight requests drain, then the phases' cleanups run.
 func (s *Server) addAppRunner(srv *genericapiserver.GenericAPIServer, installer apiserver.AppInstaller, done *cleanups) error {
-	log := s.opts.Logger
+	log := s.cfg.Logger
 	appCtx, stopApp := context.WithCancel(context.Background())
 	done.add(stopApp)
 	appDone := make(chan struct{})
@@ -75,9 +75,9 @@ func (s *Server) addAppRunner(srv *genericapiserver.GenericAPIServer, installer 
 }
 
 // readyLog logs the "serving" line once the server has started.
-func readyLog(log *slog.Logger, bind string, port int, kubeconfig string, start time.Time) genericapiserver.PostStartHookFunc {
+func readyLog(log *slog.Logger, bind net.IP, port int, kubeconfig string, start time.Time) genericapiserver.PostStartHookFunc {
 	return func(genericapiserver.PostStartHookContext) error {
-		log.Info("serving", "address", net.JoinHostPort(bind, strconv.Itoa(port)),
+		log.Info("serving", "address", net.JoinHostPort(bind.String(), strconv.Itoa(port)),
 			"kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
@@ -56,20 +57,19 @@ func newInternalIdentity() (internalIdentity, error) {
 // loads or creates the serving certificate and the admin token; the token authenticator adds
 // --token-auth-file.
 func (s *Server) identity(done *cleanups) (*identity, error) {
-	if err := os.MkdirAll(s.opts.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
-	unlock, err := lockDataDir(s.opts.DataDir)
+	unlock, err := lockDataDir(s.cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	done.add(unlock)
-	ips, dnsNames := servingNames(s.opts.BindAddress, s.opts.TLSSANs)
-	certs, err := ensurePKI(filepath.Join(s.opts.DataDir, "pki"), ips, dnsNames)
+	certs, err := s.servingCert()
 	if err != nil {
 		return nil, err
 	}
-	adminToken, err := ensureAdminToken(s.opts.DataDir)
+	adminToken, err := ensureAdminToken(s.cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
@@ -77,15 +77,34 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("internal identity: %w", err)
 	}
-	tokens, err := tokenAuthenticator(adminToken, internal, s.opts.TokenAuthFile)
+	tokens, err := tokenAuthenticator(adminToken, internal, s.cfg.Authentication.TokenAuthFile)
 	if err != nil {
 		return nil, err
 	}
-	cc, err := newClientCerts(s.opts.ClientCAFile, s.opts.RequestHeader)
+	cc, err := newClientCerts(s.cfg.Authentication)
 	if err != nil {
 		return nil, err
 	}
 	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc, internal: internal}, nil
+}
+
+// servingCert is --tls-cert-file and --tls-private-key-file when given (clients are then
+// told to trust that certificate), else the certificate dpa makes and renews with its own CA
+// in --cert-dir (default <data-dir>/pki).
+func (s *Server) servingCert() (*pki, error) {
+	if ck := s.cfg.Serving.ServerCert.CertKey; ck.CertFile != "" {
+		data, err := os.ReadFile(ck.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert-file: %w", err)
+		}
+		return &pki{CertFile: ck.CertFile, KeyFile: ck.KeyFile, CAData: data}, nil
+	}
+	dir := s.cfg.Serving.ServerCert.CertDirectory
+	if dir == "" {
+		dir = filepath.Join(s.cfg.DataDir, "pki")
+	}
+	ips, dnsNames := servingNames(s.cfg.Serving.BindAddress, s.cfg.TLSSANs)
+	return ensurePKI(dir, ips, dnsNames)
 }
 
 // AdminUser is the user behind the generated admin token.
@@ -169,46 +188,60 @@ func requestAuthenticator(tokens authenticator.Token, certs clientCerts, extra .
 type clientCerts struct {
 	client, frontProxy authenticator.Request
 	// cas is what the serving TLS config requests client certificates against (nil: none).
-	cas     dynamiccertificates.CAContentProvider
-	headers RequestHeaderOptions
+	cas dynamiccertificates.CAContentProvider
+	// headers are the front-proxy identity headers, removed from every request.
+	headers *authenticatorfactory.RequestHeaderConfig
 	// run reloads the CA files when they change (kube's dynamic CA content).
 	run []func(ctx context.Context)
 }
 
-// staticStrings is a fixed headerrequest.StringSliceProvider.
-func staticStrings(v []string) headerrequest.StringSliceProvider {
-	return headerrequest.StringSliceProviderFunc(func() []string { return v })
-}
-
 // clearHeaders removes the front-proxy identity headers (k8s.io/apiserver's own helper).
 func (c clientCerts) clearHeaders(h http.Header) {
-	headerrequest.ClearAuthenticationHeaders(h, staticStrings(c.headers.UsernameHeaders), staticStrings(nil),
-		staticStrings(c.headers.GroupHeaders), staticStrings(c.headers.ExtraHeaderPrefixes))
+	if c.headers == nil {
+		return
+	}
+	headerrequest.ClearAuthenticationHeaders(h, c.headers.UsernameHeaders, c.headers.UIDHeaders,
+		c.headers.GroupHeaders, c.headers.ExtraHeaderPrefixes)
 }
 
 // newClientCerts builds the client-certificate (--client-ca-file: CN is the user, O the
-// groups) and front-proxy (--requestheader-*) authenticators from k8s.io/apiserver.
-func newClientCerts(clientCAFile string, rh RequestHeaderOptions) (clientCerts, error) {
-	out := clientCerts{headers: rh}
+// groups) and front-proxy (--requestheader-*) authenticators from k8s.io/apiserver's option
+// groups. Without --requestheader-client-ca-file the header names are still known, so the
+// headers are removed from every request and never trusted.
+func newClientCerts(o AuthenticationOptions) (clientCerts, error) {
+	var out clientCerts
 	var cas []dynamiccertificates.CAContentProvider
-	if clientCAFile != "" {
-		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca", clientCAFile)
-		if err != nil {
-			return out, fmt.Errorf("--client-ca-file: %w", err)
+	runner := func(ca dynamiccertificates.CAContentProvider) {
+		if r, ok := ca.(dynamiccertificates.ControllerRunner); ok {
+			out.run = append(out.run, func(ctx context.Context) { r.Run(ctx, 1) })
 		}
+	}
+	ca, err := o.ClientCert.GetClientCAContentProvider()
+	if err != nil {
+		return out, fmt.Errorf("--client-ca-file: %w", err)
+	}
+	if ca != nil {
 		out.client = x509request.NewDynamic(ca.VerifyOptions, x509request.CommonNameUserConversion)
 		cas = append(cas, ca)
-		out.run = append(out.run, func(ctx context.Context) { ca.Run(ctx, 1) })
+		runner(ca)
 	}
-	if rh.ClientCAFile != "" {
-		ca, err := dynamiccertificates.NewDynamicCAContentFromFile("requestheader-client-ca", rh.ClientCAFile)
-		if err != nil {
-			return out, fmt.Errorf("--requestheader-client-ca-file: %w", err)
+	rh, err := o.RequestHeader.ToAuthenticationRequestHeaderConfig()
+	if err != nil {
+		return out, fmt.Errorf("--requestheader-client-ca-file: %w", err)
+	}
+	if rh != nil {
+		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(rh.CAContentProvider.VerifyOptions, rh.AllowedClientNames,
+			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes)
+		cas = append(cas, rh.CAContentProvider)
+		runner(rh.CAContentProvider)
+		out.headers = rh
+	} else {
+		out.headers = &authenticatorfactory.RequestHeaderConfig{
+			UsernameHeaders:     headerrequest.StaticStringSlice(o.RequestHeader.UsernameHeaders),
+			UIDHeaders:          headerrequest.StaticStringSlice(o.RequestHeader.UIDHeaders),
+			GroupHeaders:        headerrequest.StaticStringSlice(o.RequestHeader.GroupHeaders),
+			ExtraHeaderPrefixes: headerrequest.StaticStringSlice(o.RequestHeader.ExtraHeaderPrefixes),
 		}
-		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(ca.VerifyOptions, staticStrings(rh.AllowedNames),
-			staticStrings(rh.UsernameHeaders), staticStrings(nil), staticStrings(rh.GroupHeaders), staticStrings(rh.ExtraHeaderPrefixes))
-		cas = append(cas, ca)
-		out.run = append(out.run, func(ctx context.Context) { ca.Run(ctx, 1) })
 	}
 	if len(cas) > 0 {
 		out.cas = dynamiccertificates.NewUnionCAContentProvider(cas...)

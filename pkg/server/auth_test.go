@@ -22,7 +22,7 @@ func TestIdentityPhase(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("user-token,alice,alice-uid,\"team-a,team-b\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{opts: Options{DataDir: dir, BindAddress: "127.0.0.1", TokenAuthFile: tokenFile}}
+	s := testServer(t, "--data-dir", dir, "--token-auth-file", tokenFile)
 	var first cleanups
 	id, err := s.identity(&first)
 	if err != nil {
@@ -100,7 +100,11 @@ func TestAnonymousOnlyOnPublicPaths(t *testing.T) {
 // TestFrontProxyHeadersRemoved: identity headers of a client that is not the verified front
 // proxy never go further than authentication.
 func TestFrontProxyHeadersRemoved(t *testing.T) {
-	authn := requestAuthenticator(nil, clientCerts{headers: DefaultRequestHeaders})
+	cc, err := newClientCerts(*NewAuthenticationOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn := requestAuthenticator(nil, cc)
 	r := httptest.NewRequest("GET", "/readyz", nil)
 	for k, v := range map[string]string{"X-Remote-User": "admin", "X-Remote-Group": "system:masters", "X-Remote-Extra-Scopes": "all", "X-Other": "kept"} {
 		r.Header.Set(k, v)

@@ -34,7 +34,7 @@ type dataPlane struct {
 // reconciler's sink; discovery follows its route table. internalUID is dpa's own identity,
 // the only one the authorizer lets write Plugin objects.
 func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, internalUID string, done *cleanups) (*dataPlane, error) {
-	log := s.opts.Logger
+	log := s.cfg.Logger
 	host, err := s.startPlugins(ctx, tp)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 	if err != nil {
 		return nil, err
 	}
-	policy, err := authz.LoadPolicy(s.opts.ProvisioningDir)
+	policy, err := authz.LoadPolicy(s.cfg.Provisioning.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -64,31 +64,24 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 			h := registered.Load()
 			return h != nil && h.Registered(group, version)
 		},
-		WebhookGroup:      s.opts.WebhookGroup,
-		ServiceAdminGroup: s.opts.ServiceAdminGroup,
-		Delegating:        s.opts.DelegateURL != "",
+		WebhookGroup:      s.cfg.Authorization.WebhookGroup,
+		ServiceAdminGroup: s.cfg.Authorization.ServiceAdminGroup,
+		Delegating:        s.cfg.Authorization.Delegating,
 		InternalUID:       internalUID,
 	})
 	out.authz.SetPolicy(policy)
-	go authz.Watch(ctx, s.opts.ProvisioningDir, 5*time.Second, out.authz, log.With("component", "access-control"))
+	go authz.Watch(ctx, s.cfg.Provisioning.Dir, 5*time.Second, out.authz, log.With("component", "access-control"))
 	s.reloadOnSIGHUP(ctx, host, settings, out.authz)
-	out.h = dataplane.New(dataplane.Options{
-		Plugins:            pluginProvider(host),
-		Settings:           settings,
-		Next:               out.next,
-		MaxBodyBytes:       s.opts.MaxBodyBytes,
-		MaxQueries:         s.opts.MaxQueries,
-		Limits:             s.opts.Limits,
-		BodyReadTimeout:    s.opts.BodyReadTimeout,
-		ProxyResponseLimit: s.opts.ProxyResponseLimit,
-		Timeouts:           s.opts.Timeouts,
-		Logger:             log.With("component", "dataplane"),
-		Tracer:             tp,
-		Metrics:            legacyregistry.Registerer(),
-		GrafanaConfig:      dataplane.GrafanaConfig(s.appURL(), s.opts.GrafanaConfig),
-		RoutesChanged:      out.discovery.changed,
-		Authorizer:         out.authz,
-	})
+	o := s.cfg.DataPlane // limits, deadlines and the Grafana config, from the options
+	o.Plugins = pluginProvider(host)
+	o.Settings = settings
+	o.Next = out.next
+	o.Logger = log.With("component", "dataplane")
+	o.Tracer = tp
+	o.Metrics = legacyregistry.Registerer()
+	o.RoutesChanged = out.discovery.changed
+	o.Authorizer = out.authz
+	out.h = dataplane.New(o)
 	registered.Store(out.h)
 	done.add(out.h.Close)
 	out.discovery.dp = out.h

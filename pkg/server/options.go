@@ -2,240 +2,146 @@ package server
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
-	"time"
 
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	cliflag "k8s.io/component-base/cli/flag"
-
-	"github.com/dataplane-aggregator/dpa/pkg/dataplane"
 )
 
-// Options configure `dpa serve`. Every field maps to a flag documented in README.md.
+// Options are `dpa serve`'s option groups, assembled the way sample-apiserver and
+// kube-aggregator assemble theirs: every group owns its flags (AddFlags), checks them
+// (Validate) and writes them into the Config (ApplyTo). The API server's own groups are
+// k8s.io/apiserver's, used as designed; dpa's groups sit beside them, one per concern.
+// cmd/dpa only calls NewOptions, AddFlags and Config.
 type Options struct {
-	DataDir     string
-	BindAddress string
-	SecurePort  int
-	// TLSSANs are extra DNS names or IPs for the serving certificate.
-	TLSSANs       []string
-	TokenAuthFile string
-	// DelegateURL, when set, receives every request neither the data plane nor the local
-	// resource API serves (e.g. a Grafana or kube-apiserver behind dpa).
-	DelegateURL string
-	// DelegateStripHeaders are removed from requests to the delegate besides
-	// DefaultDelegateStripHeaders (a trailing * matches a prefix).
-	DelegateStripHeaders []string
-	Storage              StorageOptions
-	Logger               *slog.Logger
+	// DataDir holds the SQLite store, the PKI, the admin token and the kubeconfig.
+	DataDir string
 
-	// PluginsDir holds backend plugins in Grafana's layout (<dir>/<plugin>/plugin.json).
-	PluginsDir string
-	// PluginAddresses maps plugin ids to already running plugins (host:port or unix socket).
-	PluginAddresses map[string]string
-	// LazyPlugins starts plugin processes on their first request instead of at start-up.
-	LazyPlugins bool
-	// ProvisioningDir holds Grafana provisioning files (datasources/, plugins/).
-	ProvisioningDir string
-	// StackID > 0 serves org 1's provisioned datasources and apps in namespace stacks-<id>
-	// instead of "default", like a Grafana with a stack id.
-	StackID int64
-	// MaxBodyBytes limits data-plane request bodies (0: 16 MiB).
-	MaxBodyBytes int64
-	// MaxQueries bounds the queries of one query request (0: dataplane.DefaultMaxQueries).
-	MaxQueries int
-	// Limits bound data-plane requests and streams in flight (see dataplane.Limits).
-	Limits dataplane.Limits
-	// BodyReadTimeout bounds reading a data-plane request body.
-	BodyReadTimeout time.Duration
-	// ProxyResponseLimit bounds a datasource-proxy answer in bytes (0: none).
-	ProxyResponseLimit int64
-	// PluginMaxMessageBytes bounds one gRPC message to or from a plugin (0: 64 MiB).
-	PluginMaxMessageBytes int
-	// TLSMinVersion and TLSCipherSuites set the serving TLS (names as in Go's crypto/tls,
-	// e.g. VersionTLS13, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; empty: secure defaults).
-	TLSMinVersion   string
-	TLSCipherSuites []string
-	// HSTSDirectives is the Strict-Transport-Security header (nil: DefaultHSTS; empty: none).
-	HSTSDirectives []string
-	// Timeouts per data-plane service type (zero values: defaults).
-	Timeouts dataplane.Timeouts
-	// OTLPEndpoint exports traces over OTLP/gRPC when set.
-	OTLPEndpoint string
-	// UIDir serves the standalone UI from disk instead of the bundle embedded in the binary.
-	UIDir string
-	// PluginLogLevel is the lowest level of plugin log lines forwarded into dpa's log.
-	PluginLogLevel slog.Level
-	// PluginsRescanInterval is how often PluginsDir is read again for installed, upgraded
-	// and removed plugins (0: only on SIGHUP).
-	PluginsRescanInterval time.Duration
-	// PluginProbeInterval and PluginProbeTimeout set the liveness probe of running plugins
-	// (zero: pluginhost defaults, 30s and 5s).
-	PluginProbeInterval time.Duration
-	PluginProbeTimeout  time.Duration
-	// AppURL is GF_APP_URL in the plugins' GrafanaConfig ("": https://<bind address>:<port>/).
-	AppURL string
-	// GrafanaConfig overrides or adds PluginContext.GrafanaConfig keys (see dataplane.GrafanaConfig).
-	GrafanaConfig map[string]string
-	// ClientCAFile enables client-certificate authentication (CN: user, O: groups).
-	ClientCAFile string
-	// RequestHeader configures a front proxy that passes the caller's identity in headers.
-	RequestHeader RequestHeaderOptions
-	// Audit is Kubernetes' audit logging (--audit-log-path, --audit-policy-file, …); nil: off.
-	Audit *genericoptions.AuditOptions
-	// UISessionIdle and UISessionMax end UI sessions after that long without use and after
-	// that long in all (zero: ui defaults, 1h and 12h).
-	UISessionIdle time.Duration
-	UISessionMax  time.Duration
-	// ServiceAdminGroup members may change DataPlaneServices besides server admins.
-	ServiceAdminGroup string
-	// WebhookGroup members may call the admission and conversion routes (besides server
-	// admins): the identity a kube-apiserver uses to call dpa's webhooks.
-	WebhookGroup string
-	// ShutdownDelay is how long, after SIGTERM, dpa keeps serving with /readyz failing before
-	// it stops accepting connections and drains (load balancers take it out of rotation first).
-	ShutdownDelay time.Duration
-	// ReplicaName names this replica's entries in the status of Plugin objects ("": the
-	// hostname). Replicas sharing one storage need distinct names.
-	ReplicaName string
+	// The API server's standard groups (k8s.io/apiserver).
+	ServerRun *genericoptions.ServerRunOptions
+	Serving   *ServingOptions
+	Audit     *genericoptions.AuditOptions
+	Features  *genericoptions.FeatureOptions
+
+	// dpa's own groups.
+	Authentication *AuthenticationOptions
+	Authorization  *AuthorizationOptions
+	Storage        *StorageOptions
+	Replica        *ReplicaOptions
+	DataPlane      *DataPlaneOptions
+	Plugins        *PluginOptions
+	Provisioning   *ProvisioningOptions
+	UI             *UIOptions
+	Delegation     *DelegationOptions
+	Tracing        *TracingOptions
+	Logging        *LoggingOptions
 }
 
-// Validate checks the options as given on the command line and reports every problem at once,
-// each naming its flag. It changes nothing.
+// NewOptions returns the options with every flag's default.
+func NewOptions() *Options {
+	run := genericoptions.NewServerRunOptions()
+	run.HSTSDirectives = DefaultHSTS
+	features := genericoptions.NewFeatureOptions()
+	// Priority and fairness needs a kube-apiserver's FlowSchema objects; dpa runs standalone.
+	features.EnablePriorityAndFairness = false
+	return &Options{
+		DataDir:        "./data",
+		ServerRun:      run,
+		Serving:        NewServingOptions(),
+		Audit:          genericoptions.NewAuditOptions(),
+		Features:       features,
+		Authentication: NewAuthenticationOptions(),
+		Authorization:  &AuthorizationOptions{},
+		Storage:        NewStorageOptions(),
+		Replica:        &ReplicaOptions{},
+		DataPlane:      NewDataPlaneOptions(),
+		Plugins:        NewPluginOptions(),
+		Provisioning:   &ProvisioningOptions{},
+		UI:             NewUIOptions(),
+		Delegation:     &DelegationOptions{},
+		Tracing:        &TracingOptions{},
+		Logging:        NewLoggingOptions(),
+	}
+}
+
+// AddFlags adds every group's flags, one named section per group (dpa serve --help).
+func (o *Options) AddFlags(fss *cliflag.NamedFlagSets) {
+	general := fss.FlagSet("general")
+	general.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for the SQLite store, TLS material, admin token and kubeconfig")
+	o.Logging.AddFlags(general)
+	o.Serving.AddFlags(fss.FlagSet("secure serving"))
+	generic := fss.FlagSet("generic API server")
+	o.ServerRun.AddUniversalFlags(generic)
+	// dpa states its own version (version.go); the emulation flags would be ignored.
+	for _, name := range []string{"emulated-version", "min-compatibility-version", "emulation-forward-compatible", "runtime-config-emulation-forward-compatible"} {
+		_ = generic.MarkHidden(name)
+	}
+	o.Features.AddFlags(fss.FlagSet("features"))
+	o.Audit.AddFlags(fss.FlagSet("audit"))
+	o.Authentication.AddFlags(fss.FlagSet("authentication"))
+	o.Authorization.AddFlags(fss.FlagSet("authorization"))
+	o.Storage.AddFlags(fss.FlagSet("storage"))
+	o.Replica.AddFlags(fss.FlagSet("replicas"))
+	o.DataPlane.AddFlags(fss.FlagSet("data plane"))
+	o.Plugins.AddFlags(fss.FlagSet("plugins"))
+	o.Provisioning.AddFlags(fss.FlagSet("provisioning"))
+	o.UI.AddFlags(fss.FlagSet("ui"))
+	o.Delegation.AddFlags(fss.FlagSet("delegation"))
+	o.Tracing.AddFlags(fss.FlagSet("tracing"))
+}
+
+// Validate checks every group as given on the command line and reports every problem at
+// once, each naming its flag. It changes nothing.
 func (o *Options) Validate() error {
 	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.DataDir == "" {
-		add("--data-dir is required")
+		errs = append(errs, errors.New("--data-dir is required"))
 	}
-	if o.SecurePort < 0 || o.SecurePort > 65535 {
-		add("--secure-port %d out of range", o.SecurePort)
+	errs = append(errs, o.ServerRun.Validate()...)
+	errs = append(errs, o.Serving.Validate()...)
+	errs = append(errs, o.Features.Validate()...)
+	if o.Features.EnablePriorityAndFairness {
+		errs = append(errs, errors.New("--enable-priority-and-fairness needs a kube-apiserver's flow-control objects; dpa's in-flight limits are --max-requests-inflight and --max-dataplane-inflight"))
 	}
-	if net.ParseIP(o.BindAddress) == nil {
-		add("--bind-address %q is not an IP address", o.BindAddress)
-	}
-	if o.StackID < 0 {
-		add("--stack-id %d must not be negative", o.StackID)
-	}
-	if o.DelegateURL != "" {
-		if u, err := url.Parse(o.DelegateURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("--delegate-url %q must be an http(s) URL", o.DelegateURL)
-		}
-	}
-	if o.AppURL != "" {
-		if u, err := url.Parse(o.AppURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("--app-url %q must be an http(s) URL", o.AppURL)
-		}
-	}
-	for k := range o.GrafanaConfig {
-		if k == "" || strings.ContainsAny(k, " =") {
-			add("--grafana-config: %q is not a config key", k)
-		}
-	}
-	for flag, d := range map[string]time.Duration{
-		"--plugins-rescan-interval": o.PluginsRescanInterval,
-		"--plugin-probe-interval":   o.PluginProbeInterval,
-		"--plugin-probe-timeout":    o.PluginProbeTimeout,
-	} {
-		if d < 0 {
-			add("%s %s must not be negative", flag, d)
-		}
-	}
-	for flag, f := range map[string]string{"--client-ca-file": o.ClientCAFile, "--requestheader-client-ca-file": o.RequestHeader.ClientCAFile, "--token-auth-file": o.TokenAuthFile} {
-		if f == "" {
-			continue
-		}
-		if _, err := os.Stat(f); err != nil {
-			add("%s: %v", flag, err)
-		}
-	}
-	if o.RequestHeader.ClientCAFile != "" && len(o.RequestHeader.UsernameHeaders) == 0 {
-		add("--requestheader-username-headers must name at least one header")
-	}
-	if o.Audit != nil {
-		errs = append(errs, o.Audit.Validate()...)
-	}
-	if o.TLSMinVersion != "" {
-		if _, err := cliflag.TLSVersion(o.TLSMinVersion); err != nil {
-			add("--tls-min-version: %v", err)
-		}
-	}
-	if _, err := cliflag.TLSCipherSuites(o.TLSCipherSuites); err != nil {
-		add("--tls-cipher-suites: %v", err)
-	}
-	if o.MaxQueries < 0 || o.PluginMaxMessageBytes < 0 {
-		add("--max-queries-per-request and --plugin-max-message-bytes must not be negative")
-	}
-	if o.MaxBodyBytes < 0 {
-		add("--max-body-bytes %d must not be negative", o.MaxBodyBytes)
-	}
-	if len(o.ReplicaName) > 253 || strings.IndexFunc(o.ReplicaName, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
-		add("--replica-name %q must be at most 253 characters without spaces or control characters", o.ReplicaName)
-	}
+	errs = append(errs, o.Audit.Validate()...)
+	errs = append(errs, o.Authentication.Validate()...)
+	errs = append(errs, o.Authorization.Validate()...)
+	errs = append(errs, o.Storage.Validate()...)
+	errs = append(errs, o.Replica.Validate()...)
+	errs = append(errs, o.DataPlane.Validate()...)
+	errs = append(errs, o.Plugins.Validate()...)
+	errs = append(errs, o.Provisioning.Validate()...)
+	errs = append(errs, o.UI.Validate()...)
+	errs = append(errs, o.Delegation.Validate()...)
+	errs = append(errs, o.Tracing.Validate()...)
+	errs = append(errs, o.Logging.Validate()...)
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
 }
 
-// Complete fills in what the options leave to defaults.
-func (o *Options) Complete() {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+// Config validates the options and applies every group to a new Config.
+func (o *Options) Config() (*Config, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	o.Storage.DataDir = o.DataDir
-	if o.TLSMinVersion == "" {
-		o.TLSMinVersion = "VersionTLS12"
+	c := &Config{
+		DataDir:   o.DataDir,
+		ServerRun: o.ServerRun,
+		Audit:     o.Audit,
+		Features:  o.Features,
 	}
-	if len(o.TLSCipherSuites) == 0 {
-		o.TLSCipherSuites = DefaultCipherSuites
-	}
-	if o.HSTSDirectives == nil {
-		o.HSTSDirectives = DefaultHSTS
-	}
-	if o.PluginMaxMessageBytes == 0 {
-		o.PluginMaxMessageBytes = DefaultPluginMaxMessageBytes
-	}
-	if o.ReplicaName == "" {
-		o.ReplicaName, _ = os.Hostname()
-		if o.ReplicaName == "" {
-			o.ReplicaName = "dpa"
+	for _, apply := range []func(*Config) error{
+		o.Logging.ApplyTo, o.Serving.ApplyTo, o.Authentication.ApplyTo, o.Authorization.ApplyTo,
+		o.Storage.ApplyTo, o.Replica.ApplyTo, o.DataPlane.ApplyTo, o.Plugins.ApplyTo,
+		o.Provisioning.ApplyTo, o.UI.ApplyTo, o.Delegation.ApplyTo, o.Tracing.ApplyTo,
+	} {
+		if err := apply(c); err != nil {
+			return nil, err
 		}
 	}
-}
-
-// DefaultCipherSuites are the TLS 1.2 suites dpa offers by default: forward secret AEAD only
-// (no CBC, no SHA-1 MACs). TLS 1.3 suites are not configurable in Go and always secure.
-var DefaultCipherSuites = []string{
-	"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-	"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+	return c, nil
 }
 
 // DefaultHSTS tells browsers to reach dpa over HTTPS only, for a year.
 var DefaultHSTS = []string{"max-age=31536000", "includeSubDomains"}
-
-// DefaultPluginMaxMessageBytes bounds one plugin gRPC message.
-const DefaultPluginMaxMessageBytes = 64 << 20
-
-// RequestHeaderOptions configure front-proxy authentication, as kube-aggregator and Grafana's
-// own aggregator use it: a client with a certificate signed by ClientCAFile (and, when
-// AllowedNames is set, a common name among them) passes the caller's identity in headers.
-// Identity headers of any other client are removed unread.
-type RequestHeaderOptions struct {
-	ClientCAFile        string
-	AllowedNames        []string
-	UsernameHeaders     []string
-	GroupHeaders        []string
-	ExtraHeaderPrefixes []string
-}
-
-// DefaultRequestHeaders are Kubernetes' front-proxy header names.
-var DefaultRequestHeaders = RequestHeaderOptions{
-	UsernameHeaders:     []string{"X-Remote-User"},
-	GroupHeaders:        []string{"X-Remote-Group"},
-	ExtraHeaderPrefixes: []string{"X-Remote-Extra-"},
-}

@@ -28,7 +28,7 @@ const pluginObjectsLeaveTimeout = 5 * time.Second
 // replica has any more are deleted. Without a plugin host the writer only removes the
 // entries this replica name left behind.
 func (s *Server) addPluginObjects(srv *genericapiserver.GenericAPIServer, internal internalIdentity, host *pluginhost.Host) error {
-	log := s.opts.Logger.With("component", "plugin-objects", "replica", s.opts.ReplicaName)
+	log := s.cfg.Logger.With("component", "plugin-objects", "replica", s.cfg.ReplicaName)
 	cfg := rest.CopyConfig(srv.LoopbackClientConfig)
 	cfg.APIPath = "/apis"
 	cfg.BearerToken, cfg.BearerTokenFile = internal.token, ""
@@ -36,7 +36,7 @@ func (s *Server) addPluginObjects(srv *genericapiserver.GenericAPIServer, intern
 	if err != nil {
 		return err
 	}
-	w := &pluginsync.Writer{Replica: s.opts.ReplicaName, Client: client, Logger: log, Resync: pluginObjectsResync}
+	w := &pluginsync.Writer{Replica: s.cfg.ReplicaName, Client: client, Logger: log, Resync: pluginObjectsResync}
 	if host != nil { // not a nil *Host in the interface
 		w.Source = host
 	}

@@ -2,17 +2,14 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/grpc"
 	"k8s.io/component-base/metrics/legacyregistry"
 
 	"github.com/dataplane-aggregator/dpa/pkg/authz"
@@ -22,24 +19,12 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/version"
 )
 
-// appURL is GF_APP_URL: --app-url, or dpa's own serving URL.
-func (s *Server) appURL() string {
-	if s.opts.AppURL != "" {
-		return s.opts.AppURL
-	}
-	host := s.opts.BindAddress
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "localhost"
-	}
-	return "https://" + net.JoinHostPort(host, strconv.Itoa(s.opts.SecurePort)) + "/"
-}
-
 // startPlugins starts the plugin host in the background (nil when no plugins are configured).
 func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pluginhost.Host, error) {
-	if s.opts.PluginsDir == "" && len(s.opts.PluginAddresses) == 0 {
+	if s.cfg.Plugins.PluginsDir == "" && len(s.cfg.Plugins.Addresses) == 0 {
 		return nil, nil
 	}
-	socketDir := filepath.Join(s.opts.DataDir, "plugins")
+	socketDir := filepath.Join(s.cfg.DataDir, "plugins")
 	if abs, err := filepath.Abs(socketDir); err == nil {
 		socketDir = abs
 	}
@@ -48,29 +33,18 @@ func (s *Server) startPlugins(ctx context.Context, tp trace.TracerProvider) (*pl
 	} else if err := os.MkdirAll(socketDir, 0o700); err != nil {
 		return nil, err
 	}
-	host, err := pluginhost.New(pluginhost.Options{
-		PluginsDir:     s.opts.PluginsDir,
-		SocketDir:      socketDir,
-		Addresses:      s.opts.PluginAddresses,
-		GrafanaVersion: backendplugin.GrafanaVersion,
-		Env:            pluginEnv(s.opts.OTLPEndpoint),
-		Logger:         s.opts.Logger,
-		Lazy:           s.opts.LazyPlugins,
-		PluginLogLevel: s.opts.PluginLogLevel,
-		TracerProvider: tp,
-		ProbeInterval:  s.opts.PluginProbeInterval,
-		ProbeTimeout:   s.opts.PluginProbeTimeout,
-		RescanInterval: s.opts.PluginsRescanInterval,
-		// A plugin's answer larger than this fails its call (ResourceExhausted → 502) instead
-		// of being buffered up to go-plugin's 2 GiB.
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(s.opts.PluginMaxMessageBytes), grpc.MaxCallSendMsgSize(s.opts.PluginMaxMessageBytes))},
-	})
+	o := s.cfg.Plugins
+	o.SocketDir = socketDir
+	o.GrafanaVersion = backendplugin.GrafanaVersion
+	o.Env = pluginEnv(s.cfg.OTLPEndpoint)
+	o.Logger = s.cfg.Logger
+	o.TracerProvider = tp
+	host, err := pluginhost.New(o)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range host.Problems() {
-		s.opts.Logger.Warn("plugin skipped", "path", p.Path, "error", p.Error)
+		s.cfg.Logger.Warn("plugin skipped", "path", p.Path, "error", p.Error)
 	}
 	// Served with the API server's own metrics at /metrics (authenticated).
 	legacyregistry.Registerer().MustRegister(host.Collectors()...)
@@ -98,7 +72,7 @@ func (s *Server) followPlugins(ctx context.Context, host *pluginhost.Host) {
 				return
 			case <-kick:
 				if err := s.reconciler.Refresh(ctx); err != nil {
-					s.opts.Logger.Warn("refreshing status after a plugin change", "error", err)
+					s.cfg.Logger.Warn("refreshing status after a plugin change", "error", err)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -109,12 +83,12 @@ func (s *Server) followPlugins(ctx context.Context, host *pluginhost.Host) {
 // provisioningStore loads --provisioning and reloads it on SIGHUP and on file changes. A bad
 // reload keeps the last good configuration.
 func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (*provisioning.Store, error) {
-	if s.opts.ProvisioningDir == "" {
+	if s.cfg.Provisioning.Dir == "" {
 		return provisioning.NewStaticStore(provisioning.Empty()), nil
 	}
-	log := s.opts.Logger.With("component", "provisioning")
-	store, err := provisioning.NewStore(s.opts.ProvisioningDir, provisioning.WithLogger(log),
-		provisioning.WithStackID(s.opts.StackID), provisioning.WithAdmission(admitDatasource(host)))
+	log := s.cfg.Logger.With("component", "provisioning")
+	store, err := provisioning.NewStore(s.cfg.Provisioning.Dir, provisioning.WithLogger(log),
+		provisioning.WithStackID(s.cfg.Provisioning.StackID), provisioning.WithAdmission(admitDatasource(host)))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +102,7 @@ func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (
 func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, store *provisioning.Store, az *authz.Authorizer) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	log := s.opts.Logger.With("component", "provisioning")
+	log := s.cfg.Logger.With("component", "provisioning")
 	go func() {
 		defer signal.Stop(hup)
 		for {
@@ -140,7 +114,7 @@ func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, stor
 			if host != nil {
 				host.Rescan()
 			}
-			if s.opts.ProvisioningDir == "" {
+			if s.cfg.Provisioning.Dir == "" {
 				continue
 			}
 			if err := store.Reload(); err != nil {
@@ -148,7 +122,7 @@ func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, stor
 			} else {
 				log.Info("provisioning reloaded")
 			}
-			if p, err := authz.LoadPolicy(s.opts.ProvisioningDir); err != nil {
+			if p, err := authz.LoadPolicy(s.cfg.Provisioning.Dir); err != nil {
 				log.Error("access-control reload failed; keeping the last good permissions", "error", err)
 			} else {
 				az.SetPolicy(p)

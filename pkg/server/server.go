@@ -3,8 +3,9 @@
 // SDK installer (its REST storage wrapped by pkg/registry), authentication, the handler chain
 // — and owns the start-up and shutdown order.
 //
-// The phases follow sample-apiserver: Options (options.go) → Validate → Complete → New →
-// Run, and Run itself is a sequence of phases, each in the file of its concern:
+// The phases follow sample-apiserver: Options (options.go, one option group per concern in
+// options_*.go, each with AddFlags, Validate and ApplyTo) → Config (config.go) → Complete →
+// New → Run, and Run itself is a sequence of phases, each in the file of its concern:
 //
 //  1. identity (auth.go, pki.go): the locked data dir, the serving certificate, the admin
 //     token and the token authenticator;
@@ -13,7 +14,7 @@
 //     reconciler's sinks;
 //  4. storage (storage.go): kine or etcd;
 //  5. the API server (apiserver.go): the generic config, the handler chain (chain.go), the App
-//     SDK installer with the REST storage of pkg/registry, discovery (discovery.go);
+//     SDK installer with the REST storage of pkg/registry, discovery (apisdiscovery.go);
 //  6. the app runner hooks (apprunner.go), the Plugin object writer's hooks
 //     (pluginobjects.go), the kubeconfig, and serving.
 //
@@ -25,7 +26,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -33,25 +33,11 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/app"
 )
 
-// Server is a configured, not yet running dpa.
+// Server is a configured, not yet running dpa (CompletedConfig.New).
 type Server struct {
-	opts       Options
+	cfg        CompletedConfig
 	reconciler *app.Reconciler
 	kubeconfig string
-}
-
-// New validates the options (Validate), fills in defaults (Complete) and returns a server.
-// Nothing is started until Run.
-func New(opts Options) (*Server, error) {
-	if err := opts.Validate(); err != nil {
-		return nil, err
-	}
-	opts.Complete()
-	return &Server{
-		opts:       opts,
-		reconciler: app.NewReconciler(nil, opts.Logger.With("component", "reconciler")),
-		kubeconfig: filepath.Join(opts.DataDir, "kubeconfig"),
-	}, nil
 }
 
 // cleanups are the shutdown steps of the phases started so far, run in reverse order.
@@ -67,7 +53,7 @@ func (c *cleanups) run() {
 
 // Run starts the phases in order and serves until ctx ends; then it shuts down in reverse.
 func (s *Server) Run(ctx context.Context) error {
-	log := s.opts.Logger
+	log := s.cfg.Logger
 	start := time.Now()
 	// Everything dpa writes — SQLite files, sockets, keys, tokens, kubeconfig — is private to
 	// its user, whatever the mode of a data dir that already exists.
@@ -82,7 +68,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, reload := range id.clientCerts.run {
 		go reload(ctx)
 	}
-	tp, shutdownTracing, err := newTracerProvider(ctx, s.opts.OTLPEndpoint)
+	tp, shutdownTracing, err := newTracerProvider(ctx, s.cfg.OTLPEndpoint)
 	if err != nil {
 		return err
 	}
@@ -93,7 +79,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	store, err := startStorage(ctx, s.opts.Storage)
+	store, err := startStorage(ctx, s.cfg.Storage)
 	if err != nil {
 		return err
 	}
@@ -113,9 +99,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.addPluginObjects(srv, id.internal, dp.host); err != nil {
 		return err
 	}
-	srv.AddPostStartHookOrDie("dpa-ready-log", readyLog(log, s.opts.BindAddress, s.opts.SecurePort, s.kubeconfig, start))
+	srv.AddPostStartHookOrDie("dpa-ready-log", readyLog(log, s.cfg.Serving.BindAddress, s.cfg.Serving.BindPort, s.kubeconfig, start))
 
-	serverURL := "https://" + net.JoinHostPort(kubeconfigHost(s.opts.BindAddress), strconv.Itoa(s.opts.SecurePort))
+	serverURL := "https://" + net.JoinHostPort(kubeconfigHost(s.cfg.Serving.BindAddress), strconv.Itoa(s.cfg.Serving.BindPort))
 	if err := writeKubeconfig(s.kubeconfig, serverURL, id.certs.CAData, id.adminToken); err != nil {
 		return fmt.Errorf("writing kubeconfig: %w", err)
 	}
@@ -125,10 +111,10 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // servingNames lists the names the serving certificate must hold.
-func servingNames(bind string, extra []string) ([]net.IP, []string) {
+func servingNames(ip net.IP, extra []string) ([]net.IP, []string) {
 	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
 	dns := []string{"localhost"}
-	if ip := net.ParseIP(bind); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+	if ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
 		ips = append(ips, ip)
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
@@ -145,8 +131,7 @@ func servingNames(bind string, extra []string) ([]net.IP, []string) {
 }
 
 // kubeconfigHost is the address clients on this machine use to reach the bind address.
-func kubeconfigHost(bind string) string {
-	ip := net.ParseIP(bind)
+func kubeconfigHost(ip net.IP) string {
 	if ip == nil || ip.IsUnspecified() {
 		return "127.0.0.1"
 	}

@@ -20,24 +20,6 @@ import (
 // corrupts the file. Users who need FULL durability pass their own sqlite:// DSN.
 const sqliteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate"
 
-// StorageOptions selects where DataPlaneService objects live.
-type StorageOptions struct {
-	// DataDir holds the default SQLite file and kine's unix socket.
-	DataDir string
-	// DSN is a kine datastore endpoint: "" (SQLite in DataDir), sqlite://path, postgres://…,
-	// mysql://…
-	DSN string
-	// EtcdServers, when set, bypasses kine and talks to an external etcd cluster.
-	EtcdServers  []string
-	EtcdCAFile   string
-	EtcdCertFile string
-	EtcdKeyFile  string
-	// PollInterval: with kine on a database several replicas share (PostgreSQL, MySQL), how
-	// often this replica looks for changes other replicas made (kine itself looks every 1 s;
-	// 0 leaves it at that).
-	PollInterval time.Duration
-}
-
 // storage is a running storage backend as the API server sees it: an etcd transport.
 type storage struct {
 	transport storagebackend.TransportConfig
@@ -48,9 +30,6 @@ type storage struct {
 
 func startStorage(ctx context.Context, o StorageOptions) (*storage, error) {
 	if len(o.EtcdServers) > 0 {
-		if o.DSN != "" {
-			return nil, fmt.Errorf("--storage and --etcd-servers are mutually exclusive")
-		}
 		return &storage{
 			transport: storagebackend.TransportConfig{
 				ServerList:    o.EtcdServers,
