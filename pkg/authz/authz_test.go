@@ -54,7 +54,7 @@ func TestSubjectOf(t *testing.T) {
 
 // TestAuthorize is the rule table of the API server's authorizer.
 func TestAuthorize(t *testing.T) {
-	a := New(Options{DataPlaneGroup: func(g, v string) bool { return g == "example.datasource.grafana.app" }, InternalUID: internalUID})
+	a := New(Options{InternalUID: internalUID}).WithDataPlane(DataPlaneGroupsFunc(func(g, v string) bool { return g == "example.datasource.grafana.app" }))
 	res := func(verb, group, resource, sub string) authorizer.AttributesRecord {
 		return authorizer.AttributesRecord{Verb: verb, APIGroup: group, APIVersion: "v1", Resource: resource, Subresource: sub, ResourceRequest: true}
 	}
@@ -73,14 +73,18 @@ func TestAuthorize(t *testing.T) {
 		"org2Viewer": org2Viewer, "noRoles": noRoles, "monitor": monitor, "plugin": plugin, "anonymous": anonymous,
 		"internal": internal, "impostor": impostor}
 	requests := map[string]authorizer.AttributesRecord{
-		"list dps":                 res("list", dps, "dataplaneservices", ""),
-		"watch dps":                res("watch", dps, "dataplaneservices", ""),
-		"create dps":               res("create", dps, "dataplaneservices", ""),
-		"delete dps":               res("delete", dps, "dataplaneservices", ""),
-		"update dps status":        res("update", dps, "dataplaneservices", "status"),
-		"self review":              res("create", "authentication.k8s.io", "selfsubjectreviews", ""),
-		"access review":            res("create", "authorization.k8s.io", "selfsubjectaccessreviews", ""),
-		"data plane":               res("create", "example.datasource.grafana.app", "datasources", "query"),
+		"list dps":          res("list", dps, "dataplaneservices", ""),
+		"watch dps":         res("watch", dps, "dataplaneservices", ""),
+		"create dps":        res("create", dps, "dataplaneservices", ""),
+		"delete dps":        res("delete", dps, "dataplaneservices", ""),
+		"update dps status": res("update", dps, "dataplaneservices", "status"),
+		"self review":       res("create", "authentication.k8s.io", "selfsubjectreviews", ""),
+		"access review":     res("create", "authorization.k8s.io", "selfsubjectaccessreviews", ""),
+		"data plane":        res("create", "example.datasource.grafana.app", "datasources", "query"),
+		// The same request without the data plane's match (the generic chain, which the data
+		// plane does not serve), or with another group/version's: no rule lets it pass.
+		"data plane, no match":     res("create", "example.datasource.grafana.app", "datasources", "query"),
+		"data plane, other match":  res("create", "example.datasource.grafana.app", "datasources", "query"),
 		"other group":              res("get", "other.grafana.app", "things", ""),
 		"/metrics":                 path("get", "/metrics"),
 		"/debug/pprof":             path("get", "/debug/pprof/heap"),
@@ -165,14 +169,23 @@ func TestAuthorize(t *testing.T) {
 		}
 	}
 
+	// What the fast path carries for "data plane" (withDataPlaneFastPath in pkg/server).
+	ctxOf := map[string]context.Context{
+		"data plane":              routes.WithMatch(context.Background(), &routes.Match{Group: "example.datasource.grafana.app", Version: "v1"}),
+		"data plane, other match": routes.WithMatch(context.Background(), &routes.Match{Group: "example.datasource.grafana.app", Version: "v2"}),
+	}
 	for who, u := range users {
 		for what, attrs := range requests {
 			attrs.User = u
+			ctx := ctxOf[what]
+			if ctx == nil {
+				ctx = context.Background()
+			}
 			// Self access reviews (kubectl auth can-i, the UI) answer plugins with the same rule.
 			if d, _, _ := a.Review(context.Background(), attrs); attrs.Resource == PluginsResource && (d == authorizer.DecisionAllow) != allowed[key{who, what}] {
 				t.Errorf("review: %s %s: %v, want allowed=%v", who, what, d, allowed[key{who, what}])
 			}
-			d, reason, err := a.Authorize(context.Background(), attrs)
+			d, reason, err := a.Authorize(ctx, attrs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,5 +319,27 @@ func BenchmarkAuthorizeDataPlane(b *testing.B) {
 		if d := a.AuthorizeDataPlane(SubjectOf(org1Viewer), r); d != nil {
 			b.Fatal(d)
 		}
+	}
+}
+
+// TestWithDataPlaneSharesThePolicy: the API server's authorizer (WithDataPlane) and the data
+// plane's are one set of rules: a policy reload through either applies to both, and only
+// the derived one knows the data plane's groups for access reviews.
+func TestWithDataPlaneSharesThePolicy(t *testing.T) {
+	base := New(Options{})
+	derived := base.WithDataPlane(DataPlaneGroupsFunc(func(g, v string) bool { return g == "g" }))
+	p := &Policy{}
+	derived.SetPolicy(p)
+	if base.Policy() != p {
+		t.Error("a policy set on the derived authorizer does not reach the data plane's")
+	}
+	attrs := authorizer.AttributesRecord{User: org1Viewer, Verb: "create", APIGroup: "g", APIVersion: "v1", Namespace: "default",
+		Resource: "datasources", Subresource: "query", Name: "prod", ResourceRequest: true}
+	if d, reason, _ := base.Review(context.Background(), attrs); d == authorizer.DecisionAllow {
+		t.Errorf("without the data plane's view a review allowed a data-plane call (%s)", reason)
+	}
+	derived.SetPolicy(DefaultPolicy())
+	if d, reason, _ := derived.Review(context.Background(), attrs); d != authorizer.DecisionAllow {
+		t.Errorf("review of a viewer's query: %v (%s)", d, reason)
 	}
 }

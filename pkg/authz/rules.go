@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -31,11 +32,6 @@ func IsPublicPath(p string) bool {
 
 // Options configure an Authorizer.
 type Options struct {
-	// DataPlaneGroup reports whether the data plane serves group/version (version "": any
-	// version, as access reviews may ask). Its requests pass
-	// the API server's filter and are authorized by AuthorizeDataPlane once their route is
-	// matched (the rule depends on the service type, namespace and datasource).
-	DataPlaneGroup func(group, version string) bool
 	// WebhookGroup members may call admission and conversion routes ("": server admins only).
 	WebhookGroup string
 	// ServiceAdminGroup members may create, change and delete DataPlaneServices besides
@@ -64,16 +60,46 @@ func (a *Authorizer) isInternal(u user.Info) bool {
 
 // Authorizer applies the rules of every route with the current Policy. It is the API
 // server's authorizer (authorizer.Authorizer) and the data plane's (AuthorizeDataPlane).
+//
+// A data-plane request is recognised by the routes.Match its context carries (the data
+// plane's one decision about the request): the API server's filter lets it pass, and the
+// data plane authorizes its route with AuthorizeDataPlane. Access reviews have no request;
+// they ask the data plane's view (WithDataPlane) whether a group is a data-plane group.
 type Authorizer struct {
-	opts   Options
-	policy atomic.Pointer[Policy]
+	opts Options
+	// policy is shared by the Authorizers WithDataPlane derives, so one SetPolicy reaches
+	// all of them.
+	policy *atomic.Pointer[Policy]
+	// dataPlane answers access reviews' "is this a data-plane group?" (nil: none is).
+	dataPlane DataPlaneGroups
 }
+
+// DataPlaneGroups is the data plane's view access reviews need: whether it serves
+// group/version (version "": any version, as reviews may ask). pkg/dataplane's Handler
+// satisfies it; authz owns the interface so that it imports nothing of the data plane.
+type DataPlaneGroups interface {
+	Registered(group, version string) bool
+}
+
+// DataPlaneGroupsFunc adapts a function to DataPlaneGroups.
+type DataPlaneGroupsFunc func(group, version string) bool
+
+// Registered implements DataPlaneGroups.
+func (f DataPlaneGroupsFunc) Registered(group, version string) bool { return f(group, version) }
 
 // New returns an Authorizer with Grafana's default policy.
 func New(opts Options) *Authorizer {
-	a := &Authorizer{opts: opts}
+	a := &Authorizer{opts: opts, policy: new(atomic.Pointer[Policy])}
 	a.policy.Store(DefaultPolicy())
 	return a
+}
+
+// WithDataPlane returns an Authorizer with a's rules and policy (SetPolicy on either sets
+// both) whose access reviews know the data plane's groups from dp. The data plane is built
+// with a (it authorizes its routes with it) and then given here: an order without a cycle
+// and without a pointer set later.
+func (a *Authorizer) WithDataPlane(dp DataPlaneGroups) *Authorizer {
+	return &Authorizer{opts: a.opts, policy: a.policy, dataPlane: dp}
 }
 
 // SetPolicy swaps the policy in (after a reload of the access-control files).
@@ -87,7 +113,7 @@ var readVerbs = []string{"get", "list", "watch"}
 // Authorize implements authorizer.Authorizer: the rules of the resource API, discovery,
 // /metrics, /debug, impersonation and the self-reviews. Reasons are what the 403 Status
 // shows after Kubernetes' "User … cannot …".
-func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
 	u := attrs.GetUser()
 	if u == nil {
 		return authorizer.DecisionDeny, "no user", nil
@@ -134,12 +160,20 @@ func (a *Authorizer) Authorize(_ context.Context, attrs authorizer.Attributes) (
 		if attrs.GetVerb() == "create" {
 			return authorizer.DecisionAllow, "", nil
 		}
-	case a.opts.DataPlaneGroup != nil && a.opts.DataPlaneGroup(group, attrs.GetAPIVersion()):
+	case isDataPlaneRequest(ctx, group, attrs.GetAPIVersion()):
 		return authorizer.DecisionAllow, "the data plane authorizes its routes", nil
 	case group != v0alpha1.GroupVersion.Group && a.opts.Delegating:
 		return authorizer.DecisionAllow, "the delegate authorizes", nil
 	}
 	return authorizer.DecisionDeny, "no rule allows this", nil
+}
+
+// isDataPlaneRequest reports whether the request carries the data plane's match for
+// group/version: the data plane took it and authorizes its route itself (AuthorizeDataPlane,
+// once the namespace and datasource are known).
+func isDataPlaneRequest(ctx context.Context, group, version string) bool {
+	m, ok := routes.MatchFrom(ctx)
+	return ok && m.Group == group && m.Version == version
 }
 
 func (a *Authorizer) nonResource(s Subject, path string) (authorizer.Decision, string, error) {
@@ -219,6 +253,16 @@ type DataPlaneRequest struct {
 	UID string
 }
 
+// DataPlaneRequestOf is the request the data plane's match describes: its type's access
+// rule and verb come from the type's row.
+func DataPlaneRequestOf(m *routes.Match) DataPlaneRequest {
+	r := DataPlaneRequest{Group: m.Group, Version: m.Version, Verb: m.Verb, Namespace: m.Namespace, Org: m.Org, UID: m.UID}
+	if m.Service != nil {
+		r.Type, r.Access = m.Service.Type, m.Service.Access
+	}
+	return r
+}
+
 // Denied is a refused data-plane request; Error is the 403 Status message.
 type Denied struct{ msg string }
 
@@ -284,36 +328,71 @@ func (a *Authorizer) CanReadDatasource(s Subject, org int64, uid string) bool {
 
 // Review answers "may this user do this?" for SelfSubjectAccessReview (kubectl auth can-i,
 // the UI): Authorize's rules, and for a data-plane group the rule of the route the
-// attributes name. Resources of a data-plane group read as the request paths do: datasources
-// (list, get) and datasources/<query|health|resource|stream|proxy> with the uid as name,
-// connections/query, health, resource and stream in a namespace (app plugins), metrics,
-// admission and conversion; anything else is a custom route.
+// attributes name, with the match a request for it would get (reviewMatch). Resources of a
+// data-plane group read as the request paths do: each service type's routes.Service.Resource
+// — datasources (list, get) and datasources/<query|health|resource|stream|proxy> with the
+// uid as name (connections/query too), health, resource and stream in a namespace (app
+// plugins), metrics, admission and conversion; anything else is a custom route.
 func (a *Authorizer) Review(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
-	if !attrs.IsResourceRequest() || attrs.GetVerb() == "impersonate" || a.opts.DataPlaneGroup == nil ||
-		!a.opts.DataPlaneGroup(attrs.GetAPIGroup(), attrs.GetAPIVersion()) {
+	if !attrs.IsResourceRequest() || attrs.GetVerb() == "impersonate" || a.dataPlane == nil ||
+		!a.dataPlane.Registered(attrs.GetAPIGroup(), attrs.GetAPIVersion()) {
 		return a.Authorize(ctx, attrs)
 	}
-	r := DataPlaneRequest{Group: attrs.GetAPIGroup(), Version: attrs.GetAPIVersion(), Namespace: attrs.GetNamespace(),
-		Verb: attrs.GetVerb(), Type: routes.ServiceType(attrs.GetResource()), Access: routes.AccessPluginCall}
-	if r.Namespace != "" {
-		info, err := provisioning.ParseNamespace(r.Namespace)
-		if err != nil {
-			return authorizer.DecisionDeny, err.Error(), nil
-		}
-		r.Org = info.OrgID
+	m := reviewMatch(attrs)
+	if m.NamespaceErr != nil {
+		return authorizer.DecisionDeny, m.NamespaceErr.Error(), nil
 	}
-	switch res, sub := attrs.GetResource(), attrs.GetSubresource(); {
-	case res == "datasources" && sub == "":
-		r.Type, r.Access, r.UID = routes.Datasources, routes.AccessDatasourceRead, attrs.GetName()
-	case res == "datasources" || res == "connections":
-		r.Type, r.UID = routes.ServiceType(sub), attrs.GetName()
-	case res == "metrics":
-		r.Access = routes.AccessMonitoring
-	case res == "admission" || res == "conversion":
-		r.Access = routes.AccessWebhook
-	}
-	if d := a.AuthorizeDataPlane(SubjectOf(attrs.GetUser()), r); d != nil {
+	if d := a.AuthorizeDataPlane(SubjectOf(attrs.GetUser()), DataPlaneRequestOf(m)); d != nil {
 		return authorizer.DecisionDeny, d.Error(), nil
 	}
 	return authorizer.DecisionAllow, "", nil
+}
+
+// reviewMatch is the routes.Match the data plane would make for a request doing what attrs
+// name: the service type whose row's Resource they name (a custom route when none does), its
+// verb for the HTTP method of the Kubernetes verb, the namespace's org and the datasource.
+func reviewMatch(attrs authorizer.Attributes) *routes.Match {
+	m := &routes.Match{Group: attrs.GetAPIGroup(), Version: attrs.GetAPIVersion(), Namespace: attrs.GetNamespace()}
+	if m.Namespace != "" {
+		if info, err := provisioning.ParseNamespace(m.Namespace); err != nil {
+			m.NamespaceErr = err
+		} else {
+			m.Org = info.OrgID
+		}
+	}
+	res, sub := attrs.GetResource(), attrs.GetSubresource()
+	name := res
+	switch {
+	case res == string(routes.Datasources) && sub == "":
+		m.UID = attrs.GetName()
+	case res == string(routes.Datasources) || res == "connections":
+		name, m.UID = sub, attrs.GetName()
+	}
+	m.Service = serviceNamed(name)
+	m.Verb = m.Service.VerbFor(methodOf[attrs.GetVerb()], attrs.GetVerb())
+	return m
+}
+
+// serviceNamed is the row whose Resource is name, else the custom route's.
+func serviceNamed(name string) *routes.Service {
+	var route *routes.Service
+	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
+		for i := range list {
+			switch s := &list[i]; {
+			case name != "" && s.Resource == name:
+				return s
+			case s.Type == v0alpha1.DataPlaneServiceServiceTypeRoute:
+				route = s
+			}
+		}
+	}
+	return route
+}
+
+// methodOf is the HTTP method of each Kubernetes verb, as the API server derives the verb
+// from the method.
+var methodOf = map[string]string{
+	"get": http.MethodGet, "list": http.MethodGet, "watch": http.MethodGet,
+	"create": http.MethodPost, "update": http.MethodPut, "patch": http.MethodPatch,
+	"delete": http.MethodDelete, "deletecollection": http.MethodDelete,
 }

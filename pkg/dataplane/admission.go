@@ -11,53 +11,51 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
 
-// serveAdmission handles a k8s AdmissionReview v1 (validate or mutate). A plugin denial is
-// answered with allowed:false and the plugin's status (HTTP 200), as webhooks must.
-func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeAdmission, serviceHandler{prepare: (*call).prepareAdmission})
+}
+
+// prepareAdmission reads and checks a k8s AdmissionReview v1 (validate or mutate; 400 for a
+// malformed one) and builds the plugin's request before the plugin is asked for. An
+// operation the plugin protocol cannot carry is answered here, without the plugin.
+func (c *call) prepareAdmission(w http.ResponseWriter) (pluginCall, *httpError) {
 	body, herr := c.readBody(w)
 	if herr != nil {
-		c.fail(w, herr)
-		return
+		return nil, herr
 	}
 	var review admissionv1.AdmissionReview
 	if err := json.Unmarshal(body, &review); err != nil {
-		c.fail(w, errBadRequest("invalid AdmissionReview: %v", err))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: %v", err)
 	}
 	if review.Request == nil {
-		c.fail(w, errBadRequest("invalid AdmissionReview: request is missing"))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: request is missing")
 	}
 	if review.APIVersion != "" && review.APIVersion != "admission.k8s.io/v1" {
-		c.fail(w, errBadRequest("unsupported AdmissionReview apiVersion %q (want admission.k8s.io/v1)", review.APIVersion))
-		return
+		return nil, errBadRequest("unsupported AdmissionReview apiVersion %q (want admission.k8s.io/v1)", review.APIVersion)
 	}
 	in := review.Request
 	// What the API server always sends; without it there is nothing to admit.
 	switch {
 	case in.UID == "":
-		c.fail(w, errBadRequest("invalid AdmissionReview: request.uid is missing"))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: request.uid is missing")
 	case in.Kind.Kind == "" || in.Kind.Version == "":
-		c.fail(w, errBadRequest("invalid AdmissionReview: request.kind needs a version and a kind"))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: request.kind needs a version and a kind")
 	case (in.Operation == admissionv1.Create || in.Operation == admissionv1.Update) && len(rawBytes(in.Object)) == 0:
-		c.fail(w, errBadRequest("invalid AdmissionReview: a %s request needs request.object", in.Operation))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: a %s request needs request.object", in.Operation)
 	case (in.Operation == admissionv1.Update || in.Operation == admissionv1.Delete) && len(rawBytes(in.OldObject)) == 0:
-		c.fail(w, errBadRequest("invalid AdmissionReview: a %s request needs request.oldObject", in.Operation))
-		return
+		return nil, errBadRequest("invalid AdmissionReview: a %s request needs request.oldObject", in.Operation)
 	}
-	c.t.ns = in.Namespace
+	// The review names the namespace the plugin's call is about.
+	c.t.ns, c.org = in.Namespace, 0
+	if info, err := provisioning.ParseNamespace(in.Namespace); in.Namespace != "" && err == nil {
+		c.org = info.OrgID
+	}
 	out := &admissionv1.AdmissionResponse{UID: in.UID}
-	reply := func() {
-		writeJSON(w, http.StatusOK, admissionv1.AdmissionReview{
-			TypeMeta: metav1.TypeMeta{Kind: "AdmissionReview", APIVersion: "admission.k8s.io/v1"},
-			Response: out,
-		})
-	}
 
 	var op pluginv2.AdmissionRequest_Operation
 	switch in.Operation {
@@ -74,19 +72,11 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 			Reason:  metav1.StatusReasonBadRequest,
 			Message: fmt.Sprintf("operation %s cannot be evaluated: plugin admission supports CREATE, UPDATE and DELETE", in.Operation)}
 		c.err = fmt.Errorf("unsupported admission operation %s", in.Operation)
-		reply()
-		return
+		replyAdmission(w, out)
+		return nil, nil
 	}
 
-	pc := c.pluginContext(in.Namespace)
-	if in.UserInfo.Username != "" {
-		pc.User = &pluginv2.User{Login: in.UserInfo.Username, Name: in.UserInfo.Username}
-		if v := in.UserInfo.Extra["email"]; len(v) > 0 {
-			pc.User.Email = v[0]
-		}
-	}
 	req := &pluginv2.AdmissionRequest{
-		PluginContext:  pc,
 		Operation:      op,
 		Kind:           &pluginv2.GroupVersionKind{Group: in.Kind.Group, Version: in.Kind.Version, Kind: in.Kind.Kind},
 		ObjectBytes:    rawBytes(in.Object),
@@ -96,14 +86,36 @@ func (c *call) serveAdmission(ctx context.Context, w http.ResponseWriter) {
 	if sdkKind {
 		var err error
 		if req.ObjectBytes, err = encodeSDKObject(in.Kind.Kind, in.Kind.Version, rawBytes(in.Object)); err != nil {
-			c.fail(w, errBadRequest("request.object: %v", err))
-			return
+			return nil, errBadRequest("request.object: %v", err)
 		}
 		if req.OldObjectBytes, err = encodeSDKObject(in.Kind.Kind, in.Kind.Version, rawBytes(in.OldObject)); err != nil {
-			c.fail(w, errBadRequest("request.oldObject: %v", err))
-			return
+			return nil, errBadRequest("request.oldObject: %v", err)
 		}
 	}
+	return func(ctx context.Context, w http.ResponseWriter) { c.admitObject(ctx, w, in, req, out, sdkKind) }, nil
+}
+
+// replyAdmission answers with an AdmissionReview holding out (HTTP 200, as webhooks must).
+func replyAdmission(w http.ResponseWriter, out *admissionv1.AdmissionResponse) {
+	writeJSON(w, http.StatusOK, admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{Kind: "AdmissionReview", APIVersion: "admission.k8s.io/v1"},
+		Response: out,
+	})
+}
+
+// admitObject asks the plugin to validate or mutate. A plugin denial is answered with
+// allowed:false and the plugin's status (HTTP 200), as webhooks must.
+func (c *call) admitObject(ctx context.Context, w http.ResponseWriter, in *admissionv1.AdmissionRequest,
+	req *pluginv2.AdmissionRequest, out *admissionv1.AdmissionResponse, sdkKind bool) {
+	reply := func() { replyAdmission(w, out) }
+	pc := c.pluginContext()
+	if in.UserInfo.Username != "" {
+		pc.User = &pluginv2.User{Login: in.UserInfo.Username, Name: in.UserInfo.Username}
+		if v := in.UserInfo.Extra["email"]; len(v) > 0 {
+			pc.User.Email = v[0]
+		}
+	}
+	req.PluginContext = pc
 	if c.plugin.AdmissionControlClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "admission"))
 		return

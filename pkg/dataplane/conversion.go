@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
 // conversionReview mirrors apiextensions.k8s.io/v1 ConversionReview (wire format only).
@@ -32,32 +34,42 @@ type conversionResponse struct {
 	Result           metav1.Status          `json:"result"`
 }
 
-func (c *call) serveConversion(ctx context.Context, w http.ResponseWriter) {
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeConversion, serviceHandler{prepare: (*call).prepareConversion})
+}
+
+// prepareConversion reads and checks the ConversionReview (400) before the plugin is asked
+// for.
+func (c *call) prepareConversion(w http.ResponseWriter) (pluginCall, *httpError) {
 	body, herr := c.readBody(w)
 	if herr != nil {
-		c.fail(w, herr)
-		return
+		return nil, herr
 	}
 	var review conversionReview
 	if err := json.Unmarshal(body, &review); err != nil {
-		c.fail(w, errBadRequest("invalid ConversionReview: %v", err))
-		return
+		return nil, errBadRequest("invalid ConversionReview: %v", err)
 	}
 	if review.Request == nil {
-		c.fail(w, errBadRequest("invalid ConversionReview: request is missing"))
-		return
+		return nil, errBadRequest("invalid ConversionReview: request is missing")
 	}
+	_, version, ok := strings.Cut(review.Request.DesiredAPIVersion, "/")
+	if !ok {
+		version = review.Request.DesiredAPIVersion
+	}
+	if version == "" {
+		return nil, errBadRequest("invalid ConversionReview: desiredAPIVersion %q", review.Request.DesiredAPIVersion)
+	}
+	return func(ctx context.Context, w http.ResponseWriter) { c.convert(ctx, w, &review) }, nil
+}
+
+func (c *call) convert(ctx context.Context, w http.ResponseWriter, review *conversionReview) {
 	in := review.Request
 	group, version, ok := strings.Cut(in.DesiredAPIVersion, "/")
 	if !ok {
 		group, version = "", in.DesiredAPIVersion
 	}
-	if version == "" {
-		c.fail(w, errBadRequest("invalid ConversionReview: desiredAPIVersion %q", in.DesiredAPIVersion))
-		return
-	}
 	req := &pluginv2.ConversionRequest{
-		PluginContext: c.pluginContext(""),
+		PluginContext: c.pluginContext(),
 		Uid:           string(in.UID),
 		TargetVersion: &pluginv2.GroupVersion{Group: group, Version: version},
 		Objects:       make([]*pluginv2.RawObject, 0, len(in.Objects)),

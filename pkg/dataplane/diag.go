@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
 // healthResult is the body of a health call (HTTP 200 whenever the plugin answered; "code"
@@ -20,13 +22,25 @@ type healthResult struct {
 	Code       int             `json:"code"`
 }
 
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeHealth, serviceHandler{prepare: nothingToRead((*call).serveHealth)})
+	handle(v0alpha1.DataPlaneServiceServiceTypeMetrics, serviceHandler{prepare: nothingToRead((*call).serveMetrics)})
+}
+
+// nothingToRead prepares a call that sends no body: the plugin call is all there is.
+func nothingToRead(do func(c *call, ctx context.Context, w http.ResponseWriter)) func(*call, http.ResponseWriter) (pluginCall, *httpError) {
+	return func(c *call, _ http.ResponseWriter) (pluginCall, *httpError) {
+		return func(ctx context.Context, w http.ResponseWriter) { do(c, ctx, w) }, nil
+	}
+}
+
 func (c *call) serveHealth(ctx context.Context, w http.ResponseWriter) {
 	if c.plugin.DiagnosticsClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "CheckHealth"))
 		return
 	}
 	resp, err := c.plugin.CheckHealth(ctx, &pluginv2.CheckHealthRequest{
-		PluginContext: c.pluginContext(c.t.ns),
+		PluginContext: c.pluginContext(),
 		Headers:       queryHeaders(c.r.Header),
 	})
 	if err != nil {
@@ -49,7 +63,7 @@ func (c *call) serveMetrics(ctx context.Context, w http.ResponseWriter) {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "CollectMetrics"))
 		return
 	}
-	resp, err := c.plugin.CollectMetrics(ctx, &pluginv2.CollectMetricsRequest{PluginContext: c.pluginContext("")})
+	resp, err := c.plugin.CollectMetrics(ctx, &pluginv2.CollectMetricsRequest{PluginContext: c.pluginContext()})
 	if err != nil {
 		c.failErr(w, err, "CollectMetrics")
 		return

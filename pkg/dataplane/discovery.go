@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 func renderResourceList(e *gvEntry) []byte {
@@ -19,6 +20,9 @@ func renderResourceList(e *gvEntry) []byte {
 	return b
 }
 
+// resourceList is the discovery document of an entry: for a datasource plugin each served
+// type's routes.DiscoveryEntry, in the order of the rows (app plugins have none, as in
+// Grafana).
 func resourceList(e *gvEntry) *metav1.APIResourceList {
 	l := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
@@ -28,29 +32,12 @@ func resourceList(e *gvEntry) *metav1.APIResourceList {
 	if e.isApp {
 		return l
 	}
-	add := func(name string, verbs ...string) {
-		l.APIResources = append(l.APIResources, metav1.APIResource{
-			Name: name, Namespaced: true, Kind: "DataSource", Verbs: verbs,
-		})
-	}
-	l.APIResources = append(l.APIResources, metav1.APIResource{
-		Name: "datasources", SingularName: "datasource", Namespaced: true, Kind: "DataSource",
-		Verbs: metav1.Verbs{"get", "list"},
-	})
-	if e.has[svcQuery] {
-		add("datasources/query", "create")
-	}
-	if e.has[svcHealth] {
-		add("datasources/health", "get")
-	}
-	if e.has[svcResource] {
-		add("datasources/resource", "get", "create", "update", "patch", "delete")
-	}
-	if e.has[svcProxy] {
-		add("datasources/proxy", "get", "create", "update", "patch", "delete")
-	}
-	if e.has[svcStream] {
-		add("datasources/stream", "get", "create")
+	for _, svc := range catalog().list {
+		if d := svc.Discovery; d != nil && e.has[svc.index] {
+			l.APIResources = append(l.APIResources, metav1.APIResource{
+				Name: d.Name, SingularName: d.SingularName, Namespaced: true, Kind: "DataSource", Verbs: d.Verbs,
+			})
+		}
 	}
 	return l
 }
@@ -169,13 +156,17 @@ func toObject(gv string, ds *provisioning.Datasource) datasourceObject {
 	return o
 }
 
-func (c *call) serveDatasources(w http.ResponseWriter) {
+// dpa's own types: the group/version's discovery document and the datasource objects.
+func init() {
+	handle(routes.Discovery, serviceHandler{serve: func(c *call, w *statusWriter) {
+		writeRawJSON(w, http.StatusOK, c.e.resourceList)
+	}})
+	handle(routes.Datasources, serviceHandler{serve: (*call).serveDatasources})
+}
+
+func (c *call) serveDatasources(w *statusWriter) {
 	if c.e.isApp {
 		c.fail(w, errNotFound("app plugin %s has no datasources", c.e.pluginID))
-		return
-	}
-	if _, err := provisioning.ParseNamespace(c.t.ns); err != nil {
-		c.fail(w, errBadRequest("%v", err))
 		return
 	}
 	if c.t.action == "get" {

@@ -171,5 +171,3 @@ func writeRawJSON(w http.ResponseWriter, code int, b []byte) {
 	_, _ = w.Write(b)
 	_, _ = w.Write([]byte{'\n'})
 }
-
-func joinMethods(ms ...string) string { return strings.Join(ms, ", ") }

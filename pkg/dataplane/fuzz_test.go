@@ -8,6 +8,7 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend/gtime"
 
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
@@ -52,8 +53,8 @@ func FuzzMatch(f *testing.F) {
 		if tg.sub != "" && !strings.HasSuffix(rest, tg.sub) {
 			t.Fatalf("sub %q is not a tail of %q", tg.sub, rest)
 		}
-		if (tg.typ == svcRoute) != (tg.route != nil) {
-			t.Fatalf("type %s with route %v", tg.typ, tg.route)
+		if (tg.svc.Type == v0alpha1.DataPlaneServiceServiceTypeRoute) != (tg.route != nil) {
+			t.Fatalf("type %s with route %v", tg.svc.typeName(), tg.route)
 		}
 	})
 }

@@ -85,14 +85,16 @@ func (t *Timeouts) Set(key string, d time.Duration) error {
 	return nil
 }
 
-// perType is the deadline of each svcType's plugin calls, from the --timeout key of its
-// service type (-1: none, for the data plane's own types).
-func (t *Timeouts) perType() (out [numSvc]time.Duration) {
+// perType is the deadline of each served type's plugin calls, by catalog index, from the
+// --timeout key of its row (-1: none, for the types without a key: dpa's own).
+func (t *Timeouts) perType() []time.Duration {
 	keys := t.byKey()
-	for typ := range out {
-		out[typ] = -1
-		if spec, ok := routes.LookupService(routes.ServiceType(svcNames[typ])); ok {
-			out[typ] = *keys[spec.Timeout]
+	cat := catalog()
+	out := make([]time.Duration, len(cat.list))
+	for i, svc := range cat.list {
+		out[i] = -1
+		if d, ok := keys[svc.Timeout]; ok {
+			out[i] = *d
 		}
 	}
 	return out
@@ -165,8 +167,8 @@ type Handler struct {
 
 	// inflight bounds requests in flight: calls and stream subscriptions apart.
 	calls, subscriptions *inflight
-	// timeouts is Options.Timeouts per svcType (see Timeouts.perType).
-	timeouts  [numSvc]time.Duration
+	// timeouts is Options.Timeouts per service type (see Timeouts.perType).
+	timeouts  []time.Duration
 	reqSeq    atomic.Uint64
 	reqPrefix string
 }
@@ -257,7 +259,9 @@ func (h *Handler) SetRegistrations(regs []routes.Registration) {
 	}
 }
 
-// Registered reports whether group/version is currently served by the data plane.
+// Registered reports whether group/version is currently served by the data plane (version
+// "": any version). It is the data plane's view access reviews need (authz.DataPlaneGroups),
+// which ask about a group without a request; requests carry their routes.Match instead.
 func (h *Handler) Registered(group, version string) bool {
 	versions := h.table.Load().groups[group]
 	if version == "" {
@@ -275,18 +279,59 @@ func (h *Handler) Close() {
 	}
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := h.table.Load()
-	e, rest, ok := t.lookup(r.URL.Path)
+// matched is the data plane's record of a routes.Match (its Route): the entry and the
+// target, or the 404/405 when no route of the entry matched. One allocation per request.
+type matched struct {
+	routes.Match
+	e   *gvEntry
+	t   target
+	err *httpError
+}
+
+// Match makes the data plane's decision about r from one load of the route table: false
+// when r is not under /apis/<group>/<version>/ of a registered group/version; otherwise the
+// route, its service type, the namespace and its org, the datasource (routes.Match). The
+// server makes it once, where it decides that the data plane takes the request, and carries
+// it in the context (routes.WithMatch) for the authorizer, the long-running check and
+// ServeHTTP.
+func (h *Handler) Match(r *http.Request) (*routes.Match, bool) {
+	e, rest, ok := h.table.Load().lookup(r.URL.Path)
 	if !ok {
-		if r.Method == http.MethodGet && h.serveGroup(w, r, t) {
+		return nil, false
+	}
+	m := &matched{e: e, Match: routes.Match{Group: e.group, Version: e.version, PluginID: e.pluginID}}
+	m.Route = m
+	m.t, m.err = e.match(r.Method, rest)
+	if m.err != nil {
+		return &m.Match, true
+	}
+	m.Service, m.Verb = m.t.svc.Service, m.t.svc.VerbFor(r.Method, m.t.action)
+	m.Namespace, m.UID = m.t.ns, m.t.uid
+	if m.t.ns != "" {
+		if info, err := provisioning.ParseNamespace(m.t.ns); err != nil {
+			m.NamespaceErr = err
+		} else {
+			m.Org = info.OrgID
+		}
+	}
+	return &m.Match, true
+}
+
+// ServeHTTP implements http.Handler. It serves the request whose context carries this data
+// plane's routes.Match (Match, routes.WithMatch) and never looks the route up again: the
+// match is the decision. Without one it answers GET /apis/<group> of the groups it serves
+// and passes everything else to Options.Next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m, ok := routes.MatchFrom(r.Context()); ok {
+		if mt, ok := m.Route.(*matched); ok {
+			h.serve(w, r, mt)
 			return
 		}
-		h.next.ServeHTTP(w, r)
+	}
+	if r.Method == http.MethodGet && h.serveGroup(w, r, h.table.Load()) {
 		return
 	}
-	h.serve(w, r, e, rest)
+	h.next.ServeHTTP(w, r)
 }
 
 // call is the per-request state.
@@ -295,6 +340,7 @@ type call struct {
 	w      http.ResponseWriter
 	h      *Handler
 	e      *gvEntry
+	m      *matched
 	t      target
 	r      *http.Request
 	reqID  string
@@ -305,15 +351,17 @@ type call struct {
 	span   trace.Span
 	// deadline is when the plugin call's timeout expires (zero: none).
 	deadline time.Time
-	// user is the caller and subject its roles (read once); org the org of the path's
-	// namespace (0: none).
+	// user is the caller and subject its roles (read once); org the org of the call's
+	// namespace (0: none), from the match (an admission review's own namespace for
+	// admission).
 	user    user.Info
 	subject authz.Subject
 	org     int64
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest string) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, m *matched) {
 	start := time.Now()
+	e := m.e
 	reqID := r.Header.Get("X-Request-Id")
 	if reqID == "" || len(reqID) > 128 {
 		reqID = h.reqPrefix + strconv.FormatUint(h.reqSeq.Add(1), 10)
@@ -332,10 +380,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	r = r.WithContext(ctx)
 
 	sw := &statusWriter{ResponseWriter: w}
-	c := &call{w: w, h: h, e: e, r: r, reqID: reqID, span: span}
+	c := &call{w: w, h: h, e: e, m: m, t: m.t, r: r, reqID: reqID, span: span}
 
-	tg, herr := e.match(r.Method, rest)
-	c.t = tg
+	herr := m.err
 	if herr == nil {
 		herr = c.authorize()
 	}
@@ -353,7 +400,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, e *gvEntry, rest
 	sw.flushComplete(r)
 
 	code := sw.code()
-	typ := c.t.typ.String()
+	typ := c.t.svc.typeName()
 	dur := time.Since(start)
 	codeStr := strconv.Itoa(code)
 	h.metrics.requests.WithLabelValues(e.group, e.version, typ, codeStr).Inc()
@@ -432,26 +479,51 @@ func (c *call) classify(err error, op string) *httpError {
 	return classify(err, c.e.pluginID, op)
 }
 
+// serviceHandler serves one service type; handlers holds one per type of routes.Own and
+// routes.Services, registered by the type's own file (TestEveryServiceTypeHasAHandler ties
+// the two). Everything else that differs by type is read from the type's row.
+type serviceHandler struct {
+	// serve answers a type dpa serves itself, without a plugin call (discovery, the
+	// datasource objects, the datasource proxy). The plugin-call fields are then unused.
+	serve func(c *call, w *statusWriter)
+	// prepare (required without serve) reads and validates what the call sends (its body,
+	// its parameters) and returns the plugin call to make with it. It runs before the plugin
+	// is fetched (which may start it) and before the type's deadline starts, so that a
+	// malformed request is a 400 in every plugin state and a slow upload does not spend the
+	// plugin's time. A nil call with a nil error means prepare answered the request itself.
+	prepare func(c *call, w http.ResponseWriter) (pluginCall, *httpError)
+	// selfTimed: the call bounds its plugin calls itself, with its row's timeout (a stream
+	// subscription lives as long as its client); the data plane starts no deadline for it.
+	selfTimed bool
+	// subscribes reports whether a call with this method holds a stream subscription (it
+	// counts against the stream limits, not the request limits). nil: never.
+	subscribes func(method string) bool
+}
+
+// pluginCall makes a prepared call with the plugin (c.plugin) within ctx's deadline.
+type pluginCall func(ctx context.Context, w http.ResponseWriter)
+
+// handlers is one serviceHandler per service type, each added by its type's file (handle).
+var handlers = map[routes.ServiceType]serviceHandler{}
+
+// handle registers the handler of type t; a second handler for one type is a programming
+// error.
+func handle(t routes.ServiceType, h serviceHandler) {
+	if _, dup := handlers[t]; dup {
+		panic("dataplane: two handlers for service type " + string(t))
+	}
+	handlers[t] = h
+}
+
 func (c *call) dispatch(w *statusWriter) {
-	switch c.t.typ {
-	case svcDiscovery:
-		writeRawJSON(w, http.StatusOK, c.e.resourceList)
-		return
-	case svcDatasources:
-		c.serveDatasources(w)
-		return
-	case svcProxy:
-		c.serveProxy(w)
+	sh := c.t.svc.handler
+	if sh.serve != nil {
+		sh.serve(c, w)
 		return
 	}
 
-	// Resolve instance settings before asking for the plugin: 404s do not need it.
-	if c.t.ns != "" {
-		if _, err := provisioning.ParseNamespace(c.t.ns); err != nil {
-			c.fail(w, errBadRequest("%v", err))
-			return
-		}
-	}
+	// Resolve instance settings first: a datasource that does not exist is a 404 whatever
+	// the body holds, and needs no plugin.
 	if c.t.uid != "" {
 		if herr := c.resolveDatasource(); herr != nil {
 			c.fail(w, herr)
@@ -464,13 +536,19 @@ func (c *call) dispatch(w *statusWriter) {
 		}
 	}
 
-	ctx := c.r.Context()
-	timeout := c.h.timeouts[c.t.typ]
-	if c.t.typ == svcStream {
-		timeout = -1 // the stream handler bounds subscribe/publish itself
+	// Then the body, before the plugin and its deadline (see serviceHandler.prepare).
+	do, herr := sh.prepare(c, w)
+	if herr != nil {
+		c.fail(w, herr)
+		return
 	}
-	var cancel context.CancelFunc
-	if timeout > 0 {
+	if do == nil {
+		return // prepare answered
+	}
+
+	ctx := c.r.Context()
+	if timeout := c.h.timeouts[c.t.svc.index]; timeout > 0 && !sh.selfTimed {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 		c.deadline, _ = ctx.Deadline()
@@ -482,25 +560,7 @@ func (c *call) dispatch(w *statusWriter) {
 		return
 	}
 	c.plugin = p
-
-	switch c.t.typ {
-	case svcQuery:
-		c.serveQuery(ctx, w)
-	case svcHealth:
-		c.serveHealth(ctx, w)
-	case svcResource, svcRoute:
-		c.serveResource(ctx, w)
-	case svcStream:
-		c.serveStream(w)
-	case svcMetrics:
-		c.serveMetrics(ctx, w)
-	case svcAdmission:
-		c.serveAdmission(ctx, w)
-	case svcConversion:
-		c.serveConversion(ctx, w)
-	default:
-		c.fail(w, errNotFound("unknown service"))
-	}
+	do(ctx, w)
 }
 
 func (c *call) config() *provisioning.Config {
@@ -580,8 +640,11 @@ func (sc *settingsCache) closeIdle() {
 	})
 }
 
-// pluginContext builds the PluginContext: plugin id, org (from namespace), user, settings.
-func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
+// pluginContext builds the PluginContext of every plugin call: plugin id and version, the
+// call's namespace and org (the match's, read once: org 1 without one, as Grafana's
+// default org), the caller, and the datasource's or app's instance settings.
+func (c *call) pluginContext() *pluginv2.PluginContext {
+	ns := c.t.ns
 	pc := &pluginv2.PluginContext{
 		PluginId:      c.e.pluginID,
 		OrgId:         1,
@@ -592,10 +655,8 @@ func (c *call) pluginContext(ns string) *pluginv2.PluginContext {
 	if c.plugin != nil {
 		pc.PluginVersion = c.plugin.Version
 	}
-	if ns != "" {
-		if info, err := provisioning.ParseNamespace(ns); err == nil {
-			pc.OrgId = info.OrgID
-		}
+	if c.org > 0 {
+		pc.OrgId = c.org
 	}
 	pc.User = c.pluginUser(pc.OrgId)
 	cfg := c.config()

@@ -320,6 +320,10 @@ func newEnvWith(t testing.TB, p *backendplugin.Client, mutate func(*Options)) *e
 			u = &user.DefaultInfo{Name: "root", Groups: []string{authz.ServerAdminGroup}}
 		}
 		ctx := request.WithUser(r.Context(), u)
+		// Stand-in for pkg/server's fast path: the match is made once and carried.
+		if m, ok := h.Match(r); ok {
+			ctx = routes.WithMatch(ctx, m)
+		}
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 	srv := httptest.NewServer(withUser)

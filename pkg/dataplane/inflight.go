@@ -85,7 +85,7 @@ func errTooMany(msg string) *httpError {
 // deadline, so a client sending its body slowly holds its slot and memory for a bounded time.
 func (c *call) admit() (release func(), _ *httpError) {
 	l := c.h.calls
-	if c.t.typ == svcStream && c.r.Method != http.MethodPost {
+	if sub := c.t.svc.handler.subscribes; sub != nil && sub(c.r.Method) {
 		l = c.h.subscriptions
 	}
 	user := c.user.GetName()

@@ -14,19 +14,20 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
+
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, serviceHandler{serve: (*call).serveProxy})
+}
 
 func newTLSConfig() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
 
 // serveProxy reverse-proxies to the datasource URL (+ sub-path and query). The caller's
 // credentials never reach the upstream; basic auth and custom headers come from the
 // datasource settings.
-func (c *call) serveProxy(w http.ResponseWriter) {
-	if _, err := provisioning.ParseNamespace(c.t.ns); err != nil {
-		c.fail(w, errBadRequest("%v", err))
-		return
-	}
+func (c *call) serveProxy(w *statusWriter) {
 	if herr := c.resolveDatasource(); herr != nil {
 		c.fail(w, herr)
 		return
@@ -70,7 +71,7 @@ func (c *call) serveProxy(w http.ResponseWriter) {
 
 	transport := c.proxyTransport(ds)
 	ctx := c.r.Context()
-	if d := c.h.opts.Timeouts.Proxy; d > 0 {
+	if d := c.h.timeouts[c.t.svc.index]; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()

@@ -19,6 +19,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	dsapi "github.com/grafana/grafana-plugin-sdk-go/experimental/apis/datasource/v0alpha1"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
 // Query defaults, as in Grafana.
@@ -205,18 +207,26 @@ func (c *call) buildQueryRequest(body []byte) (*pluginv2.QueryDataRequest, []str
 	return out, order, nil
 }
 
-func (c *call) serveQuery(ctx context.Context, w http.ResponseWriter) {
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeQuery, serviceHandler{prepare: (*call).prepareQuery})
+}
+
+// prepareQuery reads and translates the query body (400 for anything malformed) before the
+// plugin is asked for.
+func (c *call) prepareQuery(w http.ResponseWriter) (pluginCall, *httpError) {
 	body, herr := c.readBody(w)
 	if herr != nil {
-		c.fail(w, herr)
-		return
+		return nil, herr
 	}
 	preq, order, herr := c.buildQueryRequest(body)
 	if herr != nil {
-		c.fail(w, herr)
-		return
+		return nil, herr
 	}
-	preq.PluginContext = c.pluginContext(c.t.ns)
+	return func(ctx context.Context, w http.ResponseWriter) { c.query(ctx, w, preq, order) }, nil
+}
+
+func (c *call) query(ctx context.Context, w http.ResponseWriter, preq *pluginv2.QueryDataRequest, order []string) {
+	preq.PluginContext = c.pluginContext()
 	if c.plugin.DataClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "QueryData"))
 		return
@@ -260,13 +270,6 @@ func queryStatus(resp *pluginv2.QueryDataResponse, order []string) int {
 		}
 	}
 	return http.StatusOK
-}
-
-// encodeQueryResponse is the whole answer and its status (tests).
-func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int) {
-	var buf bytes.Buffer
-	_ = writeQueryResults(&buf, resp, order)
-	return buf.Bytes(), queryStatus(resp, order)
 }
 
 // writeQueryResults writes {"results":{refId:{status,frames,error,errorSource}}} splicing

@@ -11,6 +11,9 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 var errUnimplemented = status.Error(codes.Unimplemented, "not implemented by the plugin")
@@ -63,12 +66,23 @@ func resourceHeaders(h http.Header) map[string]*pluginv2.StringList {
 	return out
 }
 
-func (c *call) serveResource(ctx context.Context, w http.ResponseWriter) {
+// A resource call and a custom route are one CallResource: built-in path or the spec's.
+func init() {
+	for _, t := range []routes.ServiceType{v0alpha1.DataPlaneServiceServiceTypeResource, v0alpha1.DataPlaneServiceServiceTypeRoute} {
+		handle(t, serviceHandler{prepare: (*call).prepareResource})
+	}
+}
+
+// prepareResource reads the body (413, 408) before the plugin is asked for.
+func (c *call) prepareResource(w http.ResponseWriter) (pluginCall, *httpError) {
 	body, herr := c.readBody(w)
 	if herr != nil {
-		c.fail(w, herr)
-		return
+		return nil, herr
 	}
+	return func(ctx context.Context, w http.ResponseWriter) { c.callResource(ctx, w, body) }, nil
+}
+
+func (c *call) callResource(ctx context.Context, w http.ResponseWriter, body []byte) {
 	if c.plugin.ResourceClient == nil {
 		c.fail(w, classify(errUnimplemented, c.e.pluginID, "CallResource"))
 		return
@@ -78,7 +92,7 @@ func (c *call) serveResource(ctx context.Context, w http.ResponseWriter) {
 		u += "?" + c.r.URL.RawQuery
 	}
 	req := &pluginv2.CallResourceRequest{
-		PluginContext: c.pluginContext(c.t.ns),
+		PluginContext: c.pluginContext(),
 		Path:          c.t.sub,
 		Method:        c.r.Method,
 		Url:           u,

@@ -12,34 +12,52 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
 
-// serveStream subscribes (GET) or publishes (POST) to a plugin stream channel path.
-// GET answers Server-Sent Events when the client accepts text/event-stream, newline-delimited
-// JSON otherwise. The client's subscription data (query parameter "data", JSON) goes to
-// SubscribeStream; the plugin's initial data is the first event. Subscribers of one channel
-// share one RunStream (see streamHub). The stream has no timeout: it ends when the client
-// leaves or the plugin ends it.
-func (c *call) serveStream(w http.ResponseWriter) {
-	if c.plugin.StreamClient == nil {
-		c.fail(w, classify(errUnimplemented, c.e.pluginID, "SubscribeStream"))
-		return
-	}
+func init() {
+	handle(v0alpha1.DataPlaneServiceServiceTypeStream, serviceHandler{
+		prepare:    (*call).prepareStream,
+		selfTimed:  true,
+		subscribes: func(method string) bool { return method != http.MethodPost },
+	})
+}
+
+// prepareStream reads what a stream call sends before the plugin is asked for: the body to
+// publish (POST), or the subscription data (GET, query parameter "data", JSON).
+func (c *call) prepareStream(w http.ResponseWriter) (pluginCall, *httpError) {
 	if c.r.Method == http.MethodPost {
-		c.publish(w)
-		return
+		body, herr := c.readBody(w)
+		if herr != nil {
+			return nil, herr
+		}
+		return func(_ context.Context, w http.ResponseWriter) { c.publish(w, body) }, nil
 	}
 	var data []byte
 	if q := c.r.URL.Query(); q.Has("data") {
 		data = []byte(q.Get("data"))
 		if !json.Valid(data) {
-			c.fail(w, errBadRequest("query parameter data: subscription data must be JSON"))
-			return
+			return nil, errBadRequest("query parameter data: subscription data must be JSON")
 		}
 	}
-	pc := c.pluginContext(c.t.ns)
+	return func(_ context.Context, w http.ResponseWriter) { c.subscribe(w, data) }, nil
+}
+
+// subscribe subscribes to a plugin stream channel path. It answers Server-Sent Events when
+// the client accepts text/event-stream, newline-delimited JSON otherwise. The client's
+// subscription data goes to SubscribeStream; the plugin's initial data is the first event.
+// Subscribers of one channel share one RunStream (see streamHub). The stream has no
+// timeout: it ends when the client leaves or the plugin ends it; SubscribeStream and
+// PublishStream are bounded by the type's --timeout key.
+func (c *call) subscribe(w http.ResponseWriter, data []byte) {
+	if c.plugin.StreamClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "SubscribeStream"))
+		return
+	}
+	pc := c.pluginContext()
 	headers := queryHeaders(c.r.Header)
-	subCtx, cancelSub := c.callCtx(c.r.Context(), c.h.opts.Timeouts.Resource)
+	subCtx, cancelSub := c.callCtx(c.r.Context(), c.h.timeouts[c.t.svc.index])
 	sub, err := c.plugin.SubscribeStream(subCtx, &pluginv2.SubscribeStreamRequest{
 		PluginContext: pc, Path: c.t.sub, Data: data, Headers: headers,
 	})
@@ -159,16 +177,15 @@ func frameEvent(buf *bytes.Buffer, data []byte, sse bool) {
 	}
 }
 
-func (c *call) publish(w http.ResponseWriter) {
-	body, herr := c.readBody(w)
-	if herr != nil {
-		c.fail(w, herr)
+func (c *call) publish(w http.ResponseWriter, body []byte) {
+	if c.plugin.StreamClient == nil {
+		c.fail(w, classify(errUnimplemented, c.e.pluginID, "SubscribeStream"))
 		return
 	}
-	ctx, cancel := c.callCtx(c.r.Context(), c.h.opts.Timeouts.Resource)
+	ctx, cancel := c.callCtx(c.r.Context(), c.h.timeouts[c.t.svc.index])
 	defer cancel()
 	resp, err := c.plugin.PublishStream(ctx, &pluginv2.PublishStreamRequest{
-		PluginContext: c.pluginContext(c.t.ns), Path: c.t.sub, Data: body, Headers: queryHeaders(c.r.Header),
+		PluginContext: c.pluginContext(), Path: c.t.sub, Data: body, Headers: queryHeaders(c.r.Header),
 	})
 	if err != nil {
 		c.failErr(w, err, "PublishStream")

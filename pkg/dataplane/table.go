@@ -6,48 +6,65 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
-// svcType is the kind of data-plane request (also the metrics "type" label).
-type svcType uint8
+// service is a service type as the data plane serves it: its row in pkg/routes (everything
+// that differs by type: endpoints, plugin service, timeout key, access, verb, discovery), its
+// handler (handlers) and its built-in endpoints compiled once, shared by every entry.
+type service struct {
+	*routes.Service
+	handler serviceHandler
+	// index is the type's position in the catalog (Handler.timeouts, gvEntry.has).
+	index int
+	// builtin are the compiled endpoints per plugin type (0: datasource, 1: app).
+	builtin [2][]*route
+}
 
-const (
-	svcUnknown svcType = iota
-	svcQuery
-	svcHealth
-	svcResource
-	svcRoute
-	svcStream
-	svcMetrics
-	svcAdmission
-	svcConversion
-	svcProxy
-	svcDiscovery
-	svcDatasources
-	numSvc
-)
+// catalogue is every service type the data plane serves, in the order built-in endpoints
+// are matched in: dpa's own (routes.Own), then the declared ones (routes.Services).
+type catalogue struct {
+	list   []*service
+	byType map[routes.ServiceType]*service
+}
 
-var svcNames = [numSvc]string{"unknown", "query", "health", "resource", "route", "stream", "metrics",
-	"admission", "conversion", "datasource-proxy", "discovery", "datasources"}
-
-func (t svcType) String() string { return svcNames[t] }
-
-// svcOf maps each service type (routes.Services and routes.Own) to its handler's svcType.
-var svcOf = func() map[routes.ServiceType]svcType {
-	m := make(map[routes.ServiceType]svcType, numSvc)
-	for t := svcUnknown + 1; t < numSvc; t++ {
-		m[routes.ServiceType(svcNames[t])] = t
+// catalog is built on first use, once every handler file's init has registered its handler.
+// A row without a handler is not served (TestEveryServiceTypeHasAHandler fails for it).
+var catalog = sync.OnceValue(func() *catalogue {
+	c := &catalogue{byType: map[routes.ServiceType]*service{}}
+	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
+		for i := range list {
+			row := &list[i]
+			hd, ok := handlers[row.Type]
+			if !ok {
+				continue
+			}
+			svc := &service{Service: row, handler: hd, index: len(c.list)}
+			for _, ep := range row.Endpoints {
+				r, err := compilePattern(ep.Methods, ep.Path)
+				if err != nil {
+					panic(fmt.Sprintf("routes: endpoint %s %q: %v", row.Type, ep.Path, err))
+				}
+				r.svc, r.action, r.pathRequired = svc, ep.Action, ep.PathRequired
+				pt := pluginTypeIndex(ep.PluginType)
+				svc.builtin[pt] = append(svc.builtin[pt], r)
+			}
+			c.list = append(c.list, svc)
+			c.byType[row.Type] = svc
+		}
 	}
-	return m
-}()
+	return c
+})
 
-func svcFromSpec(t routes.ServiceType) svcType {
-	if _, ok := routes.LookupService(t); !ok {
-		return svcUnknown
+// typeName is the metrics and log name of a call's type ("unknown": no route matched).
+func (s *service) typeName() string {
+	if s == nil {
+		return "unknown"
 	}
-	return svcOf[t]
+	return string(s.Type)
 }
 
 // table is an immutable route snapshot.
@@ -63,7 +80,8 @@ type gvEntry struct {
 	name           string // DataPlaneService name
 	pluginID       string
 	isApp          bool
-	has            [numSvc]bool
+	// has marks the types the entry serves, by catalog index.
+	has []bool
 	// routes are matched in order: the built-in endpoints of the declared types (shared
 	// between entries), then the custom routes, most specific first.
 	routes []*route
@@ -93,7 +111,7 @@ type segment struct {
 // route is one compiled pattern of the route grammar (routes.ParsePath): a built-in endpoint
 // of a service type or a custom route of the spec.
 type route struct {
-	typ      svcType
+	svc      *service
 	methods  []string // nil: any
 	allow    string   // methods as in an Allow header
 	raw      string
@@ -141,28 +159,9 @@ func compileRoute(method, p string) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.typ, r.custom = svcRoute, true
+	r.svc, r.custom = catalog().byType[v0alpha1.DataPlaneServiceServiceTypeRoute], true
 	return r, nil
 }
-
-// builtin holds the compiled endpoints of every service type, per svcType and plugin type
-// (0: datasource, 1: app). They are compiled once and shared by every entry.
-var builtin = func() (out [numSvc][2][]*route) {
-	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
-		for _, svc := range list {
-			typ := svcOf[svc.Type]
-			for _, ep := range svc.Endpoints {
-				r, err := compilePattern(ep.Methods, ep.Path)
-				if err != nil {
-					panic(fmt.Sprintf("routes: endpoint %s %q: %v", svc.Type, ep.Path, err))
-				}
-				r.typ, r.action, r.pathRequired = typ, ep.Action, ep.PathRequired
-				out[typ][pluginTypeIndex(ep.PluginType)] = append(out[typ][pluginTypeIndex(ep.PluginType)], r)
-			}
-		}
-	}
-	return out
-}()
 
 func pluginTypeIndex(pluginType string) int {
 	if pluginType == routes.PluginTypeApp {
@@ -170,17 +169,6 @@ func pluginTypeIndex(pluginType string) int {
 	}
 	return 0
 }
-
-// builtinOrder is the order built-in endpoints are matched in: dpa's own, then the declared
-// types in the order of routes.Services.
-var builtinOrder = func() (out []svcType) {
-	for _, list := range [][]routes.Service{routes.Own, routes.Services} {
-		for _, svc := range list {
-			out = append(out, svcOf[svc.Type])
-		}
-	}
-	return out
-}()
 
 // nextSeg splits "/a/b/c" into "a" and "/b/c". ok is false at the end.
 func nextSeg(p string) (seg, rest string, ok bool) {
@@ -303,12 +291,14 @@ func compile(regs []routes.Registration, prev *table) (*table, []string) {
 		}
 		own := len(problems)
 		var custom []*route
+		cat := catalog()
+		e.has = make([]bool, len(cat.list))
 		for _, s := range reg.Services {
-			typ := svcFromSpec(s.Type)
-			if typ == svcUnknown {
+			svc := cat.byType[s.Type]
+			if _, declarable := routes.LookupService(s.Type); svc == nil || !declarable {
 				continue
 			}
-			if typ == svcRoute {
+			if s.Type == v0alpha1.DataPlaneServiceServiceTypeRoute {
 				method := ""
 				if s.Method != nil {
 					method = strings.ToUpper(string(*s.Method))
@@ -324,12 +314,12 @@ func compile(regs []routes.Registration, prev *table) (*table, []string) {
 				}
 				custom = append(custom, r)
 			}
-			e.has[typ] = true
+			e.has[svc.index] = true
 		}
-		e.has[svcDiscovery], e.has[svcDatasources] = true, true
-		for _, typ := range builtinOrder {
-			if e.has[typ] {
-				e.routes = append(e.routes, builtin[typ][pluginTypeIndex(reg.PluginType)]...)
+		for _, svc := range cat.list {
+			if e.has[svc.index] || isOwn(svc.Type) {
+				e.has[svc.index] = true
+				e.routes = append(e.routes, svc.builtin[pluginTypeIndex(reg.PluginType)]...)
 			}
 		}
 		// More specific custom routes first: more literal segments, then fixed length before
@@ -381,7 +371,7 @@ func (t *table) lookup(path string) (e *gvEntry, rest string, ok bool) {
 
 // target is a matched request.
 type target struct {
-	typ   svcType
+	svc   *service
 	ns    string
 	uid   string
 	sub   string // sub-path for resource/stream/proxy (no leading "/"); path for routes
@@ -408,7 +398,7 @@ func (e *gvEntry) match(method, rest string) (target, *httpError) {
 		if r.custom {
 			return routeTarget(r, rest), nil
 		}
-		return target{typ: r.typ, ns: ns, uid: uid, sub: sub, action: r.action}, nil
+		return target{svc: r.svc, ns: ns, uid: uid, sub: sub, action: r.action}, nil
 	}
 	if len(allow) > 0 {
 		return target{}, errMethod(method, dedupJoin(allow))
@@ -421,7 +411,7 @@ func (e *gvEntry) match(method, rest string) (target, *httpError) {
 // gets that datasource's instance settings, and the plugin receives the path after the uid,
 // like a resource call. Other routes pass their whole path to the plugin.
 func routeTarget(r *route, rest string) target {
-	t := target{typ: svcRoute, route: r, sub: strings.TrimPrefix(rest, "/")}
+	t := target{svc: r.svc, route: r, sub: strings.TrimPrefix(rest, "/")}
 	seg, next, ok := nextSeg(rest)
 	if !ok || seg != "namespaces" {
 		return t
@@ -434,6 +424,17 @@ func routeTarget(r *route, rest string) target {
 		}
 	}
 	return t
+}
+
+// isOwn reports whether t is one of dpa's own types (routes.Own), served for every
+// registration without being declared.
+func isOwn(t routes.ServiceType) bool {
+	for _, s := range routes.Own {
+		if s.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 func dedupJoin(ms []string) string {

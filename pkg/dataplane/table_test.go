@@ -38,7 +38,7 @@ func TestMatch(t *testing.T) {
 	}
 	type key struct{ gv, method, path string }
 	type want struct {
-		typ                  svcType
+		typ                  routes.ServiceType
 		code                 int // 0: matched
 		allow                string
 		ns, uid, sub, action string
@@ -47,72 +47,72 @@ func TestMatch(t *testing.T) {
 	notFound := want{code: http.StatusNotFound}
 	cases := map[key]want{
 		// discovery and the datasource objects (dpa's own)
-		{ds, "GET", ""}:   {typ: svcDiscovery},
-		{ds, "GET", "/"}:  {typ: svcDiscovery},
-		{ds, "HEAD", "/"}: {typ: svcDiscovery},
+		{ds, "GET", ""}:   {typ: "discovery"},
+		{ds, "GET", "/"}:  {typ: "discovery"},
+		{ds, "HEAD", "/"}: {typ: "discovery"},
 		{ds, "POST", "/"}: {code: 405, allow: "GET"},
-		{ds, "GET", "/namespaces/org-2/datasources"}:       {typ: svcDatasources, ns: "org-2", action: "list"},
-		{ds, "GET", "/namespaces/org-2/datasources/"}:      {typ: svcDatasources, ns: "org-2", action: "list"},
-		{ds, "GET", "/namespaces/org-2/datasources/u1"}:    {typ: svcDatasources, ns: "org-2", uid: "u1", action: "get"},
+		{ds, "GET", "/namespaces/org-2/datasources"}:       {typ: "datasources", ns: "org-2", action: "list"},
+		{ds, "GET", "/namespaces/org-2/datasources/"}:      {typ: "datasources", ns: "org-2", action: "list"},
+		{ds, "GET", "/namespaces/org-2/datasources/u1"}:    {typ: "datasources", ns: "org-2", uid: "u1", action: "get"},
 		{ds, "DELETE", "/namespaces/org-2/datasources/u1"}: {code: 405, allow: "GET"},
 		{ds, "GET", "/namespaces/org-2/connections"}:       notFound,
 		{ds, "GET", "/namespaces//datasources"}:            notFound,
 		{app, "GET", "/namespaces/default/datasources"}:    notFound,
 		// datasource service types
-		{ds, "POST", "/namespaces/default/datasources/u1/query"}:       {typ: svcQuery, ns: "default", uid: "u1"},
-		{ds, "POST", "/namespaces/default/datasources/u1/query/"}:      {typ: svcQuery, ns: "default", uid: "u1"},
-		{ds, "POST", "/namespaces/default/connections/u1/query"}:       {typ: svcQuery, ns: "default", uid: "u1"},
+		{ds, "POST", "/namespaces/default/datasources/u1/query"}:       {typ: "query", ns: "default", uid: "u1"},
+		{ds, "POST", "/namespaces/default/datasources/u1/query/"}:      {typ: "query", ns: "default", uid: "u1"},
+		{ds, "POST", "/namespaces/default/connections/u1/query"}:       {typ: "query", ns: "default", uid: "u1"},
 		{ds, "GET", "/namespaces/default/connections/u1/health"}:       notFound,
-		{ds, "GET", "/namespaces/default/datasources/u1/health"}:       {typ: svcHealth, ns: "default", uid: "u1"},
+		{ds, "GET", "/namespaces/default/datasources/u1/health"}:       {typ: "health", ns: "default", uid: "u1"},
 		{ds, "POST", "/namespaces/default/datasources/u1/health"}:      {code: 405, allow: "GET"},
-		{ds, "PUT", "/namespaces/default/datasources/u1/resource/a/b"}: {typ: svcResource, ns: "default", uid: "u1", sub: "a/b"},
-		{ds, "GET", "/namespaces/default/datasources/u1/resource/a/"}:  {typ: svcResource, ns: "default", uid: "u1", sub: "a/"},
-		{ds, "GET", "/namespaces/default/datasources/u1/resource"}:     {typ: svcResource, ns: "default", uid: "u1"},
-		{ds, "GET", "/namespaces/default/datasources/u1/resource//x"}:  {typ: svcResource, ns: "default", uid: "u1", sub: "/x"},
-		{ds, "GET", "/namespaces/default/datasources/u1/stream/ch/1"}:  {typ: svcStream, ns: "default", uid: "u1", sub: "ch/1"},
-		{ds, "POST", "/namespaces/default/datasources/u1/stream/ch"}:   {typ: svcStream, ns: "default", uid: "u1", sub: "ch"},
+		{ds, "PUT", "/namespaces/default/datasources/u1/resource/a/b"}: {typ: "resource", ns: "default", uid: "u1", sub: "a/b"},
+		{ds, "GET", "/namespaces/default/datasources/u1/resource/a/"}:  {typ: "resource", ns: "default", uid: "u1", sub: "a/"},
+		{ds, "GET", "/namespaces/default/datasources/u1/resource"}:     {typ: "resource", ns: "default", uid: "u1"},
+		{ds, "GET", "/namespaces/default/datasources/u1/resource//x"}:  {typ: "resource", ns: "default", uid: "u1", sub: "/x"},
+		{ds, "GET", "/namespaces/default/datasources/u1/stream/ch/1"}:  {typ: "stream", ns: "default", uid: "u1", sub: "ch/1"},
+		{ds, "POST", "/namespaces/default/datasources/u1/stream/ch"}:   {typ: "stream", ns: "default", uid: "u1", sub: "ch"},
 		{ds, "PUT", "/namespaces/default/datasources/u1/stream/ch"}:    {code: 405, allow: "GET, POST"},
 		{ds, "GET", "/namespaces/default/datasources/u1/stream"}:       notFound,
 		{ds, "GET", "/namespaces/default/datasources/u1/stream/"}:      notFound,
-		{ds, "PATCH", "/namespaces/default/datasources/u1/proxy/x/y"}:  {typ: svcProxy, ns: "default", uid: "u1", sub: "x/y"},
-		{ds, "GET", "/namespaces/default/datasources/u1/proxy"}:        {typ: svcProxy, ns: "default", uid: "u1"},
+		{ds, "PATCH", "/namespaces/default/datasources/u1/proxy/x/y"}:  {typ: "datasource-proxy", ns: "default", uid: "u1", sub: "x/y"},
+		{ds, "GET", "/namespaces/default/datasources/u1/proxy"}:        {typ: "datasource-proxy", ns: "default", uid: "u1"},
 		{ds, "GET", "/namespaces/default/datasources/u1/nope"}:         notFound,
-		{ds, "GET", "/metrics"}:             {typ: svcMetrics},
-		{ds, "GET", "/metrics/"}:            {typ: svcMetrics},
+		{ds, "GET", "/metrics"}:             {typ: "metrics"},
+		{ds, "GET", "/metrics/"}:            {typ: "metrics"},
 		{ds, "GET", "/metrics/x"}:           notFound,
 		{ds, "POST", "/metrics"}:            {code: 405, allow: "GET"},
-		{ds, "POST", "/conversion"}:         {typ: svcConversion},
+		{ds, "POST", "/conversion"}:         {typ: "conversion"},
 		{ds, "GET", "/conversion"}:          {code: 405, allow: "POST"},
-		{ds, "POST", "/admission/validate"}: {typ: svcAdmission, action: "validate"},
-		{ds, "POST", "/admission/mutate/"}:  {typ: svcAdmission, action: "mutate"},
+		{ds, "POST", "/admission/validate"}: {typ: "admission", action: "validate"},
+		{ds, "POST", "/admission/mutate/"}:  {typ: "admission", action: "mutate"},
 		{ds, "POST", "/admission/other"}:    notFound,
 		{ds, "GET", "/admission/mutate"}:    {code: 405, allow: "POST"},
 		// custom routes beside the built-in ones
-		{ds, "GET", "/namespaces/default/things/t1"}:                 {typ: svcRoute, ns: "default", sub: "namespaces/default/things/t1"},
-		{ds, "HEAD", "/namespaces/default/things/t1"}:                {typ: svcRoute, ns: "default", sub: "namespaces/default/things/t1"},
+		{ds, "GET", "/namespaces/default/things/t1"}:                 {typ: "route", ns: "default", sub: "namespaces/default/things/t1"},
+		{ds, "HEAD", "/namespaces/default/things/t1"}:                {typ: "route", ns: "default", sub: "namespaces/default/things/t1"},
 		{ds, "POST", "/namespaces/default/things/t1"}:                {code: 405, allow: "GET"},
-		{ds, "POST", "/hooks"}:                                       {typ: svcRoute, sub: "hooks"},
-		{ds, "POST", "/hooks/a/b"}:                                   {typ: svcRoute, sub: "hooks/a/b"},
-		{ds, "OPTIONS", "/any/1"}:                                    {typ: svcRoute, sub: "any/1"},
+		{ds, "POST", "/hooks"}:                                       {typ: "route", sub: "hooks"},
+		{ds, "POST", "/hooks/a/b"}:                                   {typ: "route", sub: "hooks/a/b"},
+		{ds, "OPTIONS", "/any/1"}:                                    {typ: "route", sub: "any/1"},
 		{ds, "GET", "/any/1/2"}:                                      notFound,
-		{ds, "GET", "/namespaces/default/datasources/u1/query"}:      {typ: svcRoute, ns: "default", uid: "u1", sub: "query"},
+		{ds, "GET", "/namespaces/default/datasources/u1/query"}:      {typ: "route", ns: "default", uid: "u1", sub: "query"},
 		{ds, "PUT", "/namespaces/default/datasources/u1/query"}:      {code: 405, allow: "POST, GET"},
-		{ds, "DELETE", "/namespaces/default/datasources/u1/items/7"}: {typ: svcRoute, ns: "default", uid: "u1", sub: "items/7"},
+		{ds, "DELETE", "/namespaces/default/datasources/u1/items/7"}: {typ: "route", ns: "default", uid: "u1", sub: "items/7"},
 		// app plugins: per-namespace paths, no datasources
-		{app, "GET", "/namespaces/org-3/health"}:                {typ: svcHealth, ns: "org-3"},
-		{app, "GET", "/namespaces/org-3/resource/settings"}:     {typ: svcResource, ns: "org-3", sub: "settings"},
-		{app, "DELETE", "/namespaces/org-3/resource"}:           {typ: svcResource, ns: "org-3"},
-		{app, "GET", "/namespaces/org-3/stream/live/1"}:         {typ: svcStream, ns: "org-3", sub: "live/1"},
+		{app, "GET", "/namespaces/org-3/health"}:                {typ: "health", ns: "org-3"},
+		{app, "GET", "/namespaces/org-3/resource/settings"}:     {typ: "resource", ns: "org-3", sub: "settings"},
+		{app, "DELETE", "/namespaces/org-3/resource"}:           {typ: "resource", ns: "org-3"},
+		{app, "GET", "/namespaces/org-3/stream/live/1"}:         {typ: "stream", ns: "org-3", sub: "live/1"},
 		{app, "GET", "/namespaces/org-3/stream"}:                notFound,
 		{app, "POST", "/namespaces/org-3/health"}:               {code: 405, allow: "GET"},
 		{app, "GET", "/namespaces/org-3/datasources/u1/health"}: notFound,
 		{app, "GET", "/metrics"}:                                notFound,
 		// undeclared types are not served
-		{q, "POST", "/namespaces/default/datasources/u1/query"}:   {typ: svcQuery, ns: "default", uid: "u1"},
+		{q, "POST", "/namespaces/default/datasources/u1/query"}:   {typ: "query", ns: "default", uid: "u1"},
 		{q, "GET", "/namespaces/default/datasources/u1/health"}:   notFound,
 		{q, "GET", "/namespaces/default/datasources/u1/resource"}: notFound,
 		{q, "POST", "/conversion"}:                                notFound,
-		{q, "GET", "/namespaces/default/datasources"}:             {typ: svcDatasources, ns: "default", action: "list"},
+		{q, "GET", "/namespaces/default/datasources"}:             {typ: "datasources", ns: "default", action: "list"},
 	}
 	for k, w := range cases {
 		e, rest, ok := tbl.lookup("/apis/" + k.gv + k.path)
@@ -125,9 +125,9 @@ func TestMatch(t *testing.T) {
 		if herr != nil {
 			got = want{code: herr.code, allow: herr.allow}
 		} else {
-			got = want{typ: tg.typ, ns: tg.ns, uid: tg.uid, sub: tg.sub, action: tg.action}
-			if (tg.typ == svcRoute) != (tg.route != nil) {
-				t.Errorf("%s %s%s: type %s with route %v", k.method, k.gv, k.path, tg.typ, tg.route)
+			got = want{typ: tg.svc.Type, ns: tg.ns, uid: tg.uid, sub: tg.sub, action: tg.action}
+			if (tg.svc.Type == v0alpha1.DataPlaneServiceServiceTypeRoute) != (tg.route != nil) {
+				t.Errorf("%s %s%s: type %s with route %v", k.method, k.gv, k.path, tg.svc.typeName(), tg.route)
 			}
 		}
 		if got != w {

@@ -299,9 +299,33 @@ func appendArrowBatch(t *testing.T, b []byte, more []int64) []byte {
 	return buf.Bytes()
 }
 
-// TestEveryServiceTypeHasAHandler: each declarable type (routes.Services) maps to a handler
-// and takes its deadline from its --timeout key.
+// TestEveryServiceTypeHasAHandler: each type of routes.Own and routes.Services has exactly
+// one handler, registered by its own file, and no handler serves a type without a row — so a
+// type added to the kind and the table is not served until its handler file exists, and a
+// handler cannot outlive its row. Each takes its deadline from its row's --timeout key.
 func TestEveryServiceTypeHasAHandler(t *testing.T) {
+	rows := map[routes.ServiceType]bool{}
+	for _, s := range routes.All() {
+		rows[s.Type] = true
+		h, ok := handlers[s.Type]
+		switch {
+		case !ok:
+			t.Errorf("service type %s has no handler (handle it in its own file)", s.Type)
+		case (h.serve == nil) == (h.prepare == nil):
+			t.Errorf("service type %s: a handler serves itself or prepares a plugin call, exactly one", s.Type)
+		case h.serve != nil && s.PluginService != "":
+			t.Errorf("service type %s calls %s but its handler calls no plugin", s.Type, s.PluginService)
+		}
+	}
+	for typ := range handlers {
+		if !rows[typ] {
+			t.Errorf("handler for %s, which no row of pkg/routes defines", typ)
+		}
+	}
+	if got, want := len(catalog().list), len(routes.All()); got != want {
+		t.Errorf("the catalog serves %d types, pkg/routes has %d", got, want)
+	}
+
 	var to Timeouts
 	for i, key := range routes.TimeoutKeys() {
 		if err := to.Set(key, time.Duration(i+1)*time.Second); err != nil {
@@ -309,24 +333,24 @@ func TestEveryServiceTypeHasAHandler(t *testing.T) {
 		}
 	}
 	per := to.perType()
-	for _, spec := range routes.Services {
-		typ := svcFromSpec(spec.Type)
-		if typ == svcUnknown {
-			t.Errorf("service type %s has no handler", spec.Type)
-			continue
+	for _, svc := range catalog().list {
+		want := time.Duration(-1)
+		if svc.Timeout != "" {
+			want = time.Duration(slices.Index(routes.TimeoutKeys(), svc.Timeout)+1) * time.Second
 		}
-		if typ.String() != string(spec.Type) {
-			t.Errorf("%s is served as %s", spec.Type, typ)
+		if per[svc.index] != want {
+			t.Errorf("%s deadline = %v, want %v (key %q)", svc.Type, per[svc.index], want, svc.Timeout)
 		}
-		want := time.Duration(slices.Index(routes.TimeoutKeys(), spec.Timeout)+1) * time.Second
-		if per[typ] != want {
-			t.Errorf("%s deadline = %v, want %v (key %s)", spec.Type, per[typ], want, spec.Timeout)
-		}
-	}
-	if per[svcDiscovery] != -1 || per[svcDatasources] != -1 {
-		t.Errorf("the data plane's own types have deadlines: %v %v", per[svcDiscovery], per[svcDatasources])
 	}
 	if err := to.Set("bogus", time.Second); err == nil || !strings.Contains(err.Error(), "query, resource") {
 		t.Errorf("Set(bogus) = %v", err)
 	}
+}
+
+// encodeQueryResponse is a whole query answer and its status, as the query handler writes
+// them.
+func encodeQueryResponse(resp *pluginv2.QueryDataResponse, order []string) ([]byte, int) {
+	var buf bytes.Buffer
+	_ = writeQueryResults(&buf, resp, order)
+	return buf.Bytes(), queryStatus(resp, order)
 }

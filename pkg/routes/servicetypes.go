@@ -34,6 +34,44 @@ type Service struct {
 	Endpoints []Endpoint
 	// Access is who may call it (pkg/authz applies it).
 	Access Access
+	// Verb is what a call does, as the data plane's denials and access reviews (kubectl auth
+	// can-i) name it: "query", "get", "call", … ("": the endpoint's Action, as datasources'
+	// "list" and "get"). MethodVerbs overrides it per HTTP method (a stream: a GET subscribes,
+	// a POST publishes). Read it with VerbFor.
+	Verb        string
+	MethodVerbs map[string]string
+	// Resource is the type's name in access reviews: the subresource of datasources (or
+	// connections) for its datasource endpoints ("query" for datasources/query), the resource
+	// in a namespace or outside one for the others ("health", "metrics"). "": reviews cannot
+	// name it (a custom route is whatever else a review names; discovery is a path).
+	Resource string
+	// Discovery is how the type shows in its group/version's discovery document (datasource
+	// plugins only, as Grafana lists them; nil: not listed).
+	Discovery *DiscoveryEntry
+}
+
+// DiscoveryEntry is a service type's entry in a group/version's APIResourceList.
+type DiscoveryEntry struct {
+	// Name is the resource ("datasources") or resource/subresource ("datasources/query").
+	Name         string
+	SingularName string
+	// Verbs are the Kubernetes verbs it answers.
+	Verbs []string
+}
+
+// VerbFor is the verb of a call with HTTP method (HEAD as GET) to an endpoint with action
+// (see Verb).
+func (s Service) VerbFor(method, action string) string {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	if v, ok := s.MethodVerbs[method]; ok {
+		return v
+	}
+	if s.Verb == "" {
+		return action
+	}
+	return s.Verb
 }
 
 // Access is the access rule of a service type, applied by pkg/authz.
@@ -87,6 +125,10 @@ func (s Service) DatasourceOnly() bool {
 }
 
 var (
+	// The verbs of discovery documents.
+	readOnly  = []string{"get"}
+	readWrite = []string{"get", "create", "update", "patch", "delete"}
+
 	get     = []string{http.MethodGet}
 	post    = []string{http.MethodPost}
 	getPost = []string{http.MethodGet, http.MethodPost}
@@ -121,24 +163,34 @@ func forAll(methods []string, path string, actions ...string) []Endpoint {
 // Services lists every service type, in the order of the CUE enum.
 var Services = []Service{
 	{Type: v0alpha1.DataPlaneServiceServiceTypeQuery, PluginService: backendplugin.ServiceData, Timeout: TimeoutQuery, Access: AccessPluginCall,
+		Verb: "query", Resource: "query", Discovery: &DiscoveryEntry{Name: "datasources/query", Verbs: []string{"create"}},
 		Endpoints: []Endpoint{
 			{Methods: post, Path: dsPath + "/query", PluginType: PluginTypeDatasource},
 			{Methods: post, Path: "/namespaces/{namespace}/connections/{uid}/query", PluginType: PluginTypeDatasource},
 		}},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeResource, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource, Access: AccessPluginCall,
+		Verb: "call", Resource: "resource", Discovery: &DiscoveryEntry{Name: "datasources/resource", Verbs: readWrite},
 		Endpoints: both(nil, "/resource/{path...}", false)},
-	{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource, Access: AccessPluginCall},
+	{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, PluginService: backendplugin.ServiceResource, Timeout: TimeoutResource, Access: AccessPluginCall,
+		Verb: "call"},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeStream, PluginService: backendplugin.ServiceStream, Timeout: TimeoutResource, Access: AccessPluginCall,
+		MethodVerbs: map[string]string{http.MethodGet: "subscribe", http.MethodPost: "publish"},
+		Resource:    "stream", Discovery: &DiscoveryEntry{Name: "datasources/stream", Verbs: []string{"get", "create"}},
 		Endpoints: both(getPost, "/stream/{path...}", true)},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeHealth, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutHealth, Access: AccessPluginCall,
+		Verb: "get", Resource: "health", Discovery: &DiscoveryEntry{Name: "datasources/health", Verbs: readOnly},
 		Endpoints: both(get, "/health", false)},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeMetrics, PluginService: backendplugin.ServiceDiagnostics, Timeout: TimeoutMetrics, Access: AccessMonitoring,
+		Verb: "get", Resource: "metrics",
 		Endpoints: forAll(get, "/metrics")},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeAdmission, PluginService: backendplugin.ServiceAdmissionControl, Timeout: TimeoutAdmission, Access: AccessWebhook,
+		Verb: "admit", Resource: "admission",
 		Endpoints: forAll(post, "/admission", "validate", "mutate")},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeConversion, PluginService: backendplugin.ServiceResourceConversion, Timeout: TimeoutConversion, Access: AccessWebhook,
+		Verb: "convert", Resource: "conversion",
 		Endpoints: forAll(post, "/conversion")},
 	{Type: v0alpha1.DataPlaneServiceServiceTypeDatasourceProxy, Timeout: TimeoutProxy, Access: AccessPluginCall,
+		Verb: "call", Resource: "proxy", Discovery: &DiscoveryEntry{Name: "datasources/proxy", Verbs: readWrite},
 		Endpoints: []Endpoint{{Path: dsPath + "/proxy/{path...}", PluginType: PluginTypeDatasource}}},
 }
 
@@ -152,11 +204,29 @@ const (
 
 // Own lists dpa's own service types, matched before the declared ones.
 var Own = []Service{
-	{Type: Discovery, Access: AccessAuthenticated, Endpoints: forAll(get, "/")},
-	{Type: Datasources, Access: AccessDatasourceRead, Endpoints: []Endpoint{
-		{Methods: get, Path: "/namespaces/{namespace}/datasources", PluginType: PluginTypeDatasource, Action: "list"},
-		{Methods: get, Path: dsPath, PluginType: PluginTypeDatasource, Action: "get"},
-	}},
+	{Type: Discovery, Access: AccessAuthenticated, Verb: "get", Endpoints: forAll(get, "/")},
+	{Type: Datasources, Access: AccessDatasourceRead, Resource: "datasources",
+		Discovery: &DiscoveryEntry{Name: "datasources", SingularName: "datasource", Verbs: []string{"get", "list"}},
+		Endpoints: []Endpoint{
+			{Methods: get, Path: "/namespaces/{namespace}/datasources", PluginType: PluginTypeDatasource, Action: "list"},
+			{Methods: get, Path: dsPath, PluginType: PluginTypeDatasource, Action: "get"},
+		}},
+}
+
+// All lists every service type the data plane serves: Own, then Services (the order the
+// data plane matches built-in endpoints in).
+func All() []Service { return append(slices.Clone(Own), Services...) }
+
+// Lookup returns the Service of t among All.
+func Lookup(t ServiceType) (Service, bool) {
+	for _, list := range [][]Service{Own, Services} {
+		for _, s := range list {
+			if s.Type == t {
+				return s, true
+			}
+		}
+	}
+	return Service{}, false
 }
 
 // LookupService returns the Service of t.

@@ -1,7 +1,9 @@
 package routes
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"reflect"
 	"slices"
@@ -108,5 +110,61 @@ func TestEndpoints(t *testing.T) {
 		if s, _ := LookupService(typ); s.DatasourceOnly() != want {
 			t.Errorf("%s DatasourceOnly = %v, want %v", typ, !want, want)
 		}
+	}
+}
+
+// TestVerbsAndReviewNames: every call of every type has a verb (denials and access reviews
+// name it), streams subscribe with GET and publish with POST, and each name an access review
+// can use picks exactly one type.
+func TestVerbsAndReviewNames(t *testing.T) {
+	resources := map[string]ServiceType{}
+	for _, s := range All() {
+		for _, ep := range s.Endpoints {
+			methods := ep.Methods
+			if methods == nil {
+				methods = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+			}
+			for _, m := range methods {
+				if s.VerbFor(m, ep.Action) == "" {
+					t.Errorf("%s %s %s has no verb", s.Type, m, ep.Path)
+				}
+			}
+		}
+		if s.Resource != "" {
+			if other, dup := resources[s.Resource]; dup {
+				t.Errorf("access reviews name %s and %s alike: %q", other, s.Type, s.Resource)
+			}
+			resources[s.Resource] = s.Type
+		}
+		if s.Resource == "" && len(s.Endpoints) > 0 && s.Type != Discovery {
+			t.Errorf("%s has endpoints but no name in access reviews", s.Type)
+		}
+	}
+	stream, _ := Lookup("stream")
+	for method, want := range map[string]string{http.MethodGet: "subscribe", http.MethodHead: "subscribe", http.MethodPost: "publish"} {
+		if got := stream.VerbFor(method, ""); got != want {
+			t.Errorf("stream %s = %q, want %q", method, got, want)
+		}
+	}
+	ds, _ := Lookup(Datasources)
+	if ds.VerbFor(http.MethodGet, "list") != "list" || ds.VerbFor(http.MethodGet, "get") != "get" {
+		t.Error("the datasources' verb is not the endpoint's action")
+	}
+	if _, ok := Lookup("nonsense"); ok {
+		t.Error("Lookup found an unknown type")
+	}
+}
+
+// TestMatchInContext: a carried match is read back as it was; a context without one has none.
+func TestMatchInContext(t *testing.T) {
+	m := &Match{Group: "g", Version: "v1"}
+	if got, ok := MatchFrom(WithMatch(context.Background(), m)); !ok || got != m {
+		t.Errorf("MatchFrom = %v, %v", got, ok)
+	}
+	if _, ok := MatchFrom(context.Background()); ok {
+		t.Error("a match without WithMatch")
+	}
+	if _, ok := MatchFrom(WithMatch(context.Background(), nil)); ok {
+		t.Error("a nil match reads as one")
 	}
 }

@@ -72,16 +72,13 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		dp.next.h = localHandler(apiHandler, fallback)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
-		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic, dp.h.Registered), uiH)
+		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH)
 	}
 	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
 	// request timeout must not cut them off.
 	defaultLongRunning := cfg.Generic.LongRunningFunc
 	cfg.Generic.LongRunningFunc = func(r *http.Request, ri *apirequest.RequestInfo) bool {
-		if ri != nil && ri.APIGroup != "" && dp.h.Registered(ri.APIGroup, ri.APIVersion) {
-			return true
-		}
-		return defaultLongRunning(r, ri)
+		return isDataPlaneRequest(r) || defaultLongRunning(r, ri)
 	}
 
 	loopback := *cfg.Generic.LoopbackClientConfig

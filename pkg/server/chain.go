@@ -20,18 +20,22 @@ import (
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
 // The handler chain, outermost first:
 //
 //	withUI                      /ui and /ui/… (the UI checks its own session)
-//	withDataPlaneFastPath       /apis/<group>/<version>/… of a registered data-plane route →
-//	  dataPlaneChain            authentication, authorization, impersonation, audit, … (the
-//	                            generic chain's deciding filters, same objects) → the data plane;
+//	withDataPlaneFastPath       the data plane's match (routes.Match: group/version, route,
+//	                            type, namespace → org, datasource), made once from one route
+//	                            table and carried in the context; a matched request →
+//	  dataPlaneChain            authentication, authorization (lets the match pass),
+//	                            impersonation, audit, … (the generic chain's deciding filters,
+//	                            same objects) → the data plane, which serves the carried match;
 //	                            anything else ↓
 //	the generic filter chain    authentication, authorization, audit, request info, …
-//	the data plane              routes of registered DataPlaneServices (registered meanwhile)
+//	the data plane              no match carried: GET /apis/<group> of its groups, else ↓
 //	localHandler                dpa's own group → the resource API (strict field validation);
 //	                            any other group → fallbackHandler
 //	fallbackHandler             --delegate-url, else a 404 Status (also the API server's
@@ -137,6 +141,19 @@ func notFound(serializer runtime.NegotiatedSerializer) http.Handler {
 	})
 }
 
+// dataPlaneHandler is the data plane as the fast path needs it: the decision which requests
+// it takes (Match, made once per request) and the handler that serves them.
+type dataPlaneHandler interface {
+	http.Handler
+	Match(r *http.Request) (*routes.Match, bool)
+}
+
+// fastPath is the data plane's filter chain and the decision that admits a request to it.
+type fastPath struct {
+	match func(r *http.Request) (*routes.Match, bool)
+	chain http.Handler
+}
+
 // dataPlaneChain is the filter chain of requests for registered data-plane routes: the
 // generic chain's filters that decide or record something about the request, built from
 // the same Config — the same authenticator (tokens, certificates, front proxy, UI sessions),
@@ -149,7 +166,8 @@ func notFound(serializer runtime.NegotiatedSerializer) http.Handler {
 // request itself). With a no-op tracer provider (the API server's; dpa's own spans come
 // from pkg/dataplane) the tracing filter is withTraceContext, which does what otelhttp does
 // then, minus its per-request overhead. Same order as genericapiserver.DefaultBuildHandlerChain.
-func dataPlaneChain(h http.Handler, c *genericapiserver.Config) http.Handler {
+func dataPlaneChain(dp dataPlaneHandler, c *genericapiserver.Config) fastPath {
+	var h http.Handler = dp
 	h = genericapifilters.WithAuthorization(h, c.Authorization.Authorizer, c.Serializer)
 	if c.FeatureGate.Enabled(genericfeatures.ConstrainedImpersonation) {
 		h = impersonation.WithConstrainedImpersonation(h, c.Authorization.Authorizer, c.Serializer)
@@ -174,21 +192,29 @@ func dataPlaneChain(h http.Handler, c *genericapiserver.Config) http.Handler {
 	h = genericapifilters.WithRequestReceivedTimestamp(h)
 	h = genericfilters.WithPanicRecovery(h, c.RequestInfoResolver)
 	h = genericapifilters.WithAuditInit(h)
-	return h
+	return fastPath{match: dp.Match, chain: h}
 }
 
-// withDataPlaneFastPath sends requests under /apis/<group>/<version> of a registered
-// data-plane route through fast (dataPlaneChain), everything else through generic.
-func withDataPlaneFastPath(fast, generic http.Handler, registered func(group, version string) bool) http.Handler {
+// withDataPlaneFastPath makes the data plane's decision about every request once
+// (fast.match: one load of its route table) and, for a request under /apis/<group>/<version>
+// of a registered group/version, carries the match in the context (routes.WithMatch, as
+// kube-apiserver's WithRequestInfo) through fast's chain: the authorizer, the long-running
+// check and the data plane read it instead of asking again. Everything else goes through
+// generic without a match.
+func withDataPlaneFastPath(fast fastPath, generic http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"); ok {
-			group, rest, _ := strings.Cut(rest, "/")
-			version, _, _ := strings.Cut(rest, "/")
-			if group != "" && version != "" && registered(group, version) {
-				fast.ServeHTTP(w, r)
-				return
-			}
+		if m, ok := fast.match(r); ok {
+			fast.chain.ServeHTTP(w, r.WithContext(routes.WithMatch(r.Context(), m)))
+			return
 		}
 		generic.ServeHTTP(w, r)
 	})
+}
+
+// isDataPlaneRequest is the API server's long-running check for the data plane: a request
+// carrying its match is long-running (the data plane applies its own per-type deadlines;
+// streams have none), so the generic request timeout must not cut it off.
+func isDataPlaneRequest(r *http.Request) bool {
+	_, ok := routes.MatchFrom(r.Context())
+	return ok
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+
+	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
 func recordingHandler(name string, got *[]string) http.Handler {
@@ -113,13 +115,32 @@ func TestWithUI(t *testing.T) {
 	}
 }
 
+// TestWithDataPlaneFastPath: the data plane's match is made once per request, at the
+// decision; a matched request takes the fast chain carrying that very match (what the
+// authorizer, the long-running check and the data plane read), anything else takes the
+// generic chain without one.
 func TestWithDataPlaneFastPath(t *testing.T) {
-	registered := func(group, version string) bool {
-		return group == "example.datasource.grafana.app" && version == "v0alpha1"
+	const group = "example.datasource.grafana.app"
+	matches := 0
+	match := func(r *http.Request) (*routes.Match, bool) {
+		matches++
+		rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"+group+"/v0alpha1")
+		if !ok || (rest != "" && !strings.HasPrefix(rest, "/")) {
+			return nil, false
+		}
+		return &routes.Match{Group: group, Version: "v0alpha1", UID: rest}, true
 	}
-	fast := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Chain", "fast") })
-	generic := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Header().Set("X-Chain", "generic") })
-	h := withDataPlaneFastPath(fast, generic, registered)
+	var carried *routes.Match
+	chain := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Chain", name)
+			carried, _ = routes.MatchFrom(r.Context())
+			if isDataPlaneRequest(r) != (name == "fast") {
+				t.Errorf("%s: long-running = %v in the %s chain", r.URL.Path, isDataPlaneRequest(r), name)
+			}
+		})
+	}
+	h := withDataPlaneFastPath(fastPath{match: match, chain: chain("fast")}, chain("generic"))
 	for path, want := range map[string]string{
 		"/apis/example.datasource.grafana.app/v0alpha1":                                        "fast",
 		"/apis/example.datasource.grafana.app/v0alpha1/namespaces/default/datasources/x/query": "fast",
@@ -131,10 +152,20 @@ func TestWithDataPlaneFastPath(t *testing.T) {
 		"/metrics": "generic",
 		"/api/example.datasource.grafana.app/v0alpha1": "generic",
 	} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		if got := rec.Header().Get("X-Chain"); got != want {
-			t.Errorf("%s: %s chain, want %s", path, got, want)
-		}
+		t.Run(path, func(t *testing.T) {
+			matches, carried = 0, nil
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			if got := rec.Header().Get("X-Chain"); got != want {
+				t.Errorf("%s chain, want %s", got, want)
+			}
+			if matches != 1 {
+				t.Errorf("the match was made %d times, want once", matches)
+			}
+			wantUID := strings.TrimPrefix(path, "/apis/"+group+"/v0alpha1")
+			if (carried != nil) != (want == "fast") || (carried != nil && carried.UID != wantUID) {
+				t.Errorf("carried match %+v", carried)
+			}
+		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -56,33 +55,27 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 		return nil, err
 	}
 	out := &dataPlane{next: &nextHandler{}, discovery: newDiscoverySink(), host: host}
-	// The authorizer asks the data plane which groups it serves; the data plane asks the
-	// authorizer who may call a matched route.
-	var registered atomic.Pointer[dataplane.Handler]
-	out.authz = authz.New(authz.Options{
-		DataPlaneGroup: func(group, version string) bool {
-			h := registered.Load()
-			return h != nil && h.Registered(group, version)
-		},
-		WebhookGroup:      s.cfg.Authorization.WebhookGroup,
-		ServiceAdminGroup: s.cfg.Authorization.ServiceAdminGroup,
-		Delegating:        s.cfg.Authorization.Delegating,
-		InternalUID:       internalUID,
-	})
-	out.authz.SetPolicy(policy)
-	go authz.Watch(ctx, s.cfg.Provisioning.Dir, 5*time.Second, out.authz, log.With("component", "access-control"))
-	s.reloadOnSIGHUP(ctx, host, settings, out.authz)
-	o := s.cfg.DataPlane // limits, deadlines and the Grafana config, from the options
-	o.Plugins = pluginProvider(host)
-	o.Settings = settings
-	o.Next = out.next
-	o.Logger = log.With("component", "dataplane")
-	o.Tracer = tp
-	o.Metrics = legacyregistry.Registerer()
-	o.RoutesChanged = out.discovery.changed
-	o.Authorizer = out.authz
-	out.h = dataplane.New(o)
-	registered.Store(out.h)
+	// Built in order, without a cycle: the rules (and their policy) first, the data plane
+	// that authorizes its routes with them, then the API server's authorizer — the same
+	// rules and policy — whose access reviews ask the data plane which groups it serves.
+	// Requests need no such question: they carry the data plane's match (chain.go).
+	azOpts := s.cfg.Authorization
+	azOpts.InternalUID = internalUID
+	rules := authz.New(azOpts)
+	rules.SetPolicy(policy)
+	go authz.Watch(ctx, s.cfg.Provisioning.Dir, 5*time.Second, rules, log.With("component", "access-control"))
+	s.reloadOnSIGHUP(ctx, host, settings, rules)
+	opts := s.cfg.DataPlane
+	opts.Plugins = pluginProvider(host)
+	opts.Settings = settings
+	opts.Next = out.next
+	opts.Logger = log.With("component", "dataplane")
+	opts.Tracer = tp
+	opts.Metrics = legacyregistry.Registerer()
+	opts.RoutesChanged = out.discovery.changed
+	opts.Authorizer = rules
+	out.h = dataplane.New(opts)
+	out.authz = rules.WithDataPlane(out.h)
 	done.add(out.h.Close)
 	out.discovery.dp = out.h
 	go out.discovery.run(ctx)

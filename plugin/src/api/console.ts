@@ -3,8 +3,8 @@
 // uid filled in, how to send them through the UI's http layer, and the equivalent curl.
 import { lastValueFrom } from 'rxjs';
 import { getBackendSrv } from '@grafana/runtime';
-import { ENDPOINTS } from './endpoints.gen';
-import type { DataPlaneService, ServiceType } from './types';
+import { ENDPOINTS, VERBS } from './endpoints.gen';
+import { SERVICE_TYPES, type DataPlaneService, type ServiceType } from './types';
 
 /** Where a call goes: a datasource of a namespace, or (app plugins) the namespace itself. */
 export interface ConsoleTarget {
@@ -29,8 +29,8 @@ export interface ConsoleEndpoint {
 
 export const ANY_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
-/** The service types the console offers calls for (health has its own Test button too). */
-export const CONSOLE_TYPES: ServiceType[] = ['query', 'resource', 'route', 'stream', 'health', 'datasource-proxy', 'metrics', 'admission', 'conversion'];
+/** The service types the console offers calls for: every type (health has its own Test button too). */
+export const CONSOLE_TYPES: ServiceType[] = SERVICE_TYPES;
 
 function scopeOf(template: string): EndpointScope {
   if (template.includes('{uid}')) {
@@ -74,7 +74,7 @@ export function consoleEndpoints(obj: DataPlaneService): ConsoleEndpoint[] {
           methods: e.methods.length ? e.methods : ANY_METHODS,
           template,
           scope: scopeOf(template),
-          pathRequired: s.type === 'stream',
+          pathRequired: e.pathRequired,
         });
       });
   });
@@ -136,17 +136,16 @@ export function exampleBody(type: ServiceType, obj: DataPlaneService, target?: C
   }
 }
 
+/** defaultMethod is GET where the endpoint answers it, else its one method (POST for query, admission, conversion). */
 export function defaultMethod(ep: ConsoleEndpoint): string {
-  if (ep.type === 'query' || ep.type === 'admission' || ep.type === 'conversion') {
-    return 'POST';
-  }
   return ep.methods.includes('GET') ? 'GET' : ep.methods[0];
 }
 
 export const hasBody = (method: string) => !['GET', 'HEAD', 'DELETE'].includes(method);
 
 /** A stream subscription is a long-lived GET: the console listens for a while, then leaves. */
-export const isSubscription = (ep: Pick<ConsoleEndpoint, 'type'>, method: string) => ep.type === 'stream' && method === 'GET';
+export const isSubscription = (ep: Pick<ConsoleEndpoint, 'type'>, method: string) =>
+  VERBS[ep.type]?.methodVerbs[method] === 'subscribe';
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

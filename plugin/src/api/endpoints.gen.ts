@@ -6,19 +6,24 @@ export interface Endpoint {
   /** Relative to /apis/{group}/{version}, in the route grammar. */
   path: string;
   pluginType: 'datasource' | 'app';
+  /** The trailing {path...} must not be empty (a stream names its channel). */
+  pathRequired: boolean;
 }
+
+/** The service types a DataPlaneService may declare, in the order of the schema's enum. */
+export const SERVICE_TYPES = ["query", "resource", "route", "stream", "health", "metrics", "admission", "conversion", "datasource-proxy"] as const;
 
 /** The built-in endpoints of each service type (route has none: its path is the spec's). */
 export const ENDPOINTS: Record<string, Endpoint[]> = {
-  "query": [{"methods":["POST"],"path":"/namespaces/{namespace}/datasources/{uid}/query","pluginType":"datasource"},{"methods":["POST"],"path":"/namespaces/{namespace}/connections/{uid}/query","pluginType":"datasource"}],
-  "resource": [{"methods":[],"path":"/namespaces/{namespace}/datasources/{uid}/resource/{path...}","pluginType":"datasource"},{"methods":[],"path":"/namespaces/{namespace}/resource/{path...}","pluginType":"app"}],
+  "query": [{"methods":["POST"],"path":"/namespaces/{namespace}/datasources/{uid}/query","pluginType":"datasource","pathRequired":false},{"methods":["POST"],"path":"/namespaces/{namespace}/connections/{uid}/query","pluginType":"datasource","pathRequired":false}],
+  "resource": [{"methods":[],"path":"/namespaces/{namespace}/datasources/{uid}/resource/{path...}","pluginType":"datasource","pathRequired":false},{"methods":[],"path":"/namespaces/{namespace}/resource/{path...}","pluginType":"app","pathRequired":false}],
   "route": [],
-  "stream": [{"methods":["GET","POST"],"path":"/namespaces/{namespace}/datasources/{uid}/stream/{path...}","pluginType":"datasource"},{"methods":["GET","POST"],"path":"/namespaces/{namespace}/stream/{path...}","pluginType":"app"}],
-  "health": [{"methods":["GET"],"path":"/namespaces/{namespace}/datasources/{uid}/health","pluginType":"datasource"},{"methods":["GET"],"path":"/namespaces/{namespace}/health","pluginType":"app"}],
-  "metrics": [{"methods":["GET"],"path":"/metrics","pluginType":"datasource"},{"methods":["GET"],"path":"/metrics","pluginType":"app"}],
-  "admission": [{"methods":["POST"],"path":"/admission/validate","pluginType":"datasource"},{"methods":["POST"],"path":"/admission/mutate","pluginType":"datasource"},{"methods":["POST"],"path":"/admission/validate","pluginType":"app"},{"methods":["POST"],"path":"/admission/mutate","pluginType":"app"}],
-  "conversion": [{"methods":["POST"],"path":"/conversion","pluginType":"datasource"},{"methods":["POST"],"path":"/conversion","pluginType":"app"}],
-  "datasource-proxy": [{"methods":[],"path":"/namespaces/{namespace}/datasources/{uid}/proxy/{path...}","pluginType":"datasource"}],
+  "stream": [{"methods":["GET","POST"],"path":"/namespaces/{namespace}/datasources/{uid}/stream/{path...}","pluginType":"datasource","pathRequired":true},{"methods":["GET","POST"],"path":"/namespaces/{namespace}/stream/{path...}","pluginType":"app","pathRequired":true}],
+  "health": [{"methods":["GET"],"path":"/namespaces/{namespace}/datasources/{uid}/health","pluginType":"datasource","pathRequired":false},{"methods":["GET"],"path":"/namespaces/{namespace}/health","pluginType":"app","pathRequired":false}],
+  "metrics": [{"methods":["GET"],"path":"/metrics","pluginType":"datasource","pathRequired":false},{"methods":["GET"],"path":"/metrics","pluginType":"app","pathRequired":false}],
+  "admission": [{"methods":["POST"],"path":"/admission/validate","pluginType":"datasource","pathRequired":false},{"methods":["POST"],"path":"/admission/mutate","pluginType":"datasource","pathRequired":false},{"methods":["POST"],"path":"/admission/validate","pluginType":"app","pathRequired":false},{"methods":["POST"],"path":"/admission/mutate","pluginType":"app","pathRequired":false}],
+  "conversion": [{"methods":["POST"],"path":"/conversion","pluginType":"datasource","pathRequired":false},{"methods":["POST"],"path":"/conversion","pluginType":"app","pathRequired":false}],
+  "datasource-proxy": [{"methods":[],"path":"/namespaces/{namespace}/datasources/{uid}/proxy/{path...}","pluginType":"datasource","pathRequired":false}],
 };
 
 /**
@@ -35,4 +40,20 @@ export const PLUGIN_SERVICE: Record<string, string> = {
   "admission": "pluginv2.AdmissionControl",
   "conversion": "pluginv2.ResourceConversion",
   "datasource-proxy": "",
+};
+
+/**
+ * What a call of each service type does, as dpa's denials and access reviews name it: verb,
+ * or the verb of the call's HTTP method (a stream: GET subscribes, POST publishes).
+ */
+export const VERBS: Record<string, { verb: string; methodVerbs: Record<string, string> }> = {
+  "query": {"verb":"query","methodVerbs":{}},
+  "resource": {"verb":"call","methodVerbs":{}},
+  "route": {"verb":"call","methodVerbs":{}},
+  "stream": {"verb":"","methodVerbs":{"GET":"subscribe","POST":"publish"}},
+  "health": {"verb":"get","methodVerbs":{}},
+  "metrics": {"verb":"get","methodVerbs":{}},
+  "admission": {"verb":"admit","methodVerbs":{}},
+  "conversion": {"verb":"convert","methodVerbs":{}},
+  "datasource-proxy": {"verb":"call","methodVerbs":{}},
 };
