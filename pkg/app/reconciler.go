@@ -19,15 +19,6 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
-// Condition types and reasons written to DataPlaneService status.
-const (
-	ConditionRegistered = "Registered"
-	ConditionAvailable  = "Available"
-
-	ReasonRegistered           = "Registered"
-	ReasonGroupVersionConflict = "GroupVersionConflict"
-)
-
 // StatusWriter persists a DataPlaneService status (the status subresource). It returns the
 // updated object. A conflict error means the object changed meanwhile; the reconciler then
 // waits for the informer's next event instead of retrying blindly.
@@ -35,8 +26,8 @@ type StatusWriter interface {
 	WriteStatus(ctx context.Context, obj *v0alpha1.DataPlaneService, status v0alpha1.DataPlaneServiceStatus) (*v0alpha1.DataPlaneService, error)
 }
 
-// Availability reports whether the plugin behind a registration can serve it. The data plane
-// issue plugs the plugin host in here; when nil, no Available condition is written.
+// Availability reports whether the plugin behind a registration can serve it (pkg/server
+// answers from the plugin host); when nil, no Available condition is written.
 type Availability interface {
 	Available(reg routes.Registration) (status v0alpha1.DataPlaneServiceConditionStatus, reason, message string)
 }
@@ -212,16 +203,6 @@ func (r *Reconciler) ClaimedBy(group, version string) []string {
 	return names
 }
 
-// Lookup answers which DataPlaneService owns group/version, with which services.
-func (r *Reconciler) Lookup(group, version string) (routes.Registration, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if c := r.claimantsLocked(gvKey{group, version}); len(c) > 0 {
-		return registrationOf(c[0]), true
-	}
-	return routes.Registration{}, false
-}
-
 func registrationOf(w *v0alpha1.DataPlaneService) routes.Registration {
 	return routes.Registration{
 		Name:       w.Name,
@@ -354,7 +335,7 @@ func (r *Reconciler) desiredStatus(obj *v0alpha1.DataPlaneService, lostTo string
 			avail.Status, avail.Reason, avail.Message = r.Availability.Available(reg)
 		} else {
 			avail.Status = v0alpha1.DataPlaneServiceConditionStatusFalse
-			avail.Reason = "NotRegistered"
+			avail.Reason = ReasonNotRegistered
 			avail.Message = "routes are not registered: " + registered.Message
 		}
 		st.Conditions = append(st.Conditions, r.stamp(obj, avail))

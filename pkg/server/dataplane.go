@@ -80,7 +80,7 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 	out.discovery.dp = out.h
 	go out.discovery.run(ctx)
 	s.reconciler.Sinks = []routes.Sink{out.h}
-	s.reconciler.Availability = availability{host: host}
+	s.reconciler.Availability = newAvailability(host)
 	if host != nil {
 		s.followPlugins(ctx, host)
 	}
