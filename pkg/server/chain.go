@@ -163,7 +163,8 @@ type fastPath struct {
 // its own in-flight limits and per-type deadlines, and Go's server drains them at shutdown),
 // and those that only measure or log the generic chain itself (per-filter latency tracking,
 // request latency trackers, klog's HTTP logging; dpa logs and counts every data-plane
-// request itself). With a no-op tracer provider (the API server's; dpa's own spans come
+// request itself). TestFastChainFollowsTheGenericChain holds the two chains against each
+// other, filter by filter, with the reason for each one left out. With a no-op tracer provider (the API server's; dpa's own spans come
 // from pkg/dataplane) the tracing filter is withTraceContext, which does what otelhttp does
 // then, minus its per-request overhead. Same order as genericapiserver.DefaultBuildHandlerChain.
 func dataPlaneChain(dp dataPlaneHandler, c *genericapiserver.Config) fastPath {
@@ -186,6 +187,10 @@ func dataPlaneChain(dp dataPlaneHandler, c *genericapiserver.Config) fastPath {
 	}
 	h = genericapifilters.WithAuthentication(h, c.Authentication.Authenticator, failed, c.Authentication.APIAudiences, c.Authentication.RequestHeaderConfig)
 	h = genericfilters.WithCORS(h, c.CorsAllowedOriginList, nil, nil, nil, "true")
+	if c.SecureServing != nil && !c.SecureServing.DisableHTTP2 && c.GoawayChance > 0 {
+		// --goaway-chance: HTTP/2 clients of the data plane spread over replicas too.
+		h = genericfilters.WithProbabilisticGoaway(h, c.GoawayChance)
+	}
 	h = genericapifilters.WithCacheControl(h)
 	h = genericfilters.WithHSTS(h, c.HSTSDirectives)
 	h = genericapifilters.WithRequestInfo(h, c.RequestInfoResolver)

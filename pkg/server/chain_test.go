@@ -2,9 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -167,5 +172,102 @@ func TestWithDataPlaneFastPath(t *testing.T) {
 				t.Errorf("carried match %+v", carried)
 			}
 		})
+	}
+}
+
+// leftOutOfFastChain are the generic chain's filters the data plane's fast chain does not
+// have, each with the reason (dataPlaneChain's comment).
+var leftOutOfFastChain = map[string]string{
+	"filterlatency.TrackStarted":                          "measures the generic chain's filters",
+	"filterlatency.TrackCompleted":                        "measures the generic chain's filters",
+	"genericfilters.WithPriorityAndFairness":              "data-plane routes are long-running: no slot; --max-dataplane-inflight bounds them",
+	"genericfilters.WithMaxInFlightLimit":                 "data-plane routes are long-running: no slot; --max-dataplane-inflight bounds them",
+	"genericapifilters.WithWarningRecorder":               "the data plane adds no API warnings",
+	"genericfilters.WithTimeoutForNonLongRunningRequests": "long-running: the data plane's per-type --timeout applies",
+	"genericapifilters.WithRequestDeadline":               "long-running: the data plane's per-type --timeout applies",
+	"genericfilters.WithWaitGroup":                        "long-running requests are not counted; Go's server drains them at shutdown",
+	"genericfilters.WithWatchTerminationDuringShutdown":   "for watches of the resource API only",
+	"genericfilters.WithRetryAfter":                       "needs the server's lifecycle signals, which are private to k8s.io/apiserver",
+	"genericfilters.WithHTTPLogging":                      "dpa logs every data-plane request itself",
+	"genericapifilters.WithLatencyTrackers":               "measures the generic chain",
+	"routine.WithRoutine":                                 "applies to non-long-running requests only",
+	"genericapifilters.WithMuxAndDiscoveryComplete":       "data-plane routes exist only once the route table holds them",
+}
+
+// filterCalls lists, in source order, the handler filters function fn of file applies: calls
+// of pkg.Func where Func is a filter (With…, Track…).
+func filterCalls(t *testing.T, file, fn string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Name.Name != fn || fd.Recv != nil {
+			continue
+		}
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			switch fun := call.Fun.(type) {
+			case *ast.SelectorExpr:
+				if x, ok := fun.X.(*ast.Ident); ok && (strings.HasPrefix(fun.Sel.Name, "With") || strings.HasPrefix(fun.Sel.Name, "Track")) {
+					out = append(out, x.Name+"."+fun.Sel.Name)
+				}
+			case *ast.Ident:
+				if strings.HasPrefix(fun.Name, "with") {
+					out = append(out, fun.Name)
+				}
+			}
+			return true
+		})
+	}
+	if len(out) == 0 {
+		t.Fatalf("no filters found in %s of %s", fn, file)
+	}
+	return out
+}
+
+// TestFastChainFollowsTheGenericChain: the data plane's fast chain applies exactly the
+// generic chain's filters (genericapiserver.DefaultBuildHandlerChain of the k8s.io/apiserver
+// this module builds with) in the same order, less those left out for a stated reason. A
+// filter added to either chain — by an upgrade of k8s.io/apiserver or here — fails this test
+// until it is added to the other or left out with a reason.
+func TestFastChainFollowsTheGenericChain(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "k8s.io/apiserver").Output()
+	if err != nil {
+		t.Fatalf("go list k8s.io/apiserver: %v", err)
+	}
+	generic := filterCalls(t, filepath.Join(strings.TrimSpace(string(out)), "pkg", "server", "config.go"), "DefaultBuildHandlerChain")
+	fast := filterCalls(t, "chain.go", "dataPlaneChain")
+
+	var want []string
+	seen := map[string]bool{}
+	for _, f := range generic {
+		seen[f] = true
+		if _, ok := leftOutOfFastChain[f]; !ok {
+			want = append(want, f)
+		}
+	}
+	for f := range leftOutOfFastChain {
+		if !seen[f] {
+			t.Errorf("%s is listed as left out but the generic chain no longer has it", f)
+		}
+	}
+	// With a no-op tracer provider the fast chain extracts the trace context itself
+	// (withTraceContext, TestWithTraceContext), else it uses the same tracing filter.
+	var got []string
+	for _, f := range fast {
+		if f != "withTraceContext" {
+			got = append(got, f)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("fast chain filters (inner to outer):\n  %s\nwant the generic chain's, less those left out:\n  %s",
+			strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
