@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/dataplane-aggregator/dpa/pkg/filewatch"
 )
 
 // AccessControlDir is where permission files live inside the provisioning directory, as in
@@ -227,21 +229,6 @@ func assign(into, roles map[orgKey][]Permission, a assignment, who, field string
 	return nil
 }
 
-// filesSum fingerprints the access-control files (names, sizes, modification times).
-func filesSum(provisioningDir string) string {
-	entries, err := os.ReadDir(filepath.Join(provisioningDir, AccessControlDir))
-	if err != nil {
-		return "none"
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil {
-			fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), info.Size(), info.ModTime().UnixNano())
-		}
-	}
-	return b.String()
-}
-
 // Watch reloads the policy into a whenever the access-control files change (checked every
 // interval, as the datasource files are), until ctx ends. A broken change is logged and the
 // last good policy stays.
@@ -249,25 +236,12 @@ func Watch(ctx context.Context, provisioningDir string, interval time.Duration, 
 	if provisioningDir == "" {
 		return
 	}
-	last := filesSum(provisioningDir)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sum := filesSum(provisioningDir)
-		if sum == last {
-			continue
-		}
-		last = sum
+	filewatch.Watch(ctx, interval, []string{filepath.Join(provisioningDir, AccessControlDir)}, func() {
 		if p, err := LoadPolicy(provisioningDir); err != nil {
 			log.Error("access-control reload failed; keeping the last good permissions", "error", err)
 		} else {
 			a.SetPolicy(p)
 			log.Info("access control reloaded")
 		}
-	}
+	})
 }

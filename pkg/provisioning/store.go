@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/pkg/filewatch"
 )
 
 // Store holds the current provisioning Config. Readers call Config() (one atomic load, no
@@ -148,28 +148,12 @@ func carryUpdated(prev, next *Config) {
 	}
 }
 
-// fileSum hashes names, sizes and mtimes of the provisioning files (cheap: stat only).
+// fileSum fingerprints the provisioning files (names, sizes, mtimes: stat only).
 func (s *Store) fileSum() (uint64, error) {
-	h := fnv.New64a()
 	if s.dir == "" {
 		return 0, nil
 	}
-	for _, sub := range []string{"datasources", "plugins"} {
-		entries, err := os.ReadDir(filepath.Join(s.dir, sub))
-		if err != nil {
-			fmt.Fprintf(h, "%s:%v;", sub, err != nil)
-			continue
-		}
-		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-		for _, e := range entries {
-			var info fs.FileInfo
-			if info, err = e.Info(); err != nil {
-				continue
-			}
-			fmt.Fprintf(h, "%s/%s:%d:%d;", sub, e.Name(), info.Size(), info.ModTime().UnixNano())
-		}
-	}
-	return h.Sum64(), nil
+	return filewatch.Sum(filepath.Join(s.dir, "datasources"), filepath.Join(s.dir, "plugins")), nil
 }
 
 // Changed reports whether the files changed (by name, size or mtime) since the last Reload.
@@ -189,23 +173,13 @@ func (s *Store) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 10 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if !s.Changed() {
-				continue
-			}
-			if err := s.Reload(); err != nil {
-				s.logger.Error("provisioning reload failed", "dir", s.dir, "error", err)
-			} else {
-				s.logger.Info("provisioning reloaded", "dir", s.dir, "files", len(s.Config().Files))
-			}
+	filewatch.Poll(ctx, interval, s.Changed, func() {
+		if err := s.Reload(); err != nil {
+			s.logger.Error("provisioning reload failed", "dir", s.dir, "error", err)
+		} else {
+			s.logger.Info("provisioning reloaded", "dir", s.dir, "files", len(s.Config().Files))
 		}
-	}
+	})
 }
 
 // carried is an entry's Updated after a reload: unchanged entries keep it, changed ones move
