@@ -17,7 +17,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated plugin/src/api/endpoints.gen.ts
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api kube-bins clean
 
 all: build
 
@@ -67,8 +67,10 @@ test: lint generate-check plugin ui test-go test-fuzz test-ui test-ui-e2e
 
 # The end-to-end tests check the packaged app plugin (plugin/dist, built by `make plugin`)
 # and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
+# -race needs cgo (test binaries only: bin/dpa stays a pure-Go build); -shuffle=on runs the
+# tests of each package in a random order (the seed is printed), so none may depend on another.
 test-go: build
-	DPA_BIN=$(CURDIR)/bin/dpa $(GO) test -count=1 -timeout 40m $(GO_PKGS)
+	DPA_BIN=$(CURDIR)/bin/dpa CGO_ENABLED=1 $(GO) test -race -shuffle=on -count=1 -timeout 60m $(GO_PKGS)
 
 # Go native fuzz targets (package:Target). Every `go test` runs their seed corpora (f.Add and
 # testdata/fuzz/<Target>); test-fuzz fuzzes each for FUZZTIME, `make fuzz` for FUZZLONG.
@@ -109,6 +111,11 @@ bench: bench-api
 
 bench-api: build
 	$(GO) run ./test/apibench -dpa bin/dpa -n 1000
+
+## kube-bins: a real kube-apiserver v1.35.4 and etcd 3.6 into bin/ for the end-to-end tests. They
+## come from test/kube, a module of its own (the main go.mod stays free of k8s.io/kubernetes).
+kube-bins:
+	cd test/kube && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=v1.35.4 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35" -o $(CURDIR)/bin/ ./cmd/kube-apiserver ./cmd/etcd
 
 clean:
 	rm -rf bin plugin/dist test-output
