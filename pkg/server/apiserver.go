@@ -1,9 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -16,7 +16,7 @@ import (
 // newAPIServer is the API server phase: the App SDK installer and its options, dpa's
 // serving, authentication and authorization, the handler chain with the data plane first, and
 // the REST storage of DataPlaneService wrapped by pkg/registry. The server is not yet running.
-func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*genericapiserver.GenericAPIServer, apiserver.AppInstaller, error) {
+func (s *Server) newAPIServer(ctx context.Context, id *identity, dp *dataPlane, store *storage, done *cleanups) (*genericapiserver.GenericAPIServer, apiserver.AppInstaller, error) {
 	installer, err := registry.NewInstaller(s.reconciler)
 	if err != nil {
 		return nil, nil, err
@@ -57,7 +57,14 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	if c := cfg.Generic.OpenAPIV3Config; c != nil {
 		addSelfReviewDefinitions(&c.GetDefinitions, c.Definitions)
 	}
-	fallback := fallbackHandler(cfg.Generic.Serializer, s.cfg.Delegation.URL, append(slices.Clone(DefaultDelegateStripHeaders), s.cfg.Delegation.StripHeaders...))
+	fallback, upstream, err := newFallback(cfg.Generic.Serializer, s.cfg.Delegation)
+	if err != nil {
+		return nil, nil, err
+	}
+	if upstream != nil {
+		go upstream.Run(ctx)
+		done.add(upstream.Close)
+	}
 	etcd, err := store.etcdClient()
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)
@@ -70,6 +77,9 @@ func (s *Server) newAPIServer(id *identity, dp *dataPlane, store *storage) (*gen
 	cfg.Generic.Authorization.Authorizer = dp.authz
 	uiH := uiHandler(id.tokens, s.cfg.UI.Dir, sessions)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		if upstream != nil {
+			apiHandler = upstream.WithDiscoveryUnion(apiHandler, s.cfg.Logger.With("component", "delegate"))
+		}
 		dp.next.h = localHandler(apiHandler, fallback)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
 		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH)

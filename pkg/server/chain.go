@@ -3,8 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -20,6 +18,7 @@ import (
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/delegate"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
@@ -37,9 +36,10 @@ import (
 //	the generic filter chain    authentication, authorization, audit, request info, …
 //	the data plane              no match carried: GET /apis/<group> of its groups, else ↓
 //	localHandler                dpa's own group → the resource API (strict field validation);
-//	                            any other group → fallbackHandler
-//	fallbackHandler             --delegate-url, else a 404 Status (also the API server's
-//	                            delegate for paths it does not serve)
+//	                            any other group → the fallback; with --delegate-url, /apis
+//	                            and /openapi/v3 are the union of dpa's and the upstream's
+//	the fallback (newFallback)  --delegate-url (pkg/delegate), else a 404 Status (also the
+//	                            API server's delegate for paths it does not serve)
 
 // localHandler serves what the data plane passes on: dpa's own group goes to the resource
 // API, any other group to fallback.
@@ -47,46 +47,23 @@ func localHandler(apiHandler, fallback http.Handler) http.Handler {
 	return withUnownedGroups(withStrictFieldValidation(apiHandler), fallback)
 }
 
-// DefaultDelegateStripHeaders are request headers an upstream may trust as the caller's
-// identity: Grafana's auth proxy (X-WEBAUTH-USER and its attribute headers), Grafana's org
-// and user headers, front-proxy and impersonation headers, and the identity headers of
-// common auth proxies. A trailing * matches a prefix.
-var DefaultDelegateStripHeaders = []string{
-	"X-Webauth-*", "X-Grafana-*", "X-Remote-*", "Impersonate-*",
-	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Auth-Request-*",
-}
-
-// stripHeaders deletes the headers named by patterns (a trailing * matches a prefix).
-func stripHeaders(h http.Header, patterns []string) {
-	for key := range h {
-		for _, p := range patterns {
-			if prefix, ok := strings.CutSuffix(p, "*"); ok {
-				if strings.HasPrefix(strings.ToLower(key), strings.ToLower(prefix)) {
-					h.Del(key)
-				}
-			} else if strings.EqualFold(key, p) {
-				h.Del(key)
-			}
-		}
+// newFallback serves whatever neither the data plane nor the resource API serves: the
+// upstream of --delegate-url (pkg/delegate: as its front proxy with a client certificate,
+// the UI's session cookie removed), else a 404 Status. The delegate is nil without an
+// upstream.
+func newFallback(serializer runtime.NegotiatedSerializer, o DelegationOptions) (http.Handler, *delegate.Delegate, error) {
+	if o.URL == "" {
+		return notFound(serializer), nil, nil
 	}
-}
-
-// fallbackHandler serves whatever neither the data plane nor the resource API serves: the
-// upstream when delegateURL is set (validated by Options.Validate), else a 404 Status.
-func fallbackHandler(serializer runtime.NegotiatedSerializer, delegateURL string, strip []string) http.Handler {
-	if delegateURL == "" {
-		return notFound(serializer)
+	d, err := delegate.New(delegate.Options{
+		URL: o.URL, ClientCertFile: o.ClientCertFile, ClientKeyFile: o.ClientKeyFile, CAFile: o.CAFile,
+		StripHeaders: o.StripHeaders, Serializer: serializer,
+		Rewrite: func(out *http.Request) { ui.RemoveSessionCookie(out.Header) },
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	u, _ := url.Parse(delegateURL)
-	// The authentication filter has already removed the caller's Authorization header; the
-	// UI's session cookie goes too, and every header the upstream might take for the caller's
-	// identity (strip). The upstream's own cookies stay.
-	return &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
-		pr.SetURL(u)
-		pr.SetXForwarded()
-		ui.RemoveSessionCookie(pr.Out.Header)
-		stripHeaders(pr.Out.Header, strip)
-	}}
+	return d, d, nil
 }
 
 // withStrictFieldValidation makes writes to the resource API reject unknown or duplicate

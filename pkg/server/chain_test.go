@@ -53,12 +53,16 @@ func TestLocalHandler(t *testing.T) {
 
 // TestFallbackHandler: without --delegate-url the fallback is a 404 Status; with it, the
 // request goes to the upstream without dpa's session cookie (other cookies stay).
-func TestFallbackHandler(t *testing.T) {
+func TestFallback(t *testing.T) {
 	scheme := runtime.NewScheme()
 	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
 	codecs := serializer.NewCodecFactory(scheme)
 	rec := httptest.NewRecorder()
-	fallbackHandler(codecs, "", nil).ServeHTTP(rec, httptest.NewRequest("GET", "/apis/nope/v1/x", nil))
+	fallback, _, err := newFallback(codecs, DelegationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback.ServeHTTP(rec, httptest.NewRequest("GET", "/apis/nope/v1/x", nil))
 	var st struct {
 		Kind, Status, Reason, Message string
 		Code                          int
@@ -74,7 +78,11 @@ func TestFallbackHandler(t *testing.T) {
 		_, _ = io.WriteString(w, "from upstream")
 	}))
 	defer upstream.Close()
-	front := httptest.NewServer(fallbackHandler(codecs, upstream.URL+"/", append(DefaultDelegateStripHeaders, "X-Custom-Auth")))
+	fallback, _, err = newFallback(codecs, DelegationOptions{URL: upstream.URL + "/", StripHeaders: []string{"X-Custom-Auth"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(fallback)
 	defer front.Close()
 	req, _ := http.NewRequest("GET", front.URL+"/apis/other.grafana.app/v1/x?q=1", nil)
 	req.Header.Set("Cookie", "dpa_session=secret-token; grafana_session=keep")

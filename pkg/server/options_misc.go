@@ -56,26 +56,48 @@ func (o *UIOptions) ApplyTo(c *Config) error {
 type DelegationOptions struct {
 	// URL receives every request neither the data plane nor the local resource API serves.
 	URL string
-	// StripHeaders are removed before the delegate besides DefaultDelegateStripHeaders (a
+	// StripHeaders are removed before the delegate besides delegate.IdentityHeaders (a
 	// trailing * matches a prefix).
 	StripHeaders []string
+	// ClientCertFile and ClientKeyFile make dpa the upstream's front proxy (the caller's
+	// identity in X-Remote-* headers); CAFile verifies the upstream.
+	ClientCertFile, ClientKeyFile, CAFile string
 }
 
 // AddFlags adds --delegate-url and --delegate-strip-header.
 func (o *DelegationOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.URL, "delegate-url", o.URL, "reverse-proxy requests that dpa does not serve to this URL")
 	fs.StringSliceVar(&o.StripHeaders, "delegate-strip-header", o.StripHeaders, "more request headers to remove before the delegate, besides the identity headers always removed (a trailing * matches a prefix; repeatable)")
+	fs.StringVar(&o.ClientCertFile, "delegate-client-cert-file", o.ClientCertFile, "dpa's client certificate for --delegate-url: dpa then passes the caller's identity as a front proxy (X-Remote-User, X-Remote-Group, X-Remote-Extra-*), as kube-aggregator does; the upstream must trust its CA for request headers (--requestheader-client-ca-file)")
+	fs.StringVar(&o.ClientKeyFile, "delegate-client-key-file", o.ClientKeyFile, "the key of --delegate-client-cert-file")
+	fs.StringVar(&o.CAFile, "delegate-ca-file", o.CAFile, "CA bundle that verifies --delegate-url's serving certificate (default: the system's roots)")
 }
 
-// Validate checks the URL.
+// Validate checks the URL and the files.
 func (o *DelegationOptions) Validate() []error {
-	if o.URL == "" {
-		return nil
+	var errs []error
+	u, err := url.Parse(o.URL)
+	if o.URL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, fmt.Errorf("--delegate-url %q must be an http(s) URL", o.URL))
 	}
-	if u, err := url.Parse(o.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return []error{fmt.Errorf("--delegate-url %q must be an http(s) URL", o.URL)}
+	if o.URL == "" && (o.ClientCertFile != "" || o.CAFile != "") {
+		errs = append(errs, fmt.Errorf("--delegate-client-cert-file and --delegate-ca-file need --delegate-url"))
 	}
-	return nil
+	if (o.ClientCertFile == "") != (o.ClientKeyFile == "") {
+		errs = append(errs, fmt.Errorf("--delegate-client-cert-file and --delegate-client-key-file go together"))
+	}
+	if o.ClientCertFile != "" && u != nil && u.Scheme == "http" {
+		errs = append(errs, fmt.Errorf("--delegate-client-cert-file needs an https --delegate-url"))
+	}
+	for flag, f := range map[string]string{"--delegate-client-cert-file": o.ClientCertFile, "--delegate-client-key-file": o.ClientKeyFile, "--delegate-ca-file": o.CAFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", flag, err))
+		}
+	}
+	return errs
 }
 
 // ApplyTo sets the delegate and tells the authorizer that other groups are passed on.

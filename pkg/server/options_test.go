@@ -100,7 +100,7 @@ func TestOptions(t *testing.T) {
 		"dpa's groups": {args: []string{"--max-body-bytes", "1024", "--max-dataplane-inflight", "-1", "--timeout", "query=1m,health=2s",
 			"--app-url", "https://grafana.example/", "--grafana-config", "GF_CONCURRENT_QUERY_COUNT=4", "--plugins-dir", "/p",
 			"--plugin-log-level", "debug", "--plugin-max-message-bytes", "100", "--provisioning", "/prov", "--stack-id", "12",
-			"--delegate-url", "https://upstream.example", "--webhook-group", "hooks", "--services-admin-group", "admins",
+			"--delegate-url", "https://upstream.example", "--delegate-client-cert-file", file, "--delegate-client-key-file", file, "--delegate-ca-file", file, "--webhook-group", "hooks", "--services-admin-group", "admins",
 			"--replica-name", "r1", "--storage", "postgres://db/dpa", "--storage-poll-interval", "0", "--ui-session-idle", "5m",
 			"--otlp-endpoint", "http://127.0.0.1:4317", "--log-level", "warn"},
 			check: func(t *testing.T, c *Config) {
@@ -115,7 +115,7 @@ func TestOptions(t *testing.T) {
 				if c.Plugins.PluginsDir != "/p" || c.Plugins.PluginLogLevel.String() != "DEBUG" || c.Provisioning.Dir != "/prov" || c.Provisioning.StackID != 12 {
 					t.Errorf("plugins %+v, provisioning %+v", c.Plugins, c.Provisioning)
 				}
-				if c.Delegation.URL != "https://upstream.example" || !c.Authorization.Delegating || c.Authorization.WebhookGroup != "hooks" || c.Authorization.ServiceAdminGroup != "admins" {
+				if c.Delegation.URL != "https://upstream.example" || c.Delegation.ClientCertFile != file || c.Delegation.CAFile != file || !c.Authorization.Delegating || c.Authorization.WebhookGroup != "hooks" || c.Authorization.ServiceAdminGroup != "admins" {
 					t.Errorf("delegation %+v, authorization %+v", c.Delegation, c.Authorization)
 				}
 				if c.ReplicaName != "r1" || c.Storage.DSN != "postgres://db/dpa" || c.Storage.PollInterval != 0 || c.UI.SessionIdle != 5*time.Minute || c.OTLPEndpoint == "" {
@@ -127,6 +127,10 @@ func TestOptions(t *testing.T) {
 		"auth files":  {args: []string{"--client-ca-file", "/nonexistent/ca", "--requestheader-client-ca-file", "/nonexistent/rh", "--token-auth-file", "/nonexistent/tokens"}, want: []string{"--client-ca-file: stat /nonexistent/ca", "--requestheader-client-ca-file: stat", "--token-auth-file: stat"}},
 		"front proxy": {args: []string{"--requestheader-client-ca-file", file, "--requestheader-username-headers", ""}, want: []string{"--requestheader-username-headers must name"}},
 		"data plane":  {args: []string{"--max-body-bytes", "-1", "--max-queries-per-request", "-1", "--max-streams", "-2", "--timeout", "query=0s", "--app-url", "grafana.example", "--grafana-config", "=x"}, want: []string{"--max-body-bytes -1", "--max-queries-per-request -1", "--max-streams -2", "--timeout query=0s", `--app-url "grafana.example"`, `--grafana-config: "" is not a config key`}},
+		"delegation": {args: []string{"--delegate-client-cert-file", file, "--delegate-ca-file", "/nonexistent/ca"},
+			want: []string{"need --delegate-url", "--delegate-client-cert-file and --delegate-client-key-file go together", "--delegate-ca-file: stat"}},
+		"front proxy over http": {args: []string{"--delegate-url", "http://upstream", "--delegate-client-cert-file", file, "--delegate-client-key-file", file},
+			want: []string{"needs an https --delegate-url"}},
 		"timeout key": {args: []string{"--timeout", "nope=1s"}, want: []string{`--timeout: unknown service type "nope"`}},
 		"plugins":     {args: []string{"--plugins-rescan-interval", "-1s", "--plugin-probe-interval", "-1s", "--plugin-probe-timeout", "-1s", "--plugin-log-level", "loud", "--plugin-max-message-bytes", "-1"}, want: []string{"--plugins-rescan-interval -1s", "--plugin-probe-interval -1s", "--plugin-probe-timeout -1s", "--plugin-log-level", "--plugin-max-message-bytes -1"}},
 		"storage":     {args: []string{"--storage", "postgres://db", "--etcd-servers", "ftp://x", "--etcd-cafile", "/nonexistent/ca", "--storage-poll-interval", "-1s"}, want: []string{"mutually exclusive", `--etcd-servers: "ftp://x"`, "--etcd-cafile", "--storage-poll-interval -1s"}},

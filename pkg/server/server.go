@@ -89,7 +89,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	log.Info("storage started", "backend", store.desc)
 
-	srv, installer, err := s.newAPIServer(id, dp, store)
+	srv, installer, err := s.newAPIServer(ctx, id, dp, store, &done)
 	if err != nil {
 		return err
 	}
