@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
@@ -341,5 +343,65 @@ func TestWithDataPlaneSharesThePolicy(t *testing.T) {
 	derived.SetPolicy(DefaultPolicy())
 	if d, reason, _ := derived.Review(context.Background(), attrs); d != authorizer.DecisionAllow {
 		t.Errorf("review of a viewer's query: %v (%s)", d, reason)
+	}
+}
+
+// TestAnonymousConversion: with --anonymous-conversion-groups, a call without credentials
+// reaches the conversion route of those groups (a kube-apiserver's CRD conversion webhook)
+// and nothing else: not admission of the same group, not conversion of another group, not a
+// GET, not any other path.
+func TestAnonymousConversion(t *testing.T) {
+	a := New(Options{AnonymousConversionGroups: []string{"example.datasource.grafana.app"}, WebhookGroup: "kube-webhooks"})
+	row := func(typ routes.ServiceType) *routes.Service {
+		s, ok := routes.LookupService(typ)
+		if !ok {
+			t.Fatalf("no row for %s", typ)
+		}
+		return &s
+	}
+	conversion, admission := row(v0alpha1.DataPlaneServiceServiceTypeConversion), row(v0alpha1.DataPlaneServiceServiceTypeAdmission)
+	anon := &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+	for name, tc := range map[string]struct {
+		method, path string
+		match        *routes.Match
+		want         bool
+	}{
+		"conversion of a listed group": {"POST", "/apis/example.datasource.grafana.app/v1/conversion", &routes.Match{Group: "example.datasource.grafana.app", Version: "v1", Service: conversion}, true},
+		"admission of a listed group":  {"POST", "/apis/example.datasource.grafana.app/v1/admission/validate", &routes.Match{Group: "example.datasource.grafana.app", Version: "v1", Service: admission}, false},
+		"conversion of another group":  {"POST", "/apis/other.grafana.app/v1/conversion", &routes.Match{Group: "other.grafana.app", Version: "v1", Service: conversion}, false},
+		"GET of the conversion route":  {"GET", "/apis/example.datasource.grafana.app/v1/conversion", &routes.Match{Group: "example.datasource.grafana.app", Version: "v1", Service: conversion}, false},
+		"no route matched (404)":       {"POST", "/apis/example.datasource.grafana.app/v1/nope", &routes.Match{Group: "example.datasource.grafana.app", Version: "v1"}, false},
+		"the resource API":             {"POST", "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices", nil, false},
+		"a public path still (probes)": {"GET", "/readyz", nil, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, tc.path, nil)
+			ctx := r.Context()
+			if tc.match != nil {
+				ctx = routes.WithMatch(ctx, tc.match)
+			}
+			r = r.WithContext(ctx)
+			if got := a.AnonymousAllowed(r); got != tc.want {
+				t.Errorf("AnonymousAllowed = %v, want %v", got, tc.want)
+			}
+			if tc.match == nil || tc.match.Service == nil || tc.method != "POST" {
+				return // (the data plane answers 404/405 before it authorizes)
+			}
+			d := a.AuthorizeDataPlane(SubjectOf(anon), DataPlaneRequest{Group: tc.match.Group, Version: tc.match.Version,
+				Type: tc.match.Service.Type, Access: tc.match.Service.Access, Verb: tc.match.Service.Verb})
+			if (d == nil) != tc.want {
+				t.Errorf("AuthorizeDataPlane = %v, want allowed=%v", d, tc.want)
+			}
+			if d != nil && !strings.Contains(d.Error(), "--anonymous-conversion-groups") {
+				t.Errorf("the denial does not say how it opens: %v", d)
+			}
+		})
+	}
+	// Without the flag nobody anonymous reaches conversion.
+	none := New(Options{})
+	m := &routes.Match{Group: "example.datasource.grafana.app", Version: "v1", Service: conversion}
+	r := httptest.NewRequest("POST", "/apis/example.datasource.grafana.app/v1/conversion", nil)
+	if none.AnonymousAllowed(r.WithContext(routes.WithMatch(r.Context(), m))) {
+		t.Error("anonymous conversion allowed without --anonymous-conversion-groups")
 	}
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// Delegating: requests for other API groups go to --delegate-url, which authorizes them
 	// itself; otherwise they are refused.
 	Delegating bool
+	// AnonymousConversionGroups are the data-plane API groups whose conversion route takes
+	// calls without credentials: a kube-apiserver calls CRD conversion webhooks without any
+	// (it has no setting to send them). Nothing else of these groups is open.
+	AnonymousConversionGroups []string
 	// InternalUID is the per-process UID of dpa's own identity (InternalUser), the only one
 	// that may write Plugin objects ("": nobody may).
 	InternalUID string
@@ -122,6 +126,9 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		if !attrs.IsResourceRequest() && attrs.IsReadOnly() && IsPublicPath(attrs.GetPath()) {
 			return authorizer.DecisionAllow, "", nil
 		}
+		if m, ok := routes.MatchFrom(ctx); ok && m.Service != nil && a.anonymousConversion(m.Group, m.Service.Type) {
+			return authorizer.DecisionAllow, "the data plane authorizes its routes", nil
+		}
 		return authorizer.DecisionDeny, "anonymous access is limited to " + strings.Join(PublicPaths, ", "), nil
 	}
 	s := SubjectOf(u)
@@ -166,6 +173,23 @@ func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes)
 		return authorizer.DecisionAllow, "the delegate authorizes", nil
 	}
 	return authorizer.DecisionDeny, "no rule allows this", nil
+}
+
+// anonymousConversion reports whether a call of service type t in group may come without
+// credentials (Options.AnonymousConversionGroups).
+func (a *Authorizer) anonymousConversion(group string, t routes.ServiceType) bool {
+	return t == v0alpha1.DataPlaneServiceServiceTypeConversion && slices.Contains(a.opts.AnonymousConversionGroups, group)
+}
+
+// AnonymousAllowed reports whether r may be served without credentials: the public paths
+// (probes, version) and the conversion route of a group in AnonymousConversionGroups (the
+// request carries the data plane's match). The request authenticator asks it.
+func (a *Authorizer) AnonymousAllowed(r *http.Request) bool {
+	if IsPublicPath(r.URL.Path) {
+		return true
+	}
+	m, ok := routes.MatchFrom(r.Context())
+	return ok && m.Service != nil && r.Method == http.MethodPost && a.anonymousConversion(m.Group, m.Service.Type)
 }
 
 // isDataPlaneRequest reports whether the request carries the data plane's match for
@@ -290,12 +314,19 @@ func (a *Authorizer) AuthorizeDataPlane(s Subject, r DataPlaneRequest) *Denied {
 	switch r.Access {
 	case routes.AccessAuthenticated:
 		return nil
-	case routes.AccessMonitoring, routes.AccessWebhook:
-		group := MonitoringGroup
-		if r.Access == routes.AccessWebhook {
-			group = a.opts.WebhookGroup
+	case routes.AccessWebhook:
+		if s.Login == user.Anonymous {
+			if a.anonymousConversion(r.Group, r.Type) {
+				return nil
+			}
+			return deny("only the conversion route of an API group in --anonymous-conversion-groups takes calls without credentials")
 		}
-		if ok, needs := adminOr(s, group); !ok {
+		if ok, needs := adminOr(s, a.opts.WebhookGroup); !ok {
+			return deny("%s", needs)
+		}
+		return nil
+	case routes.AccessMonitoring:
+		if ok, needs := adminOr(s, MonitoringGroup); !ok {
 			return deny("%s", needs)
 		}
 		return nil

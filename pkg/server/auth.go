@@ -152,12 +152,13 @@ func tokenAuthenticator(adminToken string, internal internalIdentity, tokenAuthF
 
 // requestAuthenticator authenticates, in order: a front proxy's identity headers (when the
 // proxy's client certificate verifies), a client certificate, a bearer token, the extra
-// request authenticators (the UI's session cookie); public paths fall back to the anonymous
-// user. Everything else without valid credentials gets 401. Front-proxy identity headers are
+// request authenticators (the UI's session cookie); what anonymousAllowed allows (public
+// paths, anonymous conversion: authz.Authorizer.AnonymousAllowed) falls back to the
+// anonymous user. Everything else without valid credentials gets 401. Front-proxy identity headers are
 // removed from every request, so none reaches a plugin or the delegate unverified.
-func requestAuthenticator(tokens authenticator.Token, certs clientCerts, extra ...authenticator.Request) authenticator.Request {
+func requestAuthenticator(tokens authenticator.Token, certs clientCerts, anonymousAllowed func(*http.Request) bool, extra ...authenticator.Request) authenticator.Request {
 	anonymous := authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
-		if !authz.IsPublicPath(req.URL.Path) {
+		if !anonymousAllowed(req) {
 			return nil, false, nil
 		}
 		return &authenticator.Response{User: &user.DefaultInfo{

@@ -3,8 +3,10 @@ package server
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 )
 
@@ -57,22 +59,33 @@ func (o *AuthenticationOptions) ApplyTo(c *Config) error {
 
 // AuthorizationOptions: who may do what besides Grafana's roles (pkg/authz).
 type AuthorizationOptions struct {
-	WebhookGroup      string
-	ServiceAdminGroup string
+	WebhookGroup              string
+	ServiceAdminGroup         string
+	AnonymousConversionGroups []string
 }
 
 // AddFlags adds --webhook-group and --services-admin-group.
 func (o *AuthorizationOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.WebhookGroup, "webhook-group", o.WebhookGroup, "group whose members may call the admission and conversion routes besides server admins (the identity a kube-apiserver calls dpa's webhooks with)")
+	fs.StringSliceVar(&o.AnonymousConversionGroups, "anonymous-conversion-groups", o.AnonymousConversionGroups, "API groups of DataPlaneServices whose conversion route takes calls without credentials, as a kube-apiserver makes them for CRD conversion webhooks (it cannot send any); nothing else of these groups is open, and the network must keep others from that route (docs/topology.md)")
 	fs.StringVar(&o.ServiceAdminGroup, "services-admin-group", o.ServiceAdminGroup, "group whose members may create, change and delete DataPlaneServices besides server admins, e.g. grafana:org:1:Admin (org 1's admins, also through the Grafana app plugin)")
 }
 
-// Validate: any group name is allowed.
-func (o *AuthorizationOptions) Validate() []error { return nil }
+// Validate: the anonymous conversion groups are API group names.
+func (o *AuthorizationOptions) Validate() []error {
+	var errs []error
+	for _, g := range o.AnonymousConversionGroups {
+		if msgs := validation.IsDNS1123Subdomain(g); len(msgs) > 0 || !strings.Contains(g, ".") {
+			errs = append(errs, fmt.Errorf("--anonymous-conversion-groups: %q is not an API group name (a DNS subdomain with a dot)", g))
+		}
+	}
+	return errs
+}
 
 // ApplyTo sets the authorizer's groups.
 func (o *AuthorizationOptions) ApplyTo(c *Config) error {
 	c.Authorization.WebhookGroup = o.WebhookGroup
 	c.Authorization.ServiceAdminGroup = o.ServiceAdminGroup
+	c.Authorization.AnonymousConversionGroups = o.AnonymousConversionGroups
 	return nil
 }
