@@ -69,7 +69,7 @@ test: lint generate-check plugin ui test-go test-fuzz test-ui test-ui-e2e
 # and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
 # -race needs cgo (test binaries only: bin/dpa stays a pure-Go build); -shuffle=on runs the
 # tests of each package in a random order (the seed is printed), so none may depend on another.
-test-go: build
+test-go: build kube-bins
 	DPA_BIN=$(CURDIR)/bin/dpa CGO_ENABLED=1 $(GO) test -race -shuffle=on -count=1 -timeout 60m $(GO_PKGS)
 
 # Go native fuzz targets (package:Target). Every `go test` runs their seed corpora (f.Add and
