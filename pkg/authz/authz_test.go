@@ -405,3 +405,49 @@ func TestAnonymousConversion(t *testing.T) {
 		t.Error("anonymous conversion allowed without --anonymous-conversion-groups")
 	}
 }
+
+// TestDelegate: with --authorization-kubeconfig the cluster's RBAC (the Delegate) is asked
+// only about what dpa's own rules do not allow on the resource API; it can never open a
+// Plugin write, impersonation, a data-plane route or anything to anonymous, and a denial says
+// both sides.
+func TestDelegate(t *testing.T) {
+	var asked []string
+	rbac := authorizer.AuthorizerFunc(func(_ context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+		asked = append(asked, attrs.GetVerb()+" "+attrs.GetResource())
+		if attrs.GetUser().GetName() == "kube-user" && attrs.GetVerb() != "delete" {
+			return authorizer.DecisionAllow, "", nil
+		}
+		return authorizer.DecisionNoOpinion, "RBAC: no rule", nil
+	})
+	a := New(Options{Delegate: rbac})
+	kubeUser := &user.DefaultInfo{Name: "kube-user", Groups: []string{user.AllAuthenticated}}
+	anon := &user.DefaultInfo{Name: user.Anonymous, Groups: []string{user.AllUnauthenticated}}
+	dps := func(u user.Info, verb string) authorizer.AttributesRecord {
+		return authorizer.AttributesRecord{User: u, Verb: verb, APIGroup: v0alpha1.GroupVersion.Group, APIVersion: "v0alpha1", Resource: "dataplaneservices", ResourceRequest: true}
+	}
+	dataPlane := routes.WithMatch(context.Background(), &routes.Match{Group: "example.datasource.grafana.app", Version: "v1"})
+	for name, tc := range map[string]struct {
+		ctx   context.Context
+		attrs authorizer.AttributesRecord
+		allow bool
+		asked bool
+		why   string
+	}{
+		"dpa allows: the cluster is not asked":      {context.Background(), dps(org1Viewer, "list"), true, false, ""},
+		"dpa denies, the cluster allows":            {context.Background(), dps(kubeUser, "create"), true, true, ""},
+		"both deny: the reason says both":           {context.Background(), dps(kubeUser, "delete"), false, true, "changing DataPlaneServices needs a server admin; the cluster: RBAC: no rule"},
+		"Plugin writes stay dpa's":                  {context.Background(), authorizer.AttributesRecord{User: kubeUser, Verb: "create", APIGroup: v0alpha1.GroupVersion.Group, Resource: PluginsResource, ResourceRequest: true}, false, false, "plugins are read-only"},
+		"impersonation stays dpa's":                 {context.Background(), authorizer.AttributesRecord{User: kubeUser, Verb: "impersonate", Resource: "users", Name: "admin", ResourceRequest: true}, false, false, ""},
+		"anonymous is never delegated":              {context.Background(), dps(anon, "list"), false, false, "anonymous access is limited"},
+		"a data-plane request is not delegated":     {dataPlane, authorizer.AttributesRecord{User: noRoles, Verb: "create", APIGroup: "example.datasource.grafana.app", APIVersion: "v1", Resource: "datasources", ResourceRequest: true}, true, false, ""},
+		"non-resource paths may be (e.g. /metrics)": {context.Background(), authorizer.AttributesRecord{User: kubeUser, Verb: "get", Path: "/metrics"}, true, true, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			asked = nil
+			d, why, err := a.Authorize(tc.ctx, tc.attrs)
+			if err != nil || (d == authorizer.DecisionAllow) != tc.allow || (len(asked) > 0) != tc.asked || !strings.Contains(why, tc.why) {
+				t.Errorf("Authorize = %v %q %v (cluster asked: %v); want allow=%v asked=%v reason with %q", d, why, err, asked, tc.allow, tc.asked, tc.why)
+			}
+		})
+	}
+}

@@ -44,6 +44,11 @@ type Options struct {
 	// calls without credentials: a kube-apiserver calls CRD conversion webhooks without any
 	// (it has no setting to send them). Nothing else of these groups is open.
 	AnonymousConversionGroups []string
+	// Delegate, when set, is asked about a request to the resource API that dpa's own rules
+	// do not allow (the kube-apiserver's RBAC, --authorization-kubeconfig). It is never asked
+	// about data-plane routes, impersonation, Plugin writes or anonymous requests, which stay
+	// dpa's alone.
+	Delegate authorizer.Authorizer
 	// InternalUID is the per-process UID of dpa's own identity (InternalUser), the only one
 	// that may write Plugin objects ("": nobody may).
 	InternalUID string
@@ -118,6 +123,39 @@ var readVerbs = []string{"get", "list", "watch"}
 // /metrics, /debug, impersonation and the self-reviews. Reasons are what the 403 Status
 // shows after Kubernetes' "User … cannot …".
 func (a *Authorizer) Authorize(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
+	d, reason, err := a.rules(ctx, attrs)
+	if d == authorizer.DecisionAllow || a.opts.Delegate == nil || !delegable(ctx, attrs) {
+		return d, reason, err
+	}
+	dd, dreason, derr := a.opts.Delegate.Authorize(ctx, attrs)
+	if dd == authorizer.DecisionAllow {
+		return authorizer.DecisionAllow, "", nil
+	}
+	if derr != nil {
+		dreason = derr.Error()
+	}
+	if dreason == "" {
+		dreason = "no RBAC rule allows this"
+	}
+	return authorizer.DecisionDeny, reason + "; the cluster: " + dreason, nil
+}
+
+// delegable reports whether the Delegate may decide attrs: requests to the resource API and
+// other paths by an authenticated user, never a data-plane route (dpa's rules decide them
+// once the route is known), impersonation or a Plugin write.
+func delegable(ctx context.Context, attrs authorizer.Attributes) bool {
+	u := attrs.GetUser()
+	if u == nil || u.GetName() == user.Anonymous || attrs.GetVerb() == "impersonate" {
+		return false
+	}
+	if _, ok := routes.MatchFrom(ctx); ok {
+		return false
+	}
+	return !(attrs.IsResourceRequest() && attrs.GetAPIGroup() == v0alpha1.GroupVersion.Group && attrs.GetResource() == PluginsResource)
+}
+
+// rules are dpa's own rules.
+func (a *Authorizer) rules(ctx context.Context, attrs authorizer.Attributes) (authorizer.Decision, string, error) {
 	u := attrs.GetUser()
 	if u == nil {
 		return authorizer.DecisionDeny, "no user", nil

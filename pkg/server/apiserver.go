@@ -70,7 +70,7 @@ func (s *Server) newAPIServer(ctx context.Context, id *identity, dp *dataPlane, 
 		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)
 	}
 	sessions := ui.NewSessions(ui.NewEtcdSessionStore(etcd, "/dpa/sessions/"), s.cfg.UI.SessionIdle, s.cfg.UI.SessionMax)
-	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, dp.authz.AnonymousAllowed, cookieAuthenticator(sessions))
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, dp.authz.AnonymousAllowed, id.extraAuthenticators(cookieAuthenticator(sessions))...)
 	if id.clientCerts.cas != nil {
 		cfg.Generic.SecureServing.ClientCA = id.clientCerts.cas
 	}

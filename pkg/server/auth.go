@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/group"
@@ -19,7 +21,11 @@ import (
 	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
 	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -34,6 +40,9 @@ type identity struct {
 	clientCerts clientCerts
 	// internal is dpa's own identity (authz.InternalUser) for the objects only dpa writes.
 	internal internalIdentity
+	// remote checks the bearer tokens dpa does not know with a kube-apiserver
+	// (--authentication-kubeconfig; nil without).
+	remote authenticator.Request
 }
 
 // internalIdentity is a bearer token and a UID that exist only in this process's memory, made
@@ -85,7 +94,72 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc, internal: internal}, nil
+	remote, err := remoteTokenAuthenticator(s.cfg.Authentication)
+	if err != nil {
+		return nil, err
+	}
+	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc, internal: internal, remote: remote}, nil
+}
+
+// extraAuthenticators are those after dpa's own tokens: the kube-apiserver's TokenReview
+// (when configured), then the UI's session cookie.
+func (id *identity) extraAuthenticators(cookie authenticator.Request) []authenticator.Request {
+	if id.remote != nil {
+		return []authenticator.Request{id.remote, cookie}
+	}
+	return []authenticator.Request{cookie}
+}
+
+// remoteTokenAuthenticator asks the kube-apiserver of --authentication-kubeconfig about
+// bearer tokens (TokenReview, answers cached), as k8s.io/apiserver's delegated
+// authentication does, but only with that flag: never from an in-cluster config found by
+// chance, and without looking client CAs up in the cluster (dpa's are flags).
+func remoteTokenAuthenticator(o AuthenticationOptions) (authenticator.Request, error) {
+	if o.RemoteKubeConfigFile == "" {
+		return nil, nil
+	}
+	client, err := kubeClient(o.RemoteKubeConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("--authentication-kubeconfig: %w", err)
+	}
+	a, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
+		Anonymous:                &apiserver.AnonymousAuthConfig{Enabled: false},
+		TokenAccessReviewClient:  client.AuthenticationV1(),
+		TokenAccessReviewTimeout: 10 * time.Second,
+		WebhookRetryBackoff:      genericoptions.DefaultAuthWebhookRetryBackoff(),
+		CacheTTL:                 o.CacheTTL,
+	}.New()
+	return a, err
+}
+
+// remoteAuthorizer asks the kube-apiserver of --authorization-kubeconfig
+// (SubjectAccessReview, answers cached); nil without.
+func remoteAuthorizer(o AuthorizationOptions) (authorizer.Authorizer, error) {
+	if o.RemoteKubeConfigFile == "" {
+		return nil, nil
+	}
+	client, err := kubeClient(o.RemoteKubeConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("--authorization-kubeconfig: %w", err)
+	}
+	return authorizerfactory.DelegatingAuthorizerConfig{
+		SubjectAccessReviewClient: client.AuthorizationV1(),
+		AllowCacheTTL:             o.AllowCacheTTL,
+		DenyCacheTTL:              o.DenyCacheTTL,
+		WebhookRetryBackoff:       genericoptions.DefaultAuthWebhookRetryBackoff(),
+	}.New()
+}
+
+// kubeClient is a client of the kube-apiserver a kubeconfig names, with the request rates
+// k8s.io/apiserver gives its delegated authentication.
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	return kubernetes.NewForConfig(cfg)
 }
 
 // servingCert is --tls-cert-file and --tls-private-key-file when given (clients are then

@@ -36,6 +36,9 @@ type Config struct {
 	// Authorization is the authorizer's configuration; the identity phase adds dpa's
 	// internal UID.
 	Authorization authz.Options
+	// RemoteAuthorization is --authorization-kubeconfig and its caches (the data-plane phase
+	// builds the SubjectAccessReview authorizer from it).
+	RemoteAuthorization AuthorizationOptions
 	Storage       StorageOptions
 	ReplicaName   string
 	// DataPlane holds the data plane's limits and deadlines; the data-plane phase adds the

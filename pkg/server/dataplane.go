@@ -61,6 +61,9 @@ func (s *Server) startDataPlane(ctx context.Context, tp trace.TracerProvider, in
 	// Requests need no such question: they carry the data plane's match (chain.go).
 	azOpts := s.cfg.Authorization
 	azOpts.InternalUID = internalUID
+	if azOpts.Delegate, err = remoteAuthorizer(s.cfg.RemoteAuthorization); err != nil {
+		return nil, err
+	}
 	rules := authz.New(azOpts)
 	rules.SetPolicy(policy)
 	go authz.Watch(ctx, s.cfg.Provisioning.Dir, 5*time.Second, rules, log.With("component", "access-control"))

@@ -52,7 +52,7 @@ func NewOptions() *Options {
 		Audit:          genericoptions.NewAuditOptions(),
 		Features:       features,
 		Authentication: NewAuthenticationOptions(),
-		Authorization:  &AuthorizationOptions{},
+		Authorization:  NewAuthorizationOptions(),
 		Storage:        NewStorageOptions(),
 		Replica:        &ReplicaOptions{},
 		DataPlane:      NewDataPlaneOptions(),

@@ -152,7 +152,8 @@ func startKube(t *testing.T, extraArgs ...string) *kubeCluster {
 		// member of readers, whom the cluster's RBAC lets through), and one without an org.
 		"kube-viewer-token,kube-viewer,kube-viewer-uid,\"grafana:org:1:Viewer,readers\"\n" +
 		"kube-norole-token,kube-norole,kube-norole-uid,readers\n" +
-		"kube-nobody-token,kube-nobody,kube-nobody-uid,\"grafana:org:1:Viewer\"\n"
+		"kube-nobody-token,kube-nobody,kube-nobody-uid,\"grafana:org:1:Viewer\"\n" +
+		"kube-dps-writer-token,kube-dps-writer,kube-dps-writer-uid,dps-writers\n"
 	if err := os.WriteFile(tokens, []byte(users), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +232,19 @@ func (k *kubeCluster) httpClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig.RootCAs = pool
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// adminKubeconfig writes a kubeconfig for the kube-apiserver's admin into dir.
+func (k *kubeCluster) adminKubeconfig(dir string) string {
+	k.t.Helper()
+	f := filepath.Join(dir, "kube-admin.kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: kube\n  cluster: {server: %q, certificate-authority: %q}\n"+
+		"users:\n- name: admin\n  user: {token: %q}\ncontexts:\n- name: kube\n  context: {cluster: kube, user: admin}\ncurrent-context: kube\n",
+		k.url, k.serverCA, k.adminToken)
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		k.t.Fatal(err)
+	}
+	return f
 }
 
 // kubectl runs kubectl against the kube-apiserver directly, as its admin.

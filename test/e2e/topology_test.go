@@ -520,3 +520,66 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: readers}]
 		}
 	})
 }
+
+// TestDelegatedAuthToKubeAPIServer: with --authentication-kubeconfig and
+// --authorization-kubeconfig the cluster's own users sign in to dpa with their tokens
+// (TokenReview) and the cluster's RBAC is asked (SubjectAccessReview) about the resource API
+// when dpa's own rules do not allow a request; Grafana's org roles, carried in the cluster's
+// groups, still apply.
+func TestDelegatedAuthToKubeAPIServer(t *testing.T) {
+	k := startKube(t)
+	k.mustKubectl(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: dps-writer}
+rules: [{apiGroups: [aggregation.grafana.app], resources: [dataplaneservices], verbs: [get, list, create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: dps-writers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: dps-writer}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dps-writers}]
+`, "apply", "-f", "-")
+	kc := k.adminKubeconfig(shortTempDir(t))
+	d := startServer(t, "", "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc)
+	as := func(token string, args ...string) (string, error) {
+		out, errOut, err := d.kubectl(append([]string{"--token", token}, args...)...)
+		return out + errOut, err
+	}
+	dps := "apiVersion: aggregation.grafana.app/v0alpha1\nkind: DataPlaneService\nmetadata: {name: from-the-cluster}\n" +
+		"spec: {pluginID: example-datasource, pluginType: datasource, group: cluster.example.app, version: v1, services: [{type: query}]}\n"
+	file := filepath.Join(shortTempDir(t), "dps.yaml")
+	if err := os.WriteFile(file, []byte(dps), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a cluster user with RBAC creates and lists what dpa's rules alone would refuse", func(t *testing.T) {
+		if out, err := as("kube-dps-writer-token", "create", "-f", file); err != nil {
+			t.Fatalf("create as kube-dps-writer: %v\n%s", err, out)
+		}
+		if out, err := as("kube-dps-writer-token", "get", "dataplaneservices", "-o", "name"); err != nil || !strings.Contains(out, "from-the-cluster") {
+			t.Errorf("list as kube-dps-writer: %v\n%s", err, out)
+		}
+	})
+	t.Run("both refuse: the 403 says why on each side", func(t *testing.T) {
+		out, err := as("kube-dps-writer-token", "delete", "dataplaneservice", "from-the-cluster")
+		if err == nil || !strings.Contains(out, "changing DataPlaneServices needs a server admin") || !strings.Contains(out, "the cluster:") {
+			t.Errorf("delete as kube-dps-writer: %v\n%s", err, out)
+		}
+	})
+	t.Run("the cluster's groups carry Grafana's org roles", func(t *testing.T) {
+		if out, err := as("kube-nobody-token", "get", "dataplaneservices", "-o", "name"); err != nil || !strings.Contains(out, "from-the-cluster") {
+			t.Errorf("an org viewer from the cluster: %v\n%s", err, out)
+		}
+		if out, err := as("kube-nobody-token", "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}"); err != nil || !strings.Contains(out, `kube-nobody ["grafana:org:1:Viewer","system:authenticated"]`) {
+			t.Errorf("whoami: %v %q", err, out)
+		}
+	})
+	t.Run("a token neither knows is refused", func(t *testing.T) {
+		if out, err := as("not-a-token", "get", "dataplaneservices"); err == nil || !strings.Contains(out, "Unauthorized") {
+			t.Errorf("unknown token: %v\n%s", err, out)
+		}
+		if out, err := as(d.token, "get", "dataplaneservices", "-o", "name"); err != nil || !strings.Contains(out, "from-the-cluster") {
+			t.Errorf("dpa's own admin token: %v\n%s", err, out)
+		}
+	})
+}
