@@ -39,8 +39,8 @@ type Config struct {
 	// RemoteAuthorization is --authorization-kubeconfig and its caches (the data-plane phase
 	// builds the SubjectAccessReview authorizer from it).
 	RemoteAuthorization AuthorizationOptions
-	Storage       StorageOptions
-	ReplicaName   string
+	Storage             StorageOptions
+	ReplicaName         string
 	// DataPlane holds the data plane's limits and deadlines; the data-plane phase adds the
 	// plugins, settings, next handler and observability.
 	DataPlane dataplane.Options

@@ -122,9 +122,9 @@ func TestOptions(t *testing.T) {
 					t.Errorf("replica %q, storage %+v, ui %+v", c.ReplicaName, c.Storage, c.UI)
 				}
 			}},
-		"serving":     {args: []string{"--secure-port", "0", "--tls-cipher-suites", "TLS_NOPE", "--tls-min-version", "VersionTLS10x", "--tls-cert-file", file}, want: []string{"--secure-port 0", "--tls-cipher-suites", "--tls-min-version", "--tls-cert-file and --tls-private-key-file go together"}},
-		"generic":     {args: []string{"--max-requests-inflight", "-1", "--shutdown-delay-duration", "-1s", "--enable-priority-and-fairness"}, want: []string{"--max-requests-inflight", "--shutdown-delay-duration", "--enable-priority-and-fairness needs"}},
-		"auth files":  {args: []string{"--client-ca-file", "/nonexistent/ca", "--requestheader-client-ca-file", "/nonexistent/rh", "--token-auth-file", "/nonexistent/tokens",
+		"serving": {args: []string{"--secure-port", "0", "--tls-cipher-suites", "TLS_NOPE", "--tls-min-version", "VersionTLS10x", "--tls-cert-file", file}, want: []string{"--secure-port 0", "--tls-cipher-suites", "--tls-min-version", "--tls-cert-file and --tls-private-key-file go together"}},
+		"generic": {args: []string{"--max-requests-inflight", "-1", "--shutdown-delay-duration", "-1s", "--enable-priority-and-fairness"}, want: []string{"--max-requests-inflight", "--shutdown-delay-duration", "--enable-priority-and-fairness needs"}},
+		"auth files": {args: []string{"--client-ca-file", "/nonexistent/ca", "--requestheader-client-ca-file", "/nonexistent/rh", "--token-auth-file", "/nonexistent/tokens",
 			"--authentication-kubeconfig", "/nonexistent/kc", "--authorization-kubeconfig", "/nonexistent/kc", "--authentication-token-webhook-cache-ttl", "-1s"},
 			want: []string{"--client-ca-file: stat /nonexistent/ca", "--requestheader-client-ca-file: stat", "--token-auth-file: stat", "--authentication-kubeconfig: stat", "--authorization-kubeconfig: stat", "--authentication-token-webhook-cache-ttl -1s"}},
 		"front proxy": {args: []string{"--requestheader-client-ca-file", file, "--requestheader-username-headers", ""}, want: []string{"--requestheader-username-headers must name"}},
