@@ -13,9 +13,6 @@ import (
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
-// ReservedGroup is served by the resource API itself and can never be claimed by a plugin.
-const ReservedGroup = "aggregation.grafana.app"
-
 var (
 	serviceTypes = routes.ServiceNames()
 	routeMethods = []string{"", "GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -61,8 +58,8 @@ func Validate(obj *v0alpha1.DataPlaneService, claims ClaimLookup) field.ErrorLis
 		errs = append(errs, field.Required(specPath.Child("group"), "a DNS-1123 subdomain, e.g. testdata.datasource.grafana.app"))
 	} else if msgs := validation.IsDNS1123Subdomain(spec.Group); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(specPath.Child("group"), spec.Group, strings.Join(msgs, "; ")))
-	} else if spec.Group == ReservedGroup {
-		errs = append(errs, field.Forbidden(specPath.Child("group"), "group "+ReservedGroup+" is served by the aggregator itself"))
+	} else if why := routes.ReservedGroup(spec.Group); why != "" {
+		errs = append(errs, field.Forbidden(specPath.Child("group"), why))
 	}
 
 	if spec.Version == "" {

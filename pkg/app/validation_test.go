@@ -65,7 +65,10 @@ func TestValidate(t *testing.T) {
 		{name: "panel pluginType", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.PluginType = "panel" }, want: []string{"spec.pluginType: Unsupported value"}},
 		{name: "missing group", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "" }, want: []string{"spec.group: Required value"}},
 		{name: "group not DNS-1123", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "Test_Data" }, want: []string{"spec.group: Invalid value"}},
-		{name: "reserved group", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = ReservedGroup }, want: []string{"spec.group: Forbidden"}},
+		{name: "dpa's own group", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "aggregation.grafana.app" }, want: []string{"spec.group: Forbidden: group aggregation.grafana.app is served by dpa itself"}},
+		{name: "the self reviews' group", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "authorization.k8s.io" }, want: []string{"spec.group: Forbidden: group authorization.k8s.io is served by dpa itself"}},
+		{name: "a *.k8s.io group", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "apiregistration.k8s.io" }, want: []string{"spec.group: Forbidden: group apiregistration.k8s.io is a built-in Kubernetes API group"}},
+		{name: "a built-in group without k8s.io", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Group = "apps" }, want: []string{"spec.group: Forbidden: group apps is a built-in Kubernetes API group"}},
 		{name: "missing version", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Version = "" }, want: []string{"spec.version: Required value"}},
 		{name: "version not DNS-1035", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Version = "0alpha1" }, want: []string{"spec.version: Invalid value"}},
 		{name: "no services", mutate: func(o *v0alpha1.DataPlaneService) { o.Spec.Services = nil }, want: []string{"spec.services: Required value"}},
@@ -106,9 +109,8 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %d errors %v, want %v", len(errs), errs, tc.want)
 			}
 			for i, e := range errs {
-				got := e.Field + ": " + e.Type.String()
-				if got != tc.want[i] {
-					t.Errorf("error %d = %q (%v), want %q", i, got, e, tc.want[i])
+				if !strings.HasPrefix(e.Error(), tc.want[i]) {
+					t.Errorf("error %d = %q, want it to start with %q", i, e.Error(), tc.want[i])
 				}
 			}
 		})

@@ -84,10 +84,6 @@ func withStrictFieldValidation(next http.Handler) http.Handler {
 	})
 }
 
-// localGroups are the API groups the local API server serves: DataPlaneService and the self
-// reviews (selfreview.go).
-var localGroups = []string{v0alpha1.GroupVersion.Group, "authentication.k8s.io", "authorization.k8s.io"}
-
 // withUnownedGroups sends /apis/<group>/… of groups dpa does not serve to fallback (the
 // upstream or a 404 Status). The API server's go-restful container owns the whole /apis
 // prefix and would otherwise answer a plain-text 404 itself. The data plane has already
@@ -95,7 +91,7 @@ var localGroups = []string{v0alpha1.GroupVersion.Group, "authentication.k8s.io",
 func withUnownedGroups(local, fallback http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/apis/"); ok {
-			if group, _, _ := strings.Cut(rest, "/"); group != "" && !slices.Contains(localGroups, group) {
+			if group, _, _ := strings.Cut(rest, "/"); group != "" && !slices.Contains(routes.LocalGroups, group) {
 				fallback.ServeHTTP(w, r)
 				return
 			}

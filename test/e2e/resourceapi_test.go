@@ -434,3 +434,27 @@ func TestDataDirLock(t *testing.T) {
 		t.Fatalf("first dpa /readyz = %d", code)
 	}
 }
+
+// TestReservedGroups: a DataPlaneService cannot claim dpa's own groups or a built-in
+// Kubernetes group (422 with the field path); `kubectl auth whoami` and `can-i`, which the UI
+// depends on, keep working.
+func TestReservedGroups(t *testing.T) {
+	s := startServer(t, "")
+	dir := shortTempDir(t)
+	for _, group := range []string{"authorization.k8s.io", "authentication.k8s.io", "apiregistration.k8s.io", "aggregation.grafana.app", "apps"} {
+		t.Run(group, func(t *testing.T) {
+			f := writeFile(t, dir, group+".yaml", "apiVersion: aggregation.grafana.app/v0alpha1\nkind: DataPlaneService\nmetadata: {name: claims-"+strings.ReplaceAll(group, ".", "-")+"}\n"+
+				"spec: {pluginID: example-datasource, pluginType: datasource, group: "+group+", version: v1, services: [{type: query}]}\n")
+			out, errOut, err := s.kubectl("apply", "-f", f)
+			if err == nil || !strings.Contains(errOut, "spec.group: Forbidden: group "+group) {
+				t.Errorf("claiming %s: %v\n%s%s", group, err, out, errOut)
+			}
+		})
+	}
+	if out, _, err := s.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"); err != nil || out != "admin" {
+		t.Errorf("whoami after the refused claims: %v %q", err, out)
+	}
+	if out, _, err := s.kubectl("auth", "can-i", "create", "dataplaneservices"); err != nil || strings.TrimSpace(out) != "yes" {
+		t.Errorf("can-i after the refused claims: %v %q", err, out)
+	}
+}
