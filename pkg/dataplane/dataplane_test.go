@@ -359,7 +359,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.do("GET", dsPath("/namespaces/default/datasources/ds1/health"), nil)
 	m := r.json(t)
-	if r.code != 200 || m["status"] != "OK" || m["code"] != float64(200) || m["message"] != "ok" {
+	if r.code != 200 || m["status"] != "OK" || m["code"] != float64(1) || m["message"] != "ok" {
 		t.Fatalf("health: %d %s", r.code, r.body)
 	}
 	if d, _ := m["details"].(map[string]any); d["dsUid"] != "ds1" {
@@ -367,7 +367,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	r = e.do("GET", dsPath("/namespaces/default/datasources/sick/health"), nil)
 	m = r.json(t)
-	if m["status"] != "ERROR" || m["code"] != float64(400) || m["message"] != "not ok" {
+	if r.code != 400 || m["kind"] != "HealthCheckResult" || m["status"] != "ERROR" || m["code"] != float64(2) || m["message"] != "not ok" {
 		t.Errorf("sick health: %s", r.body)
 	}
 	r = e.do("GET", "/apis/"+appGroup+"/v1/namespaces/default/health", nil)

@@ -47,15 +47,19 @@ func (c *call) serveHealth(ctx context.Context, w http.ResponseWriter) {
 		c.failErr(w, err, "CheckHealth")
 		return
 	}
+	// As Grafana's health subresource: code is the plugin's status (0 UNKNOWN, 1 OK,
+	// 2 ERROR), and a status other than OK answers 400 with the same body, so a client or a
+	// probe that reads the HTTP status takes a failing datasource for what it is.
 	out := healthResult{Kind: "HealthCheckResult", APIVersion: c.e.gv, Status: resp.Status.String(),
-		Message: resp.Message, Code: http.StatusOK}
-	if resp.Status != pluginv2.CheckHealthResponse_OK {
-		out.Code = http.StatusBadRequest
-	}
+		Message: resp.Message, Code: int(resp.Status)}
 	if len(resp.JsonDetails) > 0 && json.Valid(resp.JsonDetails) {
 		out.Details = resp.JsonDetails
 	}
-	writeJSON(w, http.StatusOK, out)
+	code := http.StatusOK
+	if resp.Status != pluginv2.CheckHealthResponse_OK {
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, out)
 }
 
 func (c *call) serveMetrics(ctx context.Context, w http.ResponseWriter) {

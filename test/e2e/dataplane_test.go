@@ -364,7 +364,7 @@ func testHealth(t *testing.T, d *server, prov, upstreamURL string) {
 	var h health
 	_, b := d.want(t, 200, "GET", dsNS+"/health", nil)
 	mustJSON(t, b, &h)
-	if h.Kind != "HealthCheckResult" || h.Status != "OK" || h.Code != 200 || !strings.Contains(h.Message, `"Example"`) || h.Details["uid"] != "example" {
+	if h.Kind != "HealthCheckResult" || h.Status != "OK" || h.Code != 1 || !strings.Contains(h.Message, `"Example"`) || h.Details["uid"] != "example" {
 		t.Errorf("datasource health: %s", b)
 	}
 	h = health{}
@@ -390,12 +390,13 @@ func testHealth(t *testing.T, d *server, prov, upstreamURL string) {
 	}
 	eventually(t, 10*time.Second, "the SIGHUP reload", func() (bool, string) {
 		resp, b := d.call(t, "GET", failing, nil)
-		return resp.StatusCode == 200, fmt.Sprintf("%d %s", resp.StatusCode, b)
+		return resp.StatusCode != 404, fmt.Sprintf("%d %s", resp.StatusCode, b)
 	})
+	// A failing health check answers 400 with the HealthCheckResult, as Grafana's does.
 	h = health{}
-	_, b = d.want(t, 200, "GET", failing, nil)
+	_, b = d.want(t, 400, "GET", failing, nil)
 	mustJSON(t, b, &h)
-	if h.Status != "ERROR" || h.Code != 400 || !strings.Contains(h.Message, "failHealth") {
+	if h.Kind != "HealthCheckResult" || h.Status != "ERROR" || h.Code != 2 || !strings.Contains(h.Message, "failHealth") {
 		t.Errorf("failing datasource health: %s", b)
 	}
 }
