@@ -3,13 +3,17 @@
 # plugins into a temp dir, then in one run compares direct gRPC calls to the example plugin
 # with the same calls through a real `dpa serve` (concurrency 1 and 16), times route lookup
 # with 1 vs 10,000 registrations and 1 vs 10,000 datasources, apply → route-live latency,
-# memory, and two replicas on PostgreSQL (apply on A → live on B, idle database load). See
-# docs/benchmarks.md.
+# memory, two replicas on PostgreSQL (apply on A → live on B, idle database load), and the
+# topology hops (a plugin query through a real kube-apiserver's aggregator to dpa, and a
+# request the kube-apiserver serves itself through dpa as its front proxy; `make kube-bins`
+# builds them into bin/ first). See docs/benchmarks.md.
 #
 # Environment: DURATION (per scenario, default 3s), LIVE_REPS (default 20),
 # DPA_LOG_LEVEL (dpa's --log-level during the run, default info), BENCH_OUT (also write the
 # report to this file), BENCH_ARGS (more driver flags, e.g. "-http2", "-only compare,floor",
-# "-dpa-profile /tmp/prof" for a CPU profile of dpa per scenario; see go run ./test/bench -h).
+# "-dpa-profile /tmp/prof" for a CPU profile of dpa per scenario; see go run ./test/bench -h),
+# KUBE_BINS=0 (do not run `make kube-bins`: the topology section uses bin/kube-apiserver and
+# bin/etcd as they are, or prints "skipped: …" without them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +35,18 @@ for p in datasource:example-datasource app:example-app; do
   cp "examples/plugins/$dir/plugin.json" "$work/plugins/$dir/"
   go build -o "$work/plugins/$dir/gpx_${id}_${GOOS}_${GOARCH}" "./examples/plugins/$dir"
 done
+if [ "${KUBE_BINS:-1}" != 0 ]; then
+  echo "building the kube-apiserver and etcd (make kube-bins) for the topology section..." >&2
+  if ! make --no-print-directory kube-bins >&2; then
+    echo "bench: make kube-bins failed; the topology section runs on bin/ as it is (or is skipped)" >&2
+  fi
+fi
 
 {
   echo "# $(uname -srm), $(nproc) CPUs, $(go version | awk '{print $3}'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
   "$work/bench" -dpa "$work/dpa" -plugins "$work/plugins" -duration "$DURATION" \
-    -live-reps "$LIVE_REPS" -dpa-log-level "$DPA_LOG_LEVEL" ${BENCH_ARGS:-}
+    -live-reps "$LIVE_REPS" -dpa-log-level "$DPA_LOG_LEVEL" \
+    -kube-apiserver "$PWD/bin/kube-apiserver" -etcd "$PWD/bin/etcd" ${BENCH_ARGS:-}
   echo
   echo "## pkg/dataplane BenchmarkLookup (route table lookup + match only)"
   go test ./pkg/dataplane -run '^$' -bench '^BenchmarkLookup$' -benchmem -benchtime 200000x | grep -E '^Benchmark'

@@ -10,7 +10,10 @@
 //   - times the data plane's route lookup + dispatch in-process with 1 and 10,000
 //     registrations (a discovery request, which needs no plugin);
 //   - times apply → route live: create a DataPlaneService through the API and poll its route
-//     until the plugin answers (p50 over -live-reps repetitions).
+//     until the plugin answers (p50 over -live-reps repetitions);
+//   - measures the topology hops (topology.go): a plugin query through a real kube-apiserver's
+//     aggregator to dpa vs to dpa directly, and a request the kube-apiserver serves itself
+//     through dpa as its front proxy vs directly.
 //
 // -only, -calls and -conc select scenarios, -http2 switches the HTTPS client to HTTP/2 and
 // -dpa-profile saves a CPU profile of dpa per through-dpa scenario.
@@ -65,7 +68,7 @@ var (
 	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
 	callsFlag   = flag.String("calls", "QueryData,CallResource", "comma-separated calls to compare (QueryData, CallResource)")
 	concFlag    = flag.String("conc", "1,16", "comma-separated client concurrencies")
-	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, instr, lookup, live, memory, replicas; default all)")
+	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, instr, lookup, live, memory, replicas, topology; default all)")
 	http2Flag   = flag.Bool("http2", false, "HTTP/2 for the client to dpa (default HTTP/1.1 keep-alive, one connection per client)")
 	think       = flag.Duration("think", 0, "pause between two calls of one client (default none; e.g. 300µs makes the direct calls as sparse as the calls through dpa)")
 	profileDir  = flag.String("dpa-profile", "", "save a CPU profile of dpa (via /debug/pprof) for every through-dpa scenario into this directory")
@@ -216,6 +219,11 @@ func run() error {
 	}
 	if section("replicas") {
 		if err := replicasSection(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	if section("topology") {
+		if err := topologySection(ctx, tmp); err != nil {
 			return err
 		}
 	}
