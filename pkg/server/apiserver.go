@@ -80,7 +80,7 @@ func (s *Server) newAPIServer(ctx context.Context, id *identity, dp *dataPlane, 
 		if upstream != nil {
 			apiHandler = upstream.WithDiscoveryUnion(apiHandler, s.cfg.Logger.With("component", "delegate"))
 		}
-		dp.next.h = localHandler(apiHandler, fallback)
+		dp.next.h = localHandler(apiHandler, fallback, cfg.Generic.Serializer)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
 		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,8 +44,26 @@ import (
 
 // localHandler serves what the data plane passes on: dpa's own group goes to the resource
 // API, any other group to fallback.
-func localHandler(apiHandler, fallback http.Handler) http.Handler {
-	return withUnownedGroups(withStrictFieldValidation(apiHandler), fallback)
+func localHandler(apiHandler, fallback http.Handler, serializer runtime.NegotiatedSerializer) http.Handler {
+	return withUnownedGroups(withValidResourceVersion(withStrictFieldValidation(apiHandler), serializer), fallback)
+}
+
+// withValidResourceVersion answers 400 for a resourceVersion that is not a storage revision
+// (a decimal number) on dpa's own group. The library refuses it on a list (400) but lets a
+// watch reach storage, which fails with a 500; Kubernetes' watch cache, which refuses it,
+// is not in the path of every request here.
+func withValidResourceVersion(next http.Handler, serializer runtime.NegotiatedSerializer) http.Handler {
+	prefix := "/apis/" + v0alpha1.GroupVersion.Group + "/"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rv := r.URL.Query().Get("resourceVersion"); rv != "" && strings.HasPrefix(r.URL.Path, prefix) {
+			if _, err := strconv.ParseUint(rv, 10, 64); err != nil {
+				err := apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q: a resourceVersion is a number the server gave out, e.g. from a list's metadata.resourceVersion", rv))
+				responsewriters.ErrorNegotiated(err, serializer, v0alpha1.GroupVersion, w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newFallback serves whatever neither the data plane nor the resource API serves: the

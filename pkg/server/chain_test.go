@@ -32,26 +32,43 @@ func recordingHandler(name string, got *[]string) http.Handler {
 // for every other group.
 func TestLocalHandler(t *testing.T) {
 	for req, want := range map[string]string{
-		"GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                          "api GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices",
-		"POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                         "api POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?fieldValidation=Strict",
-		"PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x":                      "api PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Strict",
-		"PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore": "api PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore",
-		"POST /apis/other.grafana.app/v1/things":                                                "fallback POST /apis/other.grafana.app/v1/things",
-		"GET /apis":                                                                             "api GET /apis",
-		"GET /openapi/v3":                                                                       "api GET /openapi/v3",
-		"GET /api/health":                                                                       "api GET /api/health",
+		"GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                             "api GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices",
+		"POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices":                            "api POST /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?fieldValidation=Strict",
+		"PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x":                         "api PATCH /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Strict",
+		"PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore":    "api PUT /apis/aggregation.grafana.app/v0alpha1/dataplaneservices/x?fieldValidation=Ignore",
+		"POST /apis/other.grafana.app/v1/things":                                                   "fallback POST /apis/other.grafana.app/v1/things",
+		"GET /apis":                                                                                "api GET /apis",
+		"GET /openapi/v3":                                                                          "api GET /openapi/v3",
+		"GET /api/health":                                                                          "api GET /api/health",
+		"GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?watch=1&resourceVersion=42":  "api GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?watch=1&resourceVersion=42",
+		"GET /apis/aggregation.grafana.app/v0alpha1/dataplaneservices?watch=1&resourceVersion=abc": "",
+		"GET /apis/aggregation.grafana.app/v0alpha1/plugins?resourceVersion=-1":                    "",
+		"GET /apis/other.grafana.app/v1/things?resourceVersion=abc":                                "fallback GET /apis/other.grafana.app/v1/things?resourceVersion=abc",
 	} {
 		var got []string
-		h := localHandler(recordingHandler("api", &got), recordingHandler("fallback", &got))
+		h := localHandler(recordingHandler("api", &got), recordingHandler("fallback", &got), codecsForTest())
 		method, target, _ := strings.Cut(req, " ")
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, target, nil))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+		if want == "" { // refused before the API: a 400 Status
+			if len(got) != 0 || rec.Code != 400 || !strings.Contains(rec.Body.String(), `"reason":"BadRequest"`) {
+				t.Errorf("%s → %q, %d %s; want a 400 Status", req, got, rec.Code, rec.Body)
+			}
+			continue
+		}
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("%s → %q, want %q", req, got, want)
 		}
 	}
 }
 
-// TestFallbackHandler: without --delegate-url the fallback is a 404 Status; with it, the
+// TestFallback: without --delegate-url the fallback is a 404 Status; with it, the
+func codecsForTest() serializer.CodecFactory {
+	scheme := runtime.NewScheme()
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+	return serializer.NewCodecFactory(scheme)
+}
+
 // request goes to the upstream without dpa's session cookie (other cookies stay).
 func TestFallback(t *testing.T) {
 	scheme := runtime.NewScheme()

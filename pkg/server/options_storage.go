@@ -26,18 +26,26 @@ type StorageOptions struct {
 	// often this replica looks for changes other replicas made (kine itself looks every 1 s;
 	// 0 leaves it at that).
 	PollInterval time.Duration
+	// MaxObjectBytes bounds the body of a write to the resource API (413 beyond), below what
+	// the storage takes: kine's gRPC takes 2 MiB, etcd 1.5 MiB by default. A larger object
+	// used to reach the storage and fail with a 500.
+	MaxObjectBytes int64
 }
+
+// DefaultMaxObjectBytes is 1 MiB: a DataPlaneService is a few KiB.
+const DefaultMaxObjectBytes = 1 << 20
 
 // NewStorageOptions: SQLite in the data dir; on a shared database, a look for other
 // replicas' changes every 100 ms.
 func NewStorageOptions() *StorageOptions {
-	return &StorageOptions{PollInterval: 100 * time.Millisecond}
+	return &StorageOptions{PollInterval: 100 * time.Millisecond, MaxObjectBytes: DefaultMaxObjectBytes}
 }
 
 // AddFlags adds --storage, --storage-poll-interval and the --etcd-* flags.
 func (o *StorageOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DSN, "storage", o.DSN, "kine datastore: empty for SQLite in --data-dir, or postgres://…, mysql://…, sqlite://path")
 	fs.DurationVar(&o.PollInterval, "storage-poll-interval", o.PollInterval, "with --storage on PostgreSQL or MySQL (shared by replicas): how often this replica looks for other replicas' changes — one small query each time (0: kine's 1s)")
+	fs.Int64Var(&o.MaxObjectBytes, "max-object-bytes", o.MaxObjectBytes, "largest body of a write to the resource API (413 beyond); keep it below the storage's limit (kine 2 MiB, etcd --max-request-bytes, 1.5 MiB by default)")
 	fs.StringSliceVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "external etcd endpoints (https://host:2379,…) instead of kine")
 	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", o.EtcdCAFile, "CA bundle for --etcd-servers")
 	fs.StringVar(&o.EtcdCertFile, "etcd-certfile", o.EtcdCertFile, "client certificate for --etcd-servers")
@@ -64,6 +72,9 @@ func (o *StorageOptions) Validate() []error {
 			errs = append(errs, fmt.Errorf("%s: %w", flag, err))
 		}
 	}
+	if o.MaxObjectBytes <= 0 || o.MaxObjectBytes > 3<<20 {
+		errs = append(errs, fmt.Errorf("--max-object-bytes %d: want 1 to %d (the API server's own limit; the storage's is lower)", o.MaxObjectBytes, 3<<20))
+	}
 	if o.PollInterval < 0 {
 		errs = append(errs, fmt.Errorf("--storage-poll-interval %s must not be negative", o.PollInterval))
 	}
@@ -74,6 +85,7 @@ func (o *StorageOptions) Validate() []error {
 func (o *StorageOptions) ApplyTo(c *Config) error {
 	c.Storage = *o
 	c.Storage.DataDir = c.DataDir
+	c.ServerRun.MaxRequestBodyBytes = o.MaxObjectBytes
 	return nil
 }
 

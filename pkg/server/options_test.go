@@ -71,6 +71,9 @@ func TestOptions(t *testing.T) {
 			if c.DataPlane.MaxBodyBytes != 16<<20 || c.DataPlane.Limits.Requests != 256 || c.DataPlane.BodyReadTimeout != 30*time.Second {
 				t.Errorf("data plane %+v", c.DataPlane)
 			}
+			if c.ServerRun.MaxRequestBodyBytes != 1<<20 {
+				t.Errorf("max object bytes %d", c.ServerRun.MaxRequestBodyBytes)
+			}
 			if c.Plugins.RescanInterval != 10*time.Second || len(c.Plugins.GRPCDialOptions) != 1 || c.Storage.PollInterval != 100*time.Millisecond {
 				t.Errorf("plugins %+v, storage %+v", c.Plugins, c.Storage)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,4 +458,55 @@ func TestReservedGroups(t *testing.T) {
 	if out, _, err := s.kubectl("auth", "can-i", "create", "dataplaneservices"); err != nil || strings.TrimSpace(out) != "yes" {
 		t.Errorf("can-i after the refused claims: %v %q", err, out)
 	}
+}
+
+// TestBadInputIsNever5xx: list and watch parameters, well-formed or not, on both resources,
+// answer 2xx or a 4xx Status, never a 5xx; an object larger than --max-object-bytes is a 413,
+// not the storage's 500.
+func TestBadInputIsNever5xx(t *testing.T) {
+	s := startServer(t, "")
+	for _, resource := range []string{"dataplaneservices", "plugins"} {
+		for _, q := range []string{
+			"watch=1&resourceVersion=abc", "resourceVersion=abc", "resourceVersion=-1", "watch=1&resourceVersion=1.5",
+			"limit=abc", "limit=-1", "continue=garbage", "limit=1&continue=Zm9v",
+			"fieldSelector=foo%3D%3Dbar", "fieldSelector=(((", "labelSelector=(((", "labelSelector=a+in+(", "timeoutSeconds=abc",
+			"resourceVersionMatch=bogus", "resourceVersionMatch=NotOlderThan", "watch=1&sendInitialEvents=x", "watch=maybe",
+			"watch=1&allowWatchBookmarks=maybe&timeoutSeconds=1", "watch=1&timeoutSeconds=1", "fieldValidation=Bogus", "pretty=maybe",
+		} {
+			t.Run(resource+"?"+q, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				req := mustReq(t, "GET", s.url+"/apis/aggregation.grafana.app/v0alpha1/"+resource+"?"+q, "Bearer "+s.token).WithContext(ctx)
+				resp, err := s.httpClient().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					b, _ := io.ReadAll(resp.Body)
+					t.Errorf("%d %s", resp.StatusCode, b)
+				}
+				if resp.StatusCode >= 400 {
+					b, _ := io.ReadAll(resp.Body)
+					decodeStatus(t, resp.StatusCode, b)
+				}
+			})
+		}
+	}
+	t.Run("an invalid resourceVersion on a watch is a 400 naming it", func(t *testing.T) {
+		code, body := s.request("GET", "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices?watch=1&resourceVersion=abc", nil, "")
+		if st := decodeStatus(t, code, body); code != 400 || st.Reason != "BadRequest" || !strings.Contains(st.Message, `invalid resource version "abc"`) {
+			t.Errorf("%d %s", code, body)
+		}
+	})
+	t.Run("a 2.5 MB object is a 413", func(t *testing.T) {
+		big := map[string]any{"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+			"metadata": map[string]any{"name": "big", "annotations": map[string]string{"x": strings.Repeat("x", 2500000)}},
+			"spec": map[string]any{"pluginID": "example-datasource", "pluginType": "datasource", "group": "big.example.app", "version": "v1",
+				"services": []map[string]string{{"type": "query"}}}}
+		code, body := s.request("POST", "/apis/aggregation.grafana.app/v0alpha1/dataplaneservices", big, "application/json")
+		if st := decodeStatus(t, code, body); code != 413 || strings.Contains(st.Message, "ResourceExhausted") {
+			t.Errorf("%d %.300s", code, body)
+		}
+	})
 }
