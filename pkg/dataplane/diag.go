@@ -41,7 +41,7 @@ func (c *call) serveHealth(ctx context.Context, w http.ResponseWriter) {
 	}
 	resp, err := c.plugin.CheckHealth(ctx, &pluginv2.CheckHealthRequest{
 		PluginContext: c.pluginContext(),
-		Headers:       queryHeaders(c.r.Header),
+		Headers:       queryHeaders(c.r.Header, c.org),
 	})
 	if err != nil {
 		c.failErr(w, err, "CheckHealth")

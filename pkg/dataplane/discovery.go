@@ -3,6 +3,7 @@ package dataplane
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,6 +131,19 @@ type datasourceList struct {
 	Items           []datasourceObject `json:"items"`
 }
 
+// redactURL hides the password of a URL's userinfo (http://user:PASS@host): like
+// secureJsonData it reaches the plugin and the proxied upstream, never a reader.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(unparsable URL hidden: it may hold credentials)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}
+
 func toObject(gv string, ds *provisioning.Datasource) datasourceObject {
 	o := datasourceObject{
 		TypeMeta: metav1.TypeMeta{Kind: "DataSource", APIVersion: gv},
@@ -142,7 +156,7 @@ func toObject(gv string, ds *provisioning.Datasource) datasourceObject {
 			Annotations:       map[string]string{"grafana.app/provisioned-from": ds.File},
 		},
 		Spec: datasourceSpec{
-			Title: ds.Name, Type: ds.Type, URL: ds.URL, Access: ds.Access, User: ds.User,
+			Title: ds.Name, Type: ds.Type, URL: redactURL(ds.URL), Access: ds.Access, User: ds.User,
 			Database: ds.Database, BasicAuth: ds.BasicAuth, BasicAuthUser: ds.BasicAuthUser,
 			IsDefault: ds.IsDefault, ReadOnly: true, JSONData: ds.JSONData,
 		},

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/identityheaders"
 	"github.com/dataplane-aggregator/dpa/pkg/provisioning"
 )
 
@@ -84,7 +85,7 @@ func (c *call) serveProxy(w *statusWriter) {
 			out.URL = &target
 			out.Host = ""
 			for k := range out.Header {
-				if credentialHeaders[k] || strings.HasPrefix(k, "Impersonate-") || strings.HasPrefix(k, "X-Remote-") {
+				if credentialHeaders[k] || identityheaders.Is(k) {
 					out.Header.Del(k)
 				}
 			}

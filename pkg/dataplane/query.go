@@ -21,6 +21,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/identityheaders"
 )
 
 // Query defaults, as in Grafana.
@@ -42,7 +43,7 @@ var forwardedHeaders = []string{
 
 // queryHeaders copies Grafana's known query headers into a plugin header map, both under the
 // SDK's "http_" prefix convention and (for FromAlert/X-Cache-Skip and friends) plainly.
-func queryHeaders(h http.Header) map[string]string {
+func queryHeaders(h http.Header, org int64) map[string]string {
 	out := map[string]string{}
 	add := func(k, v string) {
 		out["http_"+k] = v
@@ -57,9 +58,15 @@ func queryHeaders(h http.Header) map[string]string {
 		if len(vs) == 0 {
 			continue
 		}
-		if strings.HasPrefix(k, "X-Rule-") || strings.HasPrefix(k, "X-Grafana-") {
+		if (strings.HasPrefix(k, "X-Rule-") || strings.HasPrefix(k, "X-Grafana-")) && !identityheaders.Is(k) {
 			add(k, vs[0])
 		}
+	}
+	// Grafana's frontend names its org in X-Grafana-Org-Id and Grafana acts in that org only
+	// after checking the user's membership; here the namespace is the org, so a plugin that
+	// reads the header gets the call's org, never the caller's claim.
+	if h.Get("X-Grafana-Org-Id") != "" && org > 0 {
+		add("X-Grafana-Org-Id", strconv.FormatInt(org, 10))
 	}
 	return out
 }
@@ -150,7 +157,7 @@ func (c *call) buildQueryRequest(body []byte) (*pluginv2.QueryDataRequest, []str
 		return nil, nil, errBadRequest("%v", err)
 	}
 	out := &pluginv2.QueryDataRequest{
-		Headers: queryHeaders(c.r.Header),
+		Headers: queryHeaders(c.r.Header, c.org),
 		Format:  pluginv2.DataFrameFormat_JSON,
 		Queries: make([]*pluginv2.DataQuery, 0, len(req.Queries)),
 	}

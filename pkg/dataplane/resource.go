@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
+	"github.com/dataplane-aggregator/dpa/pkg/identityheaders"
 	"github.com/dataplane-aggregator/dpa/pkg/routes"
 )
 
@@ -25,17 +26,11 @@ var hopHeaders = map[string]bool{
 }
 
 // credentialHeaders belong to the caller's session with this server and never reach a plugin
-// or an upstream.
-var credentialHeaders = map[string]bool{
-	"Authorization": true, "Cookie": true, "X-Remote-User": true, "X-Remote-Group": true,
-	"X-Remote-Uid": true, "Impersonate-User": true, "Impersonate-Group": true, "Impersonate-Uid": true,
-}
+// or an upstream; nor does any identity-like header (pkg/identityheaders).
+var credentialHeaders = map[string]bool{"Authorization": true, "Cookie": true}
 
 func dropHeader(k string, connTokens map[string]bool) bool {
-	if hopHeaders[k] || credentialHeaders[k] || connTokens[k] {
-		return true
-	}
-	return strings.HasPrefix(k, "Impersonate-Extra-") || strings.HasPrefix(k, "X-Remote-Extra-")
+	return hopHeaders[k] || credentialHeaders[k] || connTokens[k] || identityheaders.Is(k)
 }
 
 func connectionTokens(h http.Header) map[string]bool {

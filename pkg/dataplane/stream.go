@@ -56,7 +56,7 @@ func (c *call) subscribe(w http.ResponseWriter, data []byte) {
 		return
 	}
 	pc := c.pluginContext()
-	headers := queryHeaders(c.r.Header)
+	headers := queryHeaders(c.r.Header, c.org)
 	subCtx, cancelSub := c.callCtx(c.r.Context(), c.h.timeouts[c.t.svc.index])
 	sub, err := c.plugin.SubscribeStream(subCtx, &pluginv2.SubscribeStreamRequest{
 		PluginContext: pc, Path: c.t.sub, Data: data, Headers: headers,
@@ -185,7 +185,7 @@ func (c *call) publish(w http.ResponseWriter, body []byte) {
 	ctx, cancel := c.callCtx(c.r.Context(), c.h.timeouts[c.t.svc.index])
 	defer cancel()
 	resp, err := c.plugin.PublishStream(ctx, &pluginv2.PublishStreamRequest{
-		PluginContext: c.pluginContext(), Path: c.t.sub, Data: body, Headers: queryHeaders(c.r.Header),
+		PluginContext: c.pluginContext(), Path: c.t.sub, Data: body, Headers: queryHeaders(c.r.Header, c.org),
 	})
 	if err != nil {
 		c.failErr(w, err, "PublishStream")

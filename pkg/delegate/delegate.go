@@ -21,7 +21,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,31 +34,9 @@ import (
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/transport"
+
+	"github.com/dataplane-aggregator/dpa/pkg/identityheaders"
 )
-
-// IdentityHeaders are request headers an upstream may take for the caller's identity:
-// Grafana's auth proxy (X-WEBAUTH-USER and its attribute headers), Grafana's org and user
-// headers, front-proxy and impersonation headers, and the identity headers of common auth
-// proxies. None of a caller's copies ever reaches the upstream. A trailing * matches a prefix.
-var IdentityHeaders = []string{
-	"X-Webauth-*", "X-Grafana-*", "X-Remote-*", "Impersonate-*",
-	"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username", "X-Auth-Request-*",
-}
-
-// StripHeaders deletes the headers named by patterns (a trailing * matches a prefix).
-func StripHeaders(h http.Header, patterns []string) {
-	for key := range h {
-		for _, p := range patterns {
-			if prefix, ok := strings.CutSuffix(p, "*"); ok {
-				if strings.HasPrefix(strings.ToLower(key), strings.ToLower(prefix)) {
-					h.Del(key)
-				}
-			} else if strings.EqualFold(key, p) {
-				h.Del(key)
-			}
-		}
-	}
-}
 
 // Options configure a Delegate.
 type Options struct {
@@ -70,7 +47,8 @@ type Options struct {
 	ClientCertFile, ClientKeyFile string
 	// CAFile verifies the upstream's serving certificate ("": the system's roots).
 	CAFile string
-	// StripHeaders are removed besides IdentityHeaders.
+	// StripHeaders are removed besides the identity-like headers (pkg/identityheaders) and
+	// Grafana's own X-Grafana-* headers, which a Grafana upstream trusts.
 	StripHeaders []string
 	// Rewrite, when set, changes each outgoing request last (the UI's session cookie goes).
 	Rewrite func(out *http.Request)
@@ -98,7 +76,7 @@ func New(o Options) (*Delegate, error) {
 	}
 	d := &Delegate{
 		upstream:   u,
-		strip:      append(append([]string{}, IdentityHeaders...), o.StripHeaders...),
+		strip:      append([]string{"X-Grafana-*"}, o.StripHeaders...),
 		rewrite:    o.Rewrite,
 		serializer: o.Serializer,
 	}
@@ -172,7 +150,7 @@ func (d *Delegate) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.proxy.S
 func (d *Delegate) rewriteRequest(pr *httputil.ProxyRequest) {
 	pr.SetURL(d.upstream)
 	pr.SetXForwarded()
-	StripHeaders(pr.Out.Header, d.strip)
+	identityheaders.Strip(pr.Out.Header, d.strip...)
 	if d.frontProxy {
 		if u, ok := apirequest.UserFrom(pr.In.Context()); ok && u != nil {
 			uid := ""

@@ -56,7 +56,7 @@ func (o *UIOptions) ApplyTo(c *Config) error {
 type DelegationOptions struct {
 	// URL receives every request neither the data plane nor the local resource API serves.
 	URL string
-	// StripHeaders are removed before the delegate besides delegate.IdentityHeaders (a
+	// StripHeaders are removed before the delegate besides the identity-like headers (a
 	// trailing * matches a prefix).
 	StripHeaders []string
 	// ClientCertFile and ClientKeyFile make dpa the upstream's front proxy (the caller's

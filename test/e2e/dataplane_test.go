@@ -428,6 +428,10 @@ func testResource(t *testing.T, d *server) {
 				withHeader("Cookie", "session=caller"),
 				withHeader("Impersonate-User", "mallory"),
 				withHeader("Impersonate-Group", "grafana:org:1:Viewer"),
+				// Identity-like headers a caller might send to pose as someone else.
+				withHeader("X-Grafana-User", "admin"), withHeader("X-Webauth-User", "admin"),
+				withHeader("X-Forwarded-User", "admin"), withHeader("X-Grafana-Org-Id", "2"),
+				withHeader("X-Remote-User", "admin"), withHeader("X-Auth-Request-Email", "admin@example.com"),
 			)
 			var e echo
 			mustJSON(t, b, &e)
@@ -440,7 +444,8 @@ func testResource(t *testing.T, d *server) {
 			if e.Headers["X-Custom"] == nil {
 				t.Errorf("%s: X-Custom not forwarded: %v", method, e.Headers)
 			}
-			for _, h := range []string{"Authorization", "Cookie", "Connection", "X-Hop-Token", "Keep-Alive", "Impersonate-User", "Impersonate-Group"} {
+			for _, h := range []string{"Authorization", "Cookie", "Connection", "X-Hop-Token", "Keep-Alive", "Impersonate-User", "Impersonate-Group",
+				"X-Grafana-User", "X-Webauth-User", "X-Forwarded-User", "X-Grafana-Org-Id", "X-Remote-User", "X-Auth-Request-Email"} {
 				if e.Headers[h] != nil {
 					t.Errorf("%s: header %s reached the plugin: %v", method, h, e.Headers[h])
 				}
@@ -925,7 +930,14 @@ func testProxy(t *testing.T, d *server, up *recorder) {
 	resp, b := d.want(t, 202, "POST", dsNS+"/proxy/api/v1/../v2/search?q=up&limit=5", "proxied body",
 		withHeader("Cookie", "grafana_session=caller-cookie"),
 		withHeader("X-Caller", "visible"),
+		withHeader("X-Grafana-User", "admin"), withHeader("X-Webauth-User", "admin"),
+		withHeader("X-Forwarded-User", "admin"), withHeader("X-Grafana-Org-Id", "2"),
 	)
+	for _, h := range []string{"X-Grafana-User", "X-Webauth-User", "X-Forwarded-User", "X-Grafana-Org-Id"} {
+		if v := up.last(t).Header.Get(h); v != "" {
+			t.Errorf("the caller's %s reached the datasource upstream: %q", h, v)
+		}
+	}
 	if string(b) != "upstream says hi" || resp.Header.Get("X-Upstream") != "yes" {
 		t.Errorf("proxy response: %s %v", b, resp.Header)
 	}
