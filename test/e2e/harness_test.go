@@ -115,6 +115,10 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 		dataDir = shortTempDir(t)
 	}
 	s := &server{t: t, dataDir: dataDir, port: freePort(t), args: args}
+	// Fixed for the server's life (a restart keeps data dir and port), so goroutines that
+	// call it while it restarts read them without a race.
+	s.url = fmt.Sprintf("https://127.0.0.1:%d", s.port)
+	s.kubeconfig = filepath.Join(s.dataDir, "kubeconfig")
 	s.start()
 	t.Cleanup(func() { s.stop() })
 	return s
@@ -144,8 +148,6 @@ func (s *server) start() {
 	}
 	s.done = make(chan error, 1)
 	go func() { s.done <- s.cmd.Wait() }()
-	s.url = fmt.Sprintf("https://127.0.0.1:%d", s.port)
-	s.kubeconfig = filepath.Join(s.dataDir, "kubeconfig")
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
@@ -165,7 +167,10 @@ func (s *server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.token = strings.TrimSpace(string(tok))
+	// The data dir keeps its admin token across restarts: written once.
+	if s.token == "" {
+		s.token = strings.TrimSpace(string(tok))
+	}
 }
 
 // stop sends SIGTERM and expects a clean exit (code 0) within 30s.
