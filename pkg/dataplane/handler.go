@@ -137,15 +137,10 @@ type Options struct {
 	MaxQueries int
 	// Limits bound requests in flight (zero fields: DefaultLimits'; -1: no limit).
 	Limits Limits
-	// BodyReadTimeout bounds reading a request body (0: DefaultBodyReadTimeout; -1: none).
-	BodyReadTimeout time.Duration
 	// ProxyResponseLimit bounds a datasource-proxy answer in bytes (0: none, as Grafana's
 	// [dataproxy] response_limit).
 	ProxyResponseLimit int64
 }
-
-// DefaultBodyReadTimeout is how long a client may take to send a request body.
-const DefaultBodyReadTimeout = 30 * time.Second
 
 // DefaultMaxQueries is the query limit per request when Options.MaxQueries is 0.
 const DefaultMaxQueries = 100
@@ -206,9 +201,6 @@ func New(opts Options) *Handler {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
-	}
-	if opts.BodyReadTimeout == 0 {
-		opts.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	h := &Handler{
 		opts:    opts,
@@ -590,20 +582,18 @@ func (c *call) readBody(w http.ResponseWriter) ([]byte, *httpError) {
 	if c.r.ContentLength > limit {
 		return nil, errTooLarge(limit)
 	}
+	// The server bounds the body's arrival (--body-read-timeout, from the request's first
+	// byte) and ends that deadline when the body is read to its end: the rest of the call
+	// (a stream, a long plugin call) is not bound by it.
 	b, err := io.ReadAll(http.MaxBytesReader(w, c.r.Body, limit))
-	if err == nil {
-		// The body is in: the rest of the call (a stream, a long plugin call) is not bound
-		// by it. After a failure the deadline stays, so net/http does not wait for the rest
-		// of the body before it answers and closes the connection.
-		_ = c.setReadDeadline(time.Time{})
-	} else {
+	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			return nil, errTooLarge(limit)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return nil, &httpError{code: http.StatusRequestTimeout, reason: metav1.StatusReasonTimeout,
-				msg: fmt.Sprintf("the request body did not arrive within %s", c.h.opts.BodyReadTimeout), cause: err}
+				msg: "the request body did not arrive in time (--body-read-timeout)", cause: err}
 		}
 		return nil, errBadRequest("reading request body: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/endpoints/responsewriter"
 )
 
 // Limits bound the data-plane requests in flight, as the API server's max-in-flight does for
@@ -81,8 +80,8 @@ func errTooMany(msg string) *httpError {
 }
 
 // admit takes the request's slot: stream subscriptions count as streams, everything else as
-// requests. A full limit is a 429 Status with Retry-After. It also starts the body's read
-// deadline, so a client sending its body slowly holds its slot and memory for a bounded time.
+// requests. A full limit is a 429 Status with Retry-After. (A client sending its body slowly
+// holds its slot for a bounded time: the server's --body-read-timeout.)
 func (c *call) admit() (release func(), _ *httpError) {
 	l := c.h.calls
 	if sub := c.t.svc.handler.subscribes; sub != nil && sub(c.r.Method) {
@@ -92,14 +91,5 @@ func (c *call) admit() (release func(), _ *httpError) {
 	if herr := l.acquire(user); herr != nil {
 		return nil, herr
 	}
-	if d := c.h.opts.BodyReadTimeout; d > 0 && c.r.Body != nil && c.r.Body != http.NoBody {
-		_ = c.setReadDeadline(time.Now().Add(d))
-	}
 	return func() { l.release(user) }, nil
-}
-
-// setReadDeadline sets the read deadline of the request's connection. The API server's
-// filters wrap the response writer; the deadline is set on the one net/http made.
-func (c *call) setReadDeadline(t time.Time) error {
-	return http.NewResponseController(responsewriter.GetOriginal(c.w)).SetReadDeadline(t)
 }

@@ -82,7 +82,7 @@ func (s *Server) newAPIServer(ctx context.Context, id *identity, dp *dataPlane, 
 		}
 		dp.next.h = localHandler(apiHandler, fallback, cfg.Generic.Serializer)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
-		return withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH)
+		return withBodyReadDeadline(withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH), s.cfg.BodyReadTimeout)
 	}
 	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
 	// request timeout must not cut them off.

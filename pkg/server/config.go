@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 
@@ -31,6 +32,8 @@ type Config struct {
 	Features  *genericoptions.FeatureOptions
 	// TLSSANs are extra names of the serving certificate dpa makes.
 	TLSSANs []string
+	// BodyReadTimeout bounds sending a request body, on every path (withBodyReadDeadline).
+	BodyReadTimeout time.Duration
 
 	Authentication AuthenticationOptions
 	// Authorization is the authorizer's configuration; the identity phase adds dpa's

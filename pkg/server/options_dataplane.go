@@ -17,7 +17,6 @@ type DataPlaneOptions struct {
 	MaxBodyBytes       int64
 	MaxQueries         int
 	Limits             dataplane.Limits
-	BodyReadTimeout    time.Duration
 	ProxyResponseLimit int64
 	// Timeouts are --timeout's key=duration pairs (keys: routes.TimeoutKeys).
 	Timeouts map[string]string
@@ -30,10 +29,9 @@ type DataPlaneOptions struct {
 // NewDataPlaneOptions has the data plane's defaults.
 func NewDataPlaneOptions() *DataPlaneOptions {
 	return &DataPlaneOptions{
-		MaxBodyBytes:    dataplane.DefaultMaxBodyBytes,
-		MaxQueries:      dataplane.DefaultMaxQueries,
-		Limits:          dataplane.DefaultLimits,
-		BodyReadTimeout: dataplane.DefaultBodyReadTimeout,
+		MaxBodyBytes: dataplane.DefaultMaxBodyBytes,
+		MaxQueries:   dataplane.DefaultMaxQueries,
+		Limits:       dataplane.DefaultLimits,
 	}
 }
 
@@ -44,7 +42,6 @@ func (o *DataPlaneOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Limits.RequestsPerUser, "max-dataplane-inflight-per-user", o.Limits.RequestsPerUser, "data-plane requests one user may have in flight (429 beyond; -1: no limit)")
 	fs.IntVar(&o.Limits.Streams, "max-streams", o.Limits.Streams, "open stream subscriptions (429 beyond; -1: no limit)")
 	fs.IntVar(&o.Limits.StreamsPerUser, "max-streams-per-user", o.Limits.StreamsPerUser, "open stream subscriptions of one user (429 beyond; -1: no limit)")
-	fs.DurationVar(&o.BodyReadTimeout, "body-read-timeout", o.BodyReadTimeout, "how long a client may take to send a data-plane request body (408 after; -1s: no limit)")
 	fs.Int64Var(&o.ProxyResponseLimit, "proxy-response-limit-bytes", o.ProxyResponseLimit, "largest datasource-proxy answer (Grafana's [dataproxy] response_limit): refused (502) when its length is known to be larger, cut off at the limit otherwise (0: no limit)")
 	fs.IntVar(&o.MaxQueries, "max-queries-per-request", o.MaxQueries, "most queries in one query request (400 beyond)")
 	fs.StringToStringVar(&o.Timeouts, "timeout", o.Timeouts, "per service type deadline, e.g. query=30s,resource=30s,health=10s,admission=10s,conversion=10s,metrics=10s,proxy=30s (streams have none)")
@@ -114,7 +111,6 @@ func (o *DataPlaneOptions) ApplyTo(c *Config) error {
 	c.DataPlane.MaxBodyBytes = o.MaxBodyBytes
 	c.DataPlane.MaxQueries = o.MaxQueries
 	c.DataPlane.Limits = o.Limits
-	c.DataPlane.BodyReadTimeout = o.BodyReadTimeout
 	c.DataPlane.ProxyResponseLimit = o.ProxyResponseLimit
 	c.DataPlane.Timeouts = t
 	c.AppURL = o.AppURL

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/pflag"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
@@ -17,7 +18,13 @@ type ServingOptions struct {
 	*genericoptions.SecureServingOptionsWithLoopback
 	// TLSSANs are extra DNS names or IPs for the serving certificate dpa makes.
 	TLSSANs []string
+	// BodyReadTimeout bounds how long a client may take to send a request body, on every
+	// path, from the moment its headers arrived (-1: none).
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is how long a client may take to send a request body.
+const DefaultBodyReadTimeout = 30 * time.Second
 
 // NewServingOptions: 127.0.0.1:6443, TLS 1.2 or later with forward secret AEAD suites, and
 // no certificate directory (dpa makes its CA and serving certificate in <data-dir>/pki).
@@ -29,7 +36,7 @@ func NewServingOptions() *ServingOptions {
 	s.MinTLSVersion = "VersionTLS12"
 	s.CipherSuites = DefaultCipherSuites
 	s.ServerCert.CertDirectory = ""
-	return &ServingOptions{SecureServingOptionsWithLoopback: s.WithLoopback()}
+	return &ServingOptions{SecureServingOptionsWithLoopback: s.WithLoopback(), BodyReadTimeout: DefaultBodyReadTimeout}
 }
 
 // DefaultCipherSuites are the TLS 1.2 suites dpa offers by default: forward secret AEAD only
@@ -43,6 +50,7 @@ var DefaultCipherSuites = []string{
 // AddFlags adds the library's serving flags and --tls-san.
 func (o *ServingOptions) AddFlags(fs *pflag.FlagSet) {
 	o.SecureServingOptionsWithLoopback.AddFlags(fs)
+	fs.DurationVar(&o.BodyReadTimeout, "body-read-timeout", o.BodyReadTimeout, "how long a client may take to send a request body, on every path, counted from its headers and before authentication (the connection is closed after it; a data-plane call answers 408; -1s: no limit)")
 	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "extra DNS names or IPs for the serving certificate dpa makes when --tls-cert-file is not given")
 }
 
@@ -61,6 +69,9 @@ func (o *ServingOptions) Validate() []error {
 	if _, err := cliflag.TLSCipherSuites(o.CipherSuites); err != nil {
 		errs = append(errs, fmt.Errorf("--tls-cipher-suites: %w", err))
 	}
+	if o.BodyReadTimeout == 0 || o.BodyReadTimeout < -time.Second {
+		errs = append(errs, fmt.Errorf("--body-read-timeout %s: want a positive duration, or -1s for no limit", o.BodyReadTimeout))
+	}
 	if (o.ServerCert.CertKey.CertFile == "") != (o.ServerCert.CertKey.KeyFile == "") {
 		errs = append(errs, fmt.Errorf("--tls-cert-file and --tls-private-key-file go together"))
 	}
@@ -72,5 +83,6 @@ func (o *ServingOptions) Validate() []error {
 func (o *ServingOptions) ApplyTo(c *Config) error {
 	c.Serving = o.SecureServingOptionsWithLoopback
 	c.TLSSANs = o.TLSSANs
+	c.BodyReadTimeout = o.BodyReadTimeout
 	return nil
 }

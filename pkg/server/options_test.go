@@ -68,7 +68,7 @@ func TestOptions(t *testing.T) {
 			if h := c.Authentication.RequestHeader.UsernameHeaders; len(h) != 1 || !strings.EqualFold(h[0], "X-Remote-User") {
 				t.Errorf("front-proxy user headers %v", h)
 			}
-			if c.DataPlane.MaxBodyBytes != 16<<20 || c.DataPlane.Limits.Requests != 256 || c.DataPlane.BodyReadTimeout != 30*time.Second {
+			if c.DataPlane.MaxBodyBytes != 16<<20 || c.DataPlane.Limits.Requests != 256 || c.BodyReadTimeout != 30*time.Second {
 				t.Errorf("data plane %+v", c.DataPlane)
 			}
 			if c.ServerRun.MaxRequestBodyBytes != 1<<20 {

@@ -136,6 +136,53 @@ func TestHardening(t *testing.T) {
 		}
 	})
 
+	// Every path class, with or without a credential: the connection is closed at the
+	// deadline (2s here), not held for as long as the client trickles its body.
+	before := metricSeries(t, d)["dpa_request_body_read_timeouts_total"]
+	for name, tc := range map[string]struct{ path, auth string }{
+		"resource API, bogus token":            {"/apis/aggregation.grafana.app/v0alpha1/dataplaneservices", "Bearer bogus"},
+		"resource API, no credential":          {"/apis/aggregation.grafana.app/v0alpha1/dataplaneservices", ""},
+		"access review, signed in":             {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "Bearer " + d.token},
+		"data plane, bogus token":              {dsNS + "/query", "Bearer bogus"},
+		"UI sign-in":                           {"/ui/login", ""},
+		"a path nothing serves, no credential": {"/nothing", ""},
+	} {
+		t.Run("slow body: "+name, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", strings.TrimPrefix(d.url, "https://"), &tls.Config{RootCAs: caPool(t, d)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			auth := ""
+			if tc.auth != "" {
+				auth = "Authorization: " + tc.auth + "\r\n"
+			}
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", tc.path, auth)
+			// The client keeps trickling; the server must close the connection itself.
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(200 * time.Millisecond):
+						if _, err := conn.Write([]byte(" ")); err != nil {
+							return
+						}
+					}
+				}
+			}()
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := io.Copy(io.Discard, conn); err != nil {
+				t.Errorf("the connection was still open after 20s of a trickled body: %v", err)
+			}
+		})
+	}
+	if after := metricSeries(t, d)["dpa_request_body_read_timeouts_total"]; after-before < 6 {
+		t.Errorf("dpa_request_body_read_timeouts_total grew by %v, want 6", after-before)
+	}
+
 	t.Run("files are private in a 0755 data dir", func(t *testing.T) {
 		err := filepath.Walk(dataDir, func(p string, info os.FileInfo, err error) error {
 			if err != nil || p == dataDir {
