@@ -126,7 +126,14 @@ func TestAuthorize(t *testing.T) {
 		}
 	}
 	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer", "noRoles", "monitor", "plugin", "internal"} {
-		for _, what := range append([]string{"self review", "access review", "data plane", "/apis", "/openapi/v3", "/readyz"}, pluginReads...) {
+		for _, what := range []string{"self review", "access review", "data plane", "/apis", "/openapi/v3", "/readyz"} {
+			allowed[key{who, what}] = true
+		}
+	}
+	// Plugins (pids, errors, paths) are for those who may read DataPlaneServices: a role in
+	// an org; identities without one (noRoles, monitor, the impersonating plugin) see none.
+	for _, who := range []string{"org1Admin", "org1Viewer", "org2Viewer", "internal"} {
+		for _, what := range pluginReads {
 			allowed[key{who, what}] = true
 		}
 	}
@@ -449,5 +456,45 @@ func TestDelegate(t *testing.T) {
 				t.Errorf("Authorize = %v %q %v (cluster asked: %v); want allow=%v asked=%v reason with %q", d, why, err, asked, tc.allow, tc.asked, tc.why)
 			}
 		})
+	}
+}
+
+// TestRulesFor: `kubectl auth can-i --list` lists what Authorize allows on dpa's own
+// resources and paths, per identity, and says it is incomplete (data-plane routes are asked
+// one at a time).
+func TestRulesFor(t *testing.T) {
+	a := New(Options{})
+	list := func(u user.Info) (map[string]string, []string, bool) {
+		res, paths, incomplete, err := a.RulesFor(context.Background(), u, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range res {
+			out[r.GetResources()[0]] = strings.Join(r.GetVerbs(), ",")
+		}
+		var ps []string
+		for _, p := range paths {
+			ps = append(ps, p.GetNonResourceURLs()[0])
+		}
+		return out, ps, incomplete
+	}
+	viewer, paths, incomplete := list(org1Viewer)
+	if viewer["dataplaneservices"] != "get,list,watch" || viewer["plugins"] != "get,list,watch" || viewer["selfsubjectaccessreviews"] != "create" ||
+		viewer["selfsubjectrulesreviews"] != "create" || !incomplete {
+		t.Errorf("org viewer: %v (incomplete %v)", viewer, incomplete)
+	}
+	if slices.Contains(paths, "/metrics") || !slices.Contains(paths, "/apis/*") || !slices.Contains(paths, "/readyz") {
+		t.Errorf("org viewer paths: %v", paths)
+	}
+	if none, _, _ := list(noRoles); none["dataplaneservices"] != "" || none["plugins"] != "" || none["selfsubjectaccessreviews"] != "create" {
+		t.Errorf("no role: %v", none)
+	}
+	admin, adminPaths, _ := list(serverAdmin)
+	if admin["dataplaneservices"] != strings.Join(listedVerbs, ",") || admin["plugins"] != "get,list,watch" || !slices.Contains(adminPaths, "/metrics") {
+		t.Errorf("server admin: %v %v", admin, adminPaths)
+	}
+	if _, mon, _ := list(monitor); !slices.Contains(mon, "/metrics") {
+		t.Errorf("monitoring: %v", mon)
 	}
 }

@@ -173,13 +173,19 @@ func (a *Authorizer) rules(ctx context.Context, attrs authorizer.Attributes) (au
 	if attrs.GetVerb() == "impersonate" {
 		return a.impersonate(s, attrs)
 	}
-	// Plugins mirror the plugin host: readable by everyone signed in, written by dpa alone —
+	// Plugins mirror the plugin host (process ids, errors, paths): readable by those who may
+	// read DataPlaneServices — a role in an org, or a server admin — and written by dpa alone,
 	// not even by server admins, so this rule comes before theirs.
 	if attrs.IsResourceRequest() && attrs.GetAPIGroup() == v0alpha1.GroupVersion.Group && attrs.GetResource() == PluginsResource {
-		if slices.Contains(readVerbs, attrs.GetVerb()) || a.isInternal(u) {
+		switch {
+		case a.isInternal(u):
+			return authorizer.DecisionAllow, "", nil
+		case !slices.Contains(readVerbs, attrs.GetVerb()):
+			return authorizer.DecisionDeny, "plugins are read-only: dpa writes them from its plugin host", nil
+		case s.ServerAdmin || len(s.Orgs) > 0:
 			return authorizer.DecisionAllow, "", nil
 		}
-		return authorizer.DecisionDeny, "plugins are read-only: dpa writes them from its plugin host", nil
+		return authorizer.DecisionDeny, "reading plugins needs a role in an org (group grafana:org:<id>:<role>)", nil
 	}
 	if s.ServerAdmin {
 		return authorizer.DecisionAllow, "", nil
@@ -201,7 +207,7 @@ func (a *Authorizer) rules(ctx context.Context, attrs authorizer.Attributes) (au
 		}
 		return authorizer.DecisionAllow, "", nil
 	case group == "authentication.k8s.io" && resource == "selfsubjectreviews",
-		group == "authorization.k8s.io" && resource == "selfsubjectaccessreviews":
+		group == "authorization.k8s.io" && (resource == "selfsubjectaccessreviews" || resource == "selfsubjectrulesreviews"):
 		if attrs.GetVerb() == "create" {
 			return authorizer.DecisionAllow, "", nil
 		}

@@ -2,6 +2,8 @@ package dataplane
 
 import (
 	"encoding/json"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"net/http"
 	"net/url"
 	"sort"
@@ -191,14 +193,68 @@ func (c *call) serveDatasources(w *statusWriter) {
 		writeJSON(w, http.StatusOK, toObject(c.e.gv, c.ds))
 		return
 	}
+	sel, herr := listSelectors(c.r.URL.Query())
+	if herr != nil {
+		c.fail(w, herr)
+		return
+	}
 	list := c.config().Datasources(c.t.ns, c.e.pluginID)
 	out := datasourceList{TypeMeta: metav1.TypeMeta{Kind: "DataSourceList", APIVersion: c.e.gv},
 		Items: make([]datasourceObject, 0, len(list))}
 	for i := range list {
 		// Lists show what the caller may read (Grafana filters its datasource list alike).
-		if c.h.opts.Authorizer.CanReadDatasource(c.subject, c.org, list[i].UID) {
+		if sel.matches(&list[i]) && c.h.opts.Authorizer.CanReadDatasource(c.subject, c.org, list[i].UID) {
 			out.Items = append(out.Items, toObject(c.e.gv, &list[i]))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// datasourceFields are the fields a datasource list can be selected by (fieldSelector), as
+// Kubernetes lists take metadata.name and metadata.namespace, plus the datasource's type.
+var datasourceFields = map[string]func(*provisioning.Datasource) string{
+	"metadata.name":      func(ds *provisioning.Datasource) string { return ds.UID },
+	"metadata.namespace": func(ds *provisioning.Datasource) string { return ds.Namespace },
+	"spec.type":          func(ds *provisioning.Datasource) string { return ds.Type },
+}
+
+// selectors are a list's fieldSelector and labelSelector.
+type selectors struct {
+	fields fields.Selector
+	labels labels.Selector
+}
+
+// listSelectors reads fieldSelector and labelSelector: a selector that does not parse, or a
+// field a datasource does not have, is a 400 (it used to be ignored, listing everything).
+func listSelectors(q url.Values) (selectors, *httpError) {
+	sel := selectors{fields: fields.Everything(), labels: labels.Everything()}
+	if raw := q.Get("fieldSelector"); raw != "" {
+		fs, err := fields.ParseSelector(raw)
+		if err != nil {
+			return sel, errBadRequest("invalid fieldSelector: %v", err)
+		}
+		for _, r := range fs.Requirements() {
+			if datasourceFields[r.Field] == nil {
+				return sel, errBadRequest("field label not supported for datasources: %q (metadata.name, metadata.namespace, spec.type)", r.Field)
+			}
+		}
+		sel.fields = fs
+	}
+	if raw := q.Get("labelSelector"); raw != "" {
+		ls, err := labels.Parse(raw)
+		if err != nil {
+			return sel, errBadRequest("invalid labelSelector: %v", err)
+		}
+		sel.labels = ls
+	}
+	return sel, nil
+}
+
+// matches reports whether ds is selected (datasource objects carry no labels).
+func (s selectors) matches(ds *provisioning.Datasource) bool {
+	set := fields.Set{}
+	for name, get := range datasourceFields {
+		set[name] = get(ds)
+	}
+	return s.fields.Matches(set) && s.labels.Matches(labels.Set{})
 }

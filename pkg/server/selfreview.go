@@ -37,14 +37,14 @@ func installSelfReviews(srv *genericapiserver.GenericAPIServer, az *authz.Author
 			scheme.AddKnownTypes(gv, &authenticationv1.SelfSubjectReview{})
 			scheme.AddKnownTypes(internal, &authenticationv1.SelfSubjectReview{})
 		case authorizationv1.GroupName:
-			scheme.AddKnownTypes(gv, &authorizationv1.SelfSubjectAccessReview{})
-			scheme.AddKnownTypes(internal, &authorizationv1.SelfSubjectAccessReview{})
+			scheme.AddKnownTypes(gv, &authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{})
+			scheme.AddKnownTypes(internal, &authorizationv1.SelfSubjectAccessReview{}, &authorizationv1.SelfSubjectRulesReview{})
 		}
 	}
 	codecs := serializer.NewCodecFactory(scheme)
 	for group, storage := range map[string]map[string]rest.Storage{
 		authenticationv1.GroupName: {"selfsubjectreviews": &selfSubjectReviews{}},
-		authorizationv1.GroupName:  {"selfsubjectaccessreviews": &selfSubjectAccessReviews{az: az}},
+		authorizationv1.GroupName:  {"selfsubjectaccessreviews": &selfSubjectAccessReviews{az: az}, "selfsubjectrulesreviews": &selfSubjectRulesReviews{az: az}},
 	} {
 		info := genericapiserver.NewDefaultAPIGroupInfo(group, scheme, metav1.ParameterCodec, codecs)
 		info.VersionedResourcesStorageMap["v1"] = storage
@@ -134,6 +134,55 @@ func (s *selfSubjectAccessReviews) Create(ctx context.Context, obj runtime.Objec
 	return out, nil
 }
 
+// selfSubjectRulesReviews lists what the caller may do (kubectl auth can-i --list):
+// authz.Authorizer.RulesFor, incomplete by design (data-plane routes are asked one at a time).
+type selfSubjectRulesReviews struct{ az *authz.Authorizer }
+
+var (
+	_ rest.Creater                  = &selfSubjectRulesReviews{}
+	_ rest.SingularNameProvider     = &selfSubjectRulesReviews{}
+	_ rest.Scoper                   = &selfSubjectRulesReviews{}
+	_ rest.GroupVersionKindProvider = &selfSubjectRulesReviews{}
+)
+
+func (*selfSubjectRulesReviews) New() runtime.Object {
+	return &authorizationv1.SelfSubjectRulesReview{}
+}
+func (*selfSubjectRulesReviews) Destroy()                {}
+func (*selfSubjectRulesReviews) NamespaceScoped() bool   { return false }
+func (*selfSubjectRulesReviews) GetSingularName() string { return "selfsubjectrulesreview" }
+func (*selfSubjectRulesReviews) GroupVersionKind(schema.GroupVersion) schema.GroupVersionKind {
+	return authorizationv1.SchemeGroupVersion.WithKind("SelfSubjectRulesReview")
+}
+
+func (s *selfSubjectRulesReviews) Create(ctx context.Context, obj runtime.Object, _ rest.ValidateObjectFunc, _ *metav1.CreateOptions) (runtime.Object, error) {
+	review, ok := obj.(*authorizationv1.SelfSubjectRulesReview)
+	if !ok {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("not a SelfSubjectRulesReview: %T", obj))
+	}
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok {
+		return nil, apierrors.NewBadRequest("no user")
+	}
+	resources, paths, incomplete, err := s.az.RulesFor(ctx, u, review.Spec.Namespace)
+	out := review.DeepCopy()
+	out.Status = authorizationv1.SubjectRulesReviewStatus{Incomplete: incomplete,
+		ResourceRules: []authorizationv1.ResourceRule{}, NonResourceRules: []authorizationv1.NonResourceRule{}}
+	for _, r := range resources {
+		out.Status.ResourceRules = append(out.Status.ResourceRules, authorizationv1.ResourceRule{Verbs: r.GetVerbs(),
+			APIGroups: r.GetAPIGroups(), Resources: r.GetResources(), ResourceNames: r.GetResourceNames()})
+	}
+	for _, p := range paths {
+		out.Status.NonResourceRules = append(out.Status.NonResourceRules, authorizationv1.NonResourceRule{Verbs: p.GetVerbs(), NonResourceURLs: p.GetNonResourceURLs()})
+	}
+	if err != nil {
+		out.Status.EvaluationError = err.Error()
+	} else if incomplete {
+		out.Status.EvaluationError = "data-plane routes are decided per namespace and datasource: ask about one, e.g. kubectl auth can-i create datasources/<uid> --subresource=query -n <namespace>"
+	}
+	return out, nil
+}
+
 // selfReviewDefinitions are the OpenAPI models of the self reviews, which the App SDK's
 // generated definitions do not include (the API server needs one per served type). They are
 // described as objects; kubectl needs nothing more.
@@ -155,6 +204,7 @@ func selfReviewDefinitions() map[string]common.OpenAPIDefinition {
 	for name, d := range map[string]common.OpenAPIDefinition{
 		"k8s.io/api/authentication/v1.SelfSubjectReview":      def("SelfSubjectReview returns the user information dpa has for the caller (kubectl auth whoami)."),
 		"k8s.io/api/authorization/v1.SelfSubjectAccessReview": def("SelfSubjectAccessReview asks whether the caller may perform an action (kubectl auth can-i)."),
+		"k8s.io/api/authorization/v1.SelfSubjectRulesReview":  def("SelfSubjectRulesReview lists what the caller may do on dpa's own resources (kubectl auth can-i --list); data-plane routes are asked one at a time."),
 	} {
 		// Keyed by Go name (GetDefinitions) and by REST-friendly name (precomputed Definitions).
 		out[name] = d
