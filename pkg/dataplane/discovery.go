@@ -3,7 +3,7 @@ package dataplane
 import (
 	"encoding/json"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"net/http"
 	"net/url"
 	"sort"
@@ -221,13 +221,13 @@ var datasourceFields = map[string]func(*provisioning.Datasource) string{
 // selectors are a list's fieldSelector and labelSelector.
 type selectors struct {
 	fields fields.Selector
-	labels labels.Selector
+	labels k8slabels.Selector
 }
 
 // listSelectors reads fieldSelector and labelSelector: a selector that does not parse, or a
 // field a datasource does not have, is a 400 (it used to be ignored, listing everything).
 func listSelectors(q url.Values) (selectors, *httpError) {
-	sel := selectors{fields: fields.Everything(), labels: labels.Everything()}
+	sel := selectors{fields: fields.Everything(), labels: k8slabels.Everything()}
 	if raw := q.Get("fieldSelector"); raw != "" {
 		fs, err := fields.ParseSelector(raw)
 		if err != nil {
@@ -241,7 +241,7 @@ func listSelectors(q url.Values) (selectors, *httpError) {
 		sel.fields = fs
 	}
 	if raw := q.Get("labelSelector"); raw != "" {
-		ls, err := labels.Parse(raw)
+		ls, err := k8slabels.Parse(raw)
 		if err != nil {
 			return sel, errBadRequest("invalid labelSelector: %v", err)
 		}
@@ -256,5 +256,5 @@ func (s selectors) matches(ds *provisioning.Datasource) bool {
 	for name, get := range datasourceFields {
 		set[name] = get(ds)
 	}
-	return s.fields.Matches(set) && s.labels.Matches(labels.Set{})
+	return s.fields.Matches(set) && s.labels.Matches(k8slabels.Set{})
 }
