@@ -50,9 +50,17 @@ func withBodyReadDeadline(next http.Handler, timeout time.Duration) http.Handler
 		r.Body = b
 		next.ServeHTTP(w, r)
 		if !b.done && !b.timedOut {
-			// What the handler left unread is read now, within the deadline: a client that
-			// trickles it loses the connection at the deadline instead of holding it.
+			// What the handler left unread is read now, within the deadline.
 			_, _ = io.CopyN(io.Discard, b, drainLimit)
+		}
+		if b.timedOut && r.ProtoMajor == 1 {
+			// The answer is out; the connection goes. net/http would keep it when the body
+			// was short enough to drain (a read error does not count as an early close) and
+			// read what the client still trickles as its next request. (HTTP/2 resets the
+			// stream itself.)
+			if conn, _, err := rc.Hijack(); err == nil {
+				_ = conn.Close()
+			}
 		}
 	})
 }

@@ -82,11 +82,16 @@ func TestPluginContractAcrossSDKs(t *testing.T) {
 		mustJSON(t, b, &s)
 		return s
 	}
+	// health is the datasource's HealthCheckResult: 200 when it is OK, 400 otherwise (as
+	// Grafana's health subresource answers).
 	health := func(t *testing.T, p sdkBuild, ns string) (string, string) {
 		t.Helper()
-		_, b := d.want(t, 200, "GET", p.ds(ns)+"/health", nil)
-		var h struct{ Status, Message string }
+		resp, b := d.call(t, "GET", p.ds(ns)+"/health", nil)
+		var h struct{ Kind, Status, Message string }
 		mustJSON(t, b, &h)
+		if h.Kind != "HealthCheckResult" || (resp.StatusCode == 200) != (h.Status == "OK") || (resp.StatusCode != 200 && resp.StatusCode != 400) {
+			t.Errorf("%s health: %d %s", ns, resp.StatusCode, b)
+		}
 		return h.Status, h.Message
 	}
 
