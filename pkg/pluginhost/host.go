@@ -47,6 +47,9 @@ type PluginState struct {
 	Address string
 	// Since is when the plugin entered Phase.
 	Since time.Time
+	// NextStart is when the next start attempt is due (PhaseBackoff only; zero otherwise).
+	// New files found by Rescan start at once instead.
+	NextStart time.Time
 	// Services are the Grafana plugin gRPC services (ServiceData, …) the running process
 	// serves, learned through gRPC reflection; nil when not running or unknown.
 	Services []string

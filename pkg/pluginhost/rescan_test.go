@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,5 +124,86 @@ func TestRescanFollowsThePluginsDir(t *testing.T) {
 	}
 	if changes.Load() == 0 {
 		t.Error("listeners heard of no change")
+	}
+}
+
+// TestNewFilesEndTheBackoff: a plugin in restart backoff starts again as soon as Rescan finds
+// new files — a changed plugin.json or a newly installed executable — instead of when its
+// backoff runs out, and the new files' backoff starts again from RestartBackoff.Min. The
+// backoff is long (5s); every assertion is an ordering against the retry time the host
+// reports (State.NextStart), not a tight timing.
+func TestNewFilesEndTheBackoff(t *testing.T) {
+	dir := t.TempDir()
+	pluginDir := filepath.Join(dir, "datasource")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pj, err := os.ReadFile(filepath.Join(testPluginsDir, "datasource", "plugin.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pluginDir, "plugin.json"), pj, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := "gpx_example-datasource_" + runtime.GOOS + "_" + runtime.GOARCH
+	// An executable that exits at once: every start fails.
+	if err := os.WriteFile(filepath.Join(pluginDir, exe), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const minBackoff = 5 * time.Second
+	h, logs := newTestHost(t, Options{PluginsDir: dir, RestartBackoff: Backoff{Min: minBackoff, Max: time.Minute}})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var first PluginState
+	waitFor(t, 20*time.Second, "the first start to fail", func() bool {
+		first = h.State(dsID)
+		return first.Phase == PhaseBackoff
+	})
+	if first.NextStart.Sub(first.Since) < minBackoff || !strings.Contains(first.LastError, "start failed") {
+		t.Fatalf("state after the first failure = %+v", first)
+	}
+
+	// A changed plugin.json: the pending start happens now (and fails: the executable still
+	// exits), and the next backoff is Min again, not doubled.
+	if err := os.WriteFile(filepath.Join(pluginDir, "plugin.json"), []byte(strings.Replace(string(pj), `"version": "`, `"version": "2.0.0-`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.Rescan()
+	var second PluginState
+	waitFor(t, 20*time.Second, "a start attempt with the new plugin.json", func() bool {
+		second = h.State(dsID)
+		return second.Phase == PhaseBackoff && second.Since.After(first.Since)
+	})
+	if !second.Since.Before(first.NextStart) {
+		t.Fatalf("the new plugin.json was tried at %s, not before the backoff's retry at %s", second.Since, first.NextStart)
+	}
+	if d := second.NextStart.Sub(second.Since); d < minBackoff || d >= 2*minBackoff {
+		t.Errorf("backoff after new files = %s, want %s (Min)", d, minBackoff)
+	}
+
+	// A working executable installed: running before the pending retry.
+	bin, err := os.ReadFile(filepath.Join(testPluginsDir, "datasource", exe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(pluginDir, ".new")
+	if err := os.WriteFile(tmp, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(pluginDir, exe)); err != nil {
+		t.Fatal(err)
+	}
+	h.Rescan()
+	waitFor(t, 20*time.Second, "the new executable to run", func() bool { return h.State(dsID).Running })
+	if now := time.Now(); !now.Before(second.NextStart) {
+		t.Fatalf("the new executable ran at %s, not before the backoff's retry at %s", now, second.NextStart)
+	}
+	checkHealth(t, waitGet(t, h, dsID, 5*time.Second))
+	if st := h.State(dsID); st.Restarts != 0 || !st.NextStart.IsZero() || !strings.Contains(st.LastError, "start failed") {
+		t.Errorf("state once running = %+v (failed starts are no restarts; LastError is kept)", st)
+	}
+	if !strings.Contains(logs.String(), "plugin files changed during the restart backoff") {
+		t.Errorf("ending the backoff is not logged:\n%s", logs)
 	}
 }

@@ -83,6 +83,9 @@ func (e *entry) state() PluginState {
 		Address:   e.info.Address,
 		Since:     e.since,
 	}
+	if e.phase == PhaseBackoff {
+		s.NextStart = e.nextStart
+	}
 	if e.cur != nil {
 		s.PID = e.cur.pid
 		s.Services = e.cur.services
@@ -125,18 +128,6 @@ func (e *entry) transition(phase Phase, mutate func()) {
 	e.host.notify(e.id)
 }
 
-// sleep waits d or until stop; false means stop.
-func sleep(stop <-chan struct{}, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-stop:
-		return false
-	}
-}
-
 func stopped(stop <-chan struct{}) bool {
 	select {
 	case <-stop:
@@ -177,10 +168,11 @@ func (e *entry) supervise(stop <-chan struct{}) {
 		}
 		if err != nil {
 			e.log.Error("plugin failed to start", "error", err, "attempt", attempt+1, "retry_in", backoff)
-			if !e.backOff(stop, fmt.Errorf("start failed: %w", err), backoff) {
+			next, ok := e.backOff(stop, fmt.Errorf("start failed: %w", err), backoff)
+			if !ok {
 				return
 			}
-			backoff = min(backoff*2, opts.RestartBackoff.Max)
+			backoff = next
 			continue
 		}
 
@@ -207,10 +199,11 @@ func (e *entry) supervise(stop <-chan struct{}) {
 			backoff = opts.RestartBackoff.Min
 		}
 		e.log.Warn("plugin exited", "reason", reason, "uptime", uptime.Round(time.Millisecond).String(), "restart_in", backoff)
-		if !e.backOff(stop, fmt.Errorf("%w: %s", ErrExited, reason), backoff) {
+		next, ok := e.backOff(stop, fmt.Errorf("%w: %s", ErrExited, reason), backoff)
+		if !ok {
 			return
 		}
-		backoff = min(backoff*2, opts.RestartBackoff.Max)
+		backoff = next
 	}
 }
 
@@ -270,9 +263,12 @@ func (e *entry) launch() (*instance, error) {
 	return e.host.startProcess(e)
 }
 
-// backOff records why the plugin is down, then waits backoff before the next start. It
-// returns false when the host is stopping.
-func (e *entry) backOff(stop <-chan struct{}, cause error, backoff time.Duration) bool {
+// backOff records why the plugin is down, then waits backoff before the next start. New
+// files (Rescan found a changed executable or plugin.json: e.upgrade) end the wait at once:
+// what failed was the old files, so the new ones start now and their backoff starts again
+// from RestartBackoff.Min. It returns the backoff for the next failure, and false when the
+// host is stopping or the plugin was removed.
+func (e *entry) backOff(stop <-chan struct{}, cause error, backoff time.Duration) (time.Duration, bool) {
 	e.transition(PhaseBackoff, func() {
 		e.cur = nil
 		e.lastErr = cause.Error()
@@ -280,5 +276,23 @@ func (e *entry) backOff(stop <-chan struct{}, cause error, backoff time.Duration
 		e.backoff = backoff
 		e.nextStart = time.Now().Add(backoff)
 	})
-	return sleep(stop, backoff)
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return min(backoff*2, e.host.opts.RestartBackoff.Max), true
+	case <-e.upgrade:
+		e.log.Info("plugin files changed during the restart backoff: starting the new files now",
+			"version", e.currentInfo().Version, "backoff_left", time.Until(e.nextStartTime()).Round(time.Millisecond).String())
+		return e.host.opts.RestartBackoff.Min, true
+	case <-stop:
+		return 0, false
+	}
+}
+
+// nextStartTime is when the pending restart was scheduled (PhaseBackoff).
+func (e *entry) nextStartTime() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nextStart
 }
