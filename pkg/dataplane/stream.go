@@ -139,21 +139,43 @@ func (c *call) streamKey() streamKey {
 }
 
 // streamEnded reports why a subscription ended: nothing when the plugin ended the stream,
-// an "error" event (SSE) otherwise.
+// otherwise one error event built by streamError — SSE: "event: error" with it as data;
+// NDJSON: it as the last line.
 func (c *call) streamEnded(w http.ResponseWriter, rc *http.ResponseController, err error, sse bool) {
 	if err == nil || errors.Is(err, io.EOF) {
 		return
 	}
+	var he *httpError
 	if errors.Is(err, errSlowSubscriber) {
-		c.err = err
+		he = &httpError{code: http.StatusServiceUnavailable, reason: metav1.StatusReasonServiceUnavailable, msg: err.Error(), cause: err}
 	} else {
-		c.err = classify(err, c.e.pluginID, "RunStream")
+		he = classify(err, c.e.pluginID, "RunStream")
 	}
+	c.err = he
+	var buf bytes.Buffer
 	if sse {
-		msg, _ := json.Marshal(c.err.Error())
-		_, _ = w.Write([]byte("event: error\ndata: " + string(msg) + "\n\n"))
-		_ = rc.Flush()
+		buf.WriteString("event: error\ndata: ")
 	}
+	buf.Write(streamError(he))
+	if sse {
+		buf.WriteString("\n\n")
+	} else {
+		buf.WriteByte('\n')
+	}
+	_, _ = w.Write(buf.Bytes())
+	_ = rc.Flush()
+}
+
+// streamError is the event that ends a failed stream, the same for SSE and NDJSON:
+// {"error": <Status>}, the Kubernetes Status (kind "Status", code, reason, message) the
+// route would have answered had the failure come before the stream started. A plugin's
+// RunStream error is a 502 (503 when the plugin went away, e.g. it crashed or was upgraded);
+// a subscriber dropped for falling too far behind is a 503.
+func streamError(he *httpError) []byte {
+	b, _ := json.Marshal(struct {
+		Error *metav1.Status `json:"error"`
+	}{statusFor(he.code, he.reason, he.msg)})
+	return b
 }
 
 // frameEvent writes one event: "data: <json>\n\n" (SSE) or "<json>\n" (NDJSON). Non-JSON

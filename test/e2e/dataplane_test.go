@@ -720,6 +720,66 @@ func testStream(t *testing.T, d *server) {
 			}
 		}
 	})
+	// A plugin that fails mid-stream (the example's "fail/<n>": n frames, then RunStream
+	// returns an error) ends the stream with one error event, {"error": <Status>}: NDJSON's
+	// last line, SSE's "error" event. A normal end has none ("subscription data" above: the
+	// stream without parameters ends after its initial data and nothing else).
+	t.Run("a plugin error ends the stream with an error event", func(t *testing.T) {
+		for _, sse := range []bool{false, true} {
+			accept, prefix, n := "", "", 2
+			if sse {
+				accept, prefix, n = "text/event-stream", "data: ", 3
+			}
+			resp, ch, _ := open(t, fmt.Sprintf("%s/stream/fail/%d", dsNS, n), accept)
+			if resp.StatusCode != 200 {
+				t.Fatalf("fail/%d: %d", n, resp.StatusCode)
+			}
+			if first := next(t, ch); first != fmt.Sprintf(`%s{"failAfter":%d}`, prefix, n) {
+				t.Fatalf("initial data = %q", first)
+			}
+			for want := int64(1); want <= int64(n); want++ {
+				if got := tick(t, strings.TrimPrefix(next(t, ch), prefix)); got != want {
+					t.Fatalf("tick %d, want %d", got, want)
+				}
+			}
+			var last string
+			select {
+			case l, ok := <-ch:
+				if !ok {
+					t.Fatalf("sse=%v: the stream ended without an error event", sse)
+				}
+				last = l.text
+			case <-time.After(10 * time.Second):
+				t.Fatalf("sse=%v: nothing after the last frame within 10s", sse)
+			}
+			if sse {
+				if last != "event: error" {
+					t.Fatalf("SSE: %q after the last frame, want the error event", last)
+				}
+				last = strings.TrimPrefix(next(t, ch), prefix)
+			}
+			var e struct {
+				Error *struct {
+					Kind    string
+					Code    int
+					Reason  string
+					Message string
+				}
+			}
+			if err := json.Unmarshal([]byte(last), &e); err != nil || e.Error == nil || e.Error.Kind != "Status" || e.Error.Code != 502 ||
+				!strings.Contains(e.Error.Message, fmt.Sprintf("the fail channel failed after %d frames", n)) {
+				t.Fatalf("sse=%v: last line %q is not the error event (%v)", sse, last, err)
+			}
+			select {
+			case l, ok := <-ch:
+				if ok {
+					t.Fatalf("sse=%v: %q after the error event", sse, l.text)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("sse=%v: the stream did not end after the error event", sse)
+			}
+		}
+	})
 	t.Run("app stream", func(t *testing.T) {
 		resp, ch, _ := open(t, appBase+"/namespaces/default/stream/counter/50ms", "")
 		if resp.StatusCode != 200 {

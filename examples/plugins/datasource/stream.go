@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,12 +20,33 @@ import (
 // subscription data and every frame carries the label; without a label it
 // streams nothing. Subscribers of one channel share its stream, so, as with
 // Grafana Live, a client that wants its own stream puts a key in the path.
-// "missing" is reported as not found and "forbidden" as permission denied.
+// "fail" and "fail/<n>" send n frames (default 3, at most 1000) 50ms apart, as "ticks" does,
+// and then fail: RunStream returns an error. "missing" is reported as not found and
+// "forbidden" as permission denied.
 
 const (
 	defaultTickInterval = time.Second
 	minTickInterval     = 10 * time.Millisecond
+
+	defaultFailAfter = 3
+	maxFailAfter     = 1000
+	failInterval     = 50 * time.Millisecond
 )
+
+// failAfter parses the frame count of "fail/<n>"; ok is false for other channels.
+func failAfter(path string) (n int, ok bool) {
+	head, rest, hasRest := strings.Cut(path, "/")
+	if head != "fail" {
+		return 0, false
+	}
+	n = defaultFailAfter
+	if hasRest {
+		if v, err := strconv.Atoi(rest); err == nil && v >= 0 {
+			n = min(v, maxFailAfter)
+		}
+	}
+	return n, true
+}
 
 // tickInterval parses the interval from "ticks/<duration>" or from the
 // request data {"interval":"100ms"}.
@@ -46,8 +70,15 @@ func tickInterval(path string, raw json.RawMessage) time.Duration {
 	return max(interval, minTickInterval)
 }
 
-// SubscribeStream allows "ticks*" channels.
+// SubscribeStream allows the "ticks", "labels" and "fail" channels.
 func (inst *instance) SubscribeStream(_ context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
+	if n, ok := failAfter(req.Path); ok {
+		initial, err := backend.NewInitialData(json.RawMessage(`{"failAfter":` + strconv.Itoa(n) + `}`))
+		if err != nil {
+			return nil, err
+		}
+		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK, InitialData: initial}, nil
+	}
 	switch {
 	case req.Path == "forbidden":
 		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusPermissionDenied}, nil
@@ -81,6 +112,13 @@ func (inst *instance) RunStream(ctx context.Context, req *backend.RunStreamReque
 		label = opts.Label
 	}
 	interval := tickInterval(req.Path, req.Data)
+	failAt, fail := failAfter(req.Path)
+	if fail {
+		if failAt == 0 {
+			return errors.New("the fail channel failed after 0 frames")
+		}
+		interval = failInterval
+	}
 	logger := log.DefaultLogger.FromContext(ctx)
 	logger.Info("RunStream started", "path", req.Path, "interval", interval.String(), "datasource", inst.uid)
 	ticker := time.NewTicker(interval)
@@ -103,6 +141,9 @@ func (inst *instance) RunStream(ctx context.Context, req *backend.RunStreamReque
 			if err := sender.SendFrame(frame, data.IncludeAll); err != nil {
 				logger.Warn("RunStream send failed", "path", req.Path, "error", err)
 				return err
+			}
+			if fail && n >= int64(failAt) {
+				return fmt.Errorf("the fail channel failed after %d frames", n)
 			}
 		}
 	}

@@ -164,7 +164,20 @@ func (p Plugin) SubscribeStream(_ context.Context, req *backend.SubscribeStreamR
 	return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusOK, InitialData: initial}, nil
 }
 
+// RunStream sends {"n": <i>} every 50ms until ctx is done. Channels "fail…" and "end…"
+// send two such messages and then return an error ("fail") or end normally ("end").
 func (p Plugin) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
+	if fail, end := strings.HasPrefix(req.Path, "fail"), strings.HasPrefix(req.Path, "end"); fail || end {
+		for i := range 2 {
+			if err := sender.SendJSON([]byte(fmt.Sprintf(`{"n": %d}`, i))); err != nil {
+				return err
+			}
+		}
+		if fail {
+			return errors.New("the stream broke after 2 messages")
+		}
+		return nil
+	}
 	marker := p.MarkerDir
 	name := strings.ReplaceAll(req.Path, "/", "_")
 	if marker != "" {
