@@ -70,19 +70,27 @@ func (s *Server) newAPIServer(ctx context.Context, id *identity, dp *dataPlane, 
 		return nil, nil, fmt.Errorf("storage client for sessions: %w", err)
 	}
 	sessions := ui.NewSessions(ui.NewEtcdSessionStore(etcd, "/dpa/sessions/"), s.cfg.UI.SessionIdle, s.cfg.UI.SessionMax)
-	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.clientCerts, dp.authz.AnonymousAllowed, id.extraAuthenticators(cookieAuthenticator(sessions))...)
+	// Sessions follow their tokens (re-checked now and at every reload of --token-auth-file,
+	// which is polled here and reloaded on SIGHUP); failed tokens, on the API and at the UI's
+	// sign-in alike, make their address wait.
+	id.tokens.followedBy(ctx, sessions)
+	go id.tokens.watch(ctx)
+	failures := ui.NewFailureLimiter(s.cfg.Authentication.FailureLimit, s.cfg.Authentication.FailureWindow, nil)
+	cfg.Generic.Authentication.Authenticator = requestAuthenticator(id.tokens, id.remote, id.clientCerts, dp.authz.AnonymousAllowed, failures, cookieAuthenticator(sessions))
 	if id.clientCerts.cas != nil {
 		cfg.Generic.SecureServing.ClientCA = id.clientCerts.cas
 	}
 	cfg.Generic.Authorization.Authorizer = dp.authz
-	uiH := uiHandler(id.tokens, s.cfg.UI.Dir, sessions)
+	uiH := uiHandler(id.tokens, s.cfg.UI.Dir, sessions, failures)
 	cfg.Generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 		if upstream != nil {
 			apiHandler = upstream.WithDiscoveryUnion(apiHandler, s.cfg.Logger.With("component", "delegate"))
 		}
 		dp.next.h = localHandler(apiHandler, fallback, cfg.Generic.Serializer)
 		generic := genericapiserver.DefaultBuildHandlerChain(dp.h, c)
-		return withBodyReadDeadline(withUI(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), uiH), s.cfg.BodyReadTimeout)
+		api := withTokenThrottle(withDataPlaneFastPath(dataPlaneChain(dp.h, c), generic), failures, c.Serializer,
+			c.LoopbackClientConfig.BearerToken, id.internal.token)
+		return withBodyReadDeadline(withUI(api, uiH), s.cfg.BodyReadTimeout)
 	}
 	// Data-plane calls carry their own per-type deadlines (streams have none), so the generic
 	// request timeout must not cut them off.

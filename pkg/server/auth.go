@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/apis/apiserver"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
@@ -18,8 +19,6 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
 	requestunion "k8s.io/apiserver/pkg/authentication/request/union"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
-	"k8s.io/apiserver/pkg/authentication/token/tokenfile"
-	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
@@ -29,14 +28,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/dataplane-aggregator/dpa/pkg/authz"
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
 // identity is what the identity phase yields.
 type identity struct {
-	certs       *pki
-	adminToken  string
-	tokens      authenticator.Token
+	certs      *pki
+	adminToken string
+	// tokens is dpa's own bearer tokens, --token-auth-file reloaded (tokens.go).
+	tokens      *tokenTable
 	clientCerts clientCerts
 	// internal is dpa's own identity (authz.InternalUser) for the objects only dpa writes.
 	internal internalIdentity
@@ -63,8 +63,8 @@ func newInternalIdentity() (internalIdentity, error) {
 }
 
 // identity is the first phase: it creates and locks the data dir (released by done), and
-// loads or creates the serving certificate and the admin token; the token authenticator adds
-// --token-auth-file.
+// loads or creates the serving certificate and the admin token; the token table adds
+// --token-auth-file (reloaded on change and on SIGHUP).
 func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
@@ -86,10 +86,12 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("internal identity: %w", err)
 	}
-	tokens, err := tokenAuthenticator(adminToken, internal, s.cfg.Authentication.TokenAuthFile)
+	tokens, err := newTokenTable(adminToken, internal, s.cfg.Authentication.TokenAuthFile, s.cfg.ReplicaName,
+		s.cfg.Logger.With("component", "authentication"))
 	if err != nil {
 		return nil, err
 	}
+	s.tokens = tokens
 	cc, err := newClientCerts(s.cfg.Authentication)
 	if err != nil {
 		return nil, err
@@ -99,15 +101,6 @@ func (s *Server) identity(done *cleanups) (*identity, error) {
 		return nil, err
 	}
 	return &identity{certs: certs, adminToken: adminToken, tokens: tokens, clientCerts: cc, internal: internal, remote: remote}, nil
-}
-
-// extraAuthenticators are those after dpa's own tokens: the kube-apiserver's TokenReview
-// (when configured), then the UI's session cookie.
-func (id *identity) extraAuthenticators(cookie authenticator.Request) []authenticator.Request {
-	if id.remote != nil {
-		return []authenticator.Request{id.remote, cookie}
-	}
-	return []authenticator.Request{cookie}
 }
 
 // remoteTokenAuthenticator asks the kube-apiserver of --authentication-kubeconfig about
@@ -202,35 +195,18 @@ func ensureAdminToken(dataDir string) (string, error) {
 	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
-// tokenAuthenticator checks bearer tokens: the admin token, dpa's internal token plus,
-// optionally, a Kubernetes static token file (token,user,uid,"group1,group2").
-func tokenAuthenticator(adminToken string, internal internalIdentity, tokenAuthFile string) (authenticator.Token, error) {
-	known := map[string]*user.DefaultInfo{
-		adminToken: {Name: AdminUser, UID: AdminUser, Groups: []string{user.SystemPrivilegedGroup, user.AllAuthenticated}},
-	}
-	if internal.token != "" {
-		// No group: the authorizer grants it the Plugin writes and nothing a signed-in user
-		// without a role could not do.
-		known[internal.token] = &user.DefaultInfo{Name: authz.InternalUser, UID: internal.uid, Groups: []string{user.AllAuthenticated}}
-	}
-	admin := tokenfile.New(known)
-	if tokenAuthFile == "" {
-		return admin, nil
-	}
-	csv, err := tokenfile.NewCSV(tokenAuthFile)
-	if err != nil {
-		return nil, fmt.Errorf("--token-auth-file: %w", err)
-	}
-	return tokenunion.New(admin, csv), nil
-}
-
 // requestAuthenticator authenticates, in order: a front proxy's identity headers (when the
-// proxy's client certificate verifies), a client certificate, a bearer token, the extra
-// request authenticators (the UI's session cookie); what anonymousAllowed allows (public
-// paths, anonymous conversion: authz.Authorizer.AnonymousAllowed) falls back to the
-// anonymous user. Everything else without valid credentials gets 401. Front-proxy identity headers are
-// removed from every request, so none reaches a plugin or the delegate unverified.
-func requestAuthenticator(tokens authenticator.Token, certs clientCerts, anonymousAllowed func(*http.Request) bool, extra ...authenticator.Request) authenticator.Request {
+// proxy's client certificate verifies), a client certificate, a bearer token (dpa's own
+// tokens, then the kube-apiserver's TokenReview when remote is set), the UI's session cookie
+// (when cookie is set); what anonymousAllowed allows (public paths, anonymous conversion:
+// authz.Authorizer.AnonymousAllowed) falls back to the anonymous user. Everything else
+// without valid credentials gets 401. A bearer token nobody accepted counts as a failure of
+// the client's address in failures (nil: not counted), whatever authenticates the request
+// after it, so that a second credential does not make guessing free; withTokenThrottle makes
+// the address wait. Front-proxy identity headers are removed from every request, so none
+// reaches a plugin or the delegate unverified.
+func requestAuthenticator(tokens authenticator.Token, remote authenticator.Request, certs clientCerts, anonymousAllowed func(*http.Request) bool,
+	failures *ui.FailureLimiter, cookie authenticator.Request) authenticator.Request {
 	anonymous := authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		if !anonymousAllowed(req) {
 			return nil, false, nil
@@ -240,17 +216,41 @@ func requestAuthenticator(tokens authenticator.Token, certs clientCerts, anonymo
 			Groups: []string{user.AllUnauthenticated},
 		}}, true, nil
 	})
-	var reqs []authenticator.Request
+	var byCert, byToken, rest []authenticator.Request
 	if certs.frontProxy != nil {
-		reqs = append(reqs, certs.frontProxy)
+		byCert = append(byCert, certs.frontProxy)
 	}
 	if certs.client != nil {
-		reqs = append(reqs, certs.client)
+		byCert = append(byCert, certs.client)
 	}
-	reqs = append(reqs, bearertoken.New(tokens))
-	reqs = append(reqs, extra...)
-	reqs = append(reqs, anonymous)
-	union := group.NewAuthenticatedGroupAdder(requestunion.New(reqs...))
+	if tokens != nil {
+		byToken = append(byToken, bearertoken.New(tokens))
+	}
+	if remote != nil {
+		byToken = append(byToken, remote)
+	}
+	if cookie != nil {
+		rest = append(rest, cookie)
+	}
+	rest = append(rest, anonymous)
+	phases := []authenticator.Request{requestunion.New(byCert...), requestunion.New(byToken...), requestunion.New(rest...)}
+	union := group.NewAuthenticatedGroupAdder(authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+		var errs []error
+		for i, phase := range phases {
+			bearer := i == 1 && hasBearerToken(req)
+			resp, ok, err := phase.AuthenticateRequest(req)
+			if ok {
+				return resp, true, nil
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if bearer {
+				failures.Fail(ui.ClientAddr(req))
+			}
+		}
+		return nil, false, utilerrors.NewAggregate(errs)
+	}))
 	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		resp, ok, err := union.AuthenticateRequest(req)
 		certs.clearHeaders(req.Header)

@@ -87,7 +87,7 @@ func TestIdentityPhase(t *testing.T) {
 // TestAnonymousOnlyOnPublicPaths: requests without credentials authenticate as anonymous on
 // the probes and /version only (what anonymous may do is pkg/authz's TestAuthorize).
 func TestAnonymousOnlyOnPublicPaths(t *testing.T) {
-	authn := requestAuthenticator(nil, clientCerts{}, authz.New(authz.Options{}).AnonymousAllowed)
+	authn := requestAuthenticator(nil, nil, clientCerts{}, authz.New(authz.Options{}).AnonymousAllowed, nil, nil)
 	for path, want := range map[string]bool{"/readyz": true, "/livez/ping": true, "/version": true, "/healthz": true,
 		"/apis": false, "/metrics": false, "/readyzx": false, "/ui/": false} {
 		resp, ok, err := authn.AuthenticateRequest(httptest.NewRequest("GET", path, nil))
@@ -104,7 +104,7 @@ func TestFrontProxyHeadersRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn := requestAuthenticator(nil, cc, authz.New(authz.Options{}).AnonymousAllowed)
+	authn := requestAuthenticator(nil, nil, cc, authz.New(authz.Options{}).AnonymousAllowed, nil, nil)
 	r := httptest.NewRequest("GET", "/readyz", nil)
 	for k, v := range map[string]string{"X-Remote-User": "admin", "X-Remote-Group": "system:masters", "X-Remote-Extra-Scopes": "all", "X-Other": "kept"} {
 		r.Header.Set(k, v)

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+
+	"github.com/dataplane-aggregator/dpa/pkg/ui"
 )
 
 // AuthenticationOptions: who a request is. Client certificates (--client-ca-file) and a
@@ -24,13 +26,18 @@ type AuthenticationOptions struct {
 	// its answers.
 	RemoteKubeConfigFile string
 	CacheTTL             time.Duration
+	// FailureLimit failed bearer tokens (API or UI sign-in) within FailureWindow from one
+	// client address make further attempts from it wait (ui.FailureLimiter); 0: no limit.
+	FailureLimit  int
+	FailureWindow time.Duration
 }
 
 // NewAuthenticationOptions has the front-proxy header names of
 // genericoptions.NewDelegatingAuthenticationOptions.
 func NewAuthenticationOptions() *AuthenticationOptions {
 	d := genericoptions.NewDelegatingAuthenticationOptions()
-	return &AuthenticationOptions{ClientCert: &d.ClientCert, RequestHeader: &d.RequestHeader, CacheTTL: d.CacheTTL}
+	return &AuthenticationOptions{ClientCert: &d.ClientCert, RequestHeader: &d.RequestHeader, CacheTTL: d.CacheTTL,
+		FailureLimit: ui.DefaultFailureLimit, FailureWindow: ui.DefaultFailureWindow}
 }
 
 // AddFlags adds --token-auth-file, --client-ca-file and the --requestheader-* family.
@@ -40,6 +47,8 @@ func (o *AuthenticationOptions) AddFlags(fs *pflag.FlagSet) {
 	o.RequestHeader.AddFlags(fs)
 	fs.StringVar(&o.RemoteKubeConfigFile, "authentication-kubeconfig", o.RemoteKubeConfigFile, "kubeconfig of a kube-apiserver that checks bearer tokens dpa does not know itself (TokenReview: needs create on tokenreviews.authentication.k8s.io), so the cluster's users sign in to dpa with their own tokens; dpa's admin token and --token-auth-file are checked first and never sent")
 	fs.DurationVar(&o.CacheTTL, "authentication-token-webhook-cache-ttl", o.CacheTTL, "how long the kube-apiserver's answer about a token is cached")
+	fs.IntVar(&o.FailureLimit, "auth-failure-limit", o.FailureLimit, "failed bearer tokens (API requests and UI sign-ins together) one client address may have within --auth-failure-window before each further attempt with a token waits 1s, 2s, 4s … up to a minute (429 with Retry-After, the token unchecked); 0: no limit")
+	fs.DurationVar(&o.FailureWindow, "auth-failure-window", o.FailureWindow, "how long an address's failed tokens count: this long without a failure forgets them")
 }
 
 // Validate checks that the files exist and the header lists are usable.
@@ -47,6 +56,12 @@ func (o *AuthenticationOptions) Validate() []error {
 	errs := o.RequestHeader.Validate()
 	if o.CacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("--authentication-token-webhook-cache-ttl %s must not be negative", o.CacheTTL))
+	}
+	if o.FailureLimit < 0 {
+		errs = append(errs, fmt.Errorf("--auth-failure-limit %d must not be negative (0: no limit)", o.FailureLimit))
+	}
+	if o.FailureWindow <= 0 {
+		errs = append(errs, fmt.Errorf("--auth-failure-window %s must be positive", o.FailureWindow))
 	}
 	for flag, f := range map[string]string{"--client-ca-file": o.ClientCert.ClientCA, "--requestheader-client-ca-file": o.RequestHeader.ClientCAFile,
 		"--token-auth-file": o.TokenAuthFile, "--authentication-kubeconfig": o.RemoteKubeConfigFile} {

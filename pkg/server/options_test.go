@@ -130,6 +130,17 @@ func TestOptions(t *testing.T) {
 		"auth files": {args: []string{"--client-ca-file", "/nonexistent/ca", "--requestheader-client-ca-file", "/nonexistent/rh", "--token-auth-file", "/nonexistent/tokens",
 			"--authentication-kubeconfig", "/nonexistent/kc", "--authorization-kubeconfig", "/nonexistent/kc", "--authentication-token-webhook-cache-ttl", "-1s"},
 			want: []string{"--client-ca-file: stat /nonexistent/ca", "--requestheader-client-ca-file: stat", "--token-auth-file: stat", "--authentication-kubeconfig: stat", "--authorization-kubeconfig: stat", "--authentication-token-webhook-cache-ttl -1s"}},
+		"failed tokens": {args: []string{"--auth-failure-limit", "3", "--auth-failure-window", "1m"},
+			check: func(t *testing.T, c *Config) {
+				if c.Authentication.FailureLimit != 3 || c.Authentication.FailureWindow != time.Minute {
+					t.Errorf("failure limit %d within %s", c.Authentication.FailureLimit, c.Authentication.FailureWindow)
+				}
+				if d := NewAuthenticationOptions(); d.FailureLimit != 5 || d.FailureWindow != 15*time.Minute {
+					t.Errorf("defaults: %d within %s", d.FailureLimit, d.FailureWindow)
+				}
+			}},
+		"failed tokens, bad values": {args: []string{"--auth-failure-limit", "-1", "--auth-failure-window", "0s"},
+			want: []string{"--auth-failure-limit -1", "--auth-failure-window 0s"}},
 		"front proxy": {args: []string{"--requestheader-client-ca-file", file, "--requestheader-username-headers", ""}, want: []string{"--requestheader-username-headers must name"}},
 		"data plane":  {args: []string{"--max-body-bytes", "-1", "--max-queries-per-request", "-1", "--max-streams", "-2", "--timeout", "query=0s", "--app-url", "grafana.example", "--grafana-config", "=x"}, want: []string{"--max-body-bytes -1", "--max-queries-per-request -1", "--max-streams -2", "--timeout query=0s", `--app-url "grafana.example"`, `--grafana-config: "" is not a config key`}},
 		"delegation": {args: []string{"--delegate-client-cert-file", file, "--delegate-ca-file", "/nonexistent/ca"},

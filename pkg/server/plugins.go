@@ -96,9 +96,9 @@ func (s *Server) provisioningStore(ctx context.Context, host *pluginhost.Host) (
 	return store, nil
 }
 
-// reloadOnSIGHUP reads the plugins directory again and then the provisioning files (whose
-// admission may need a plugin that was just installed) on every SIGHUP, besides their own
-// periodic checks.
+// reloadOnSIGHUP reads --token-auth-file again, then the plugins directory, then the
+// provisioning files (whose admission may need a plugin that was just installed) on every
+// SIGHUP, besides their own periodic checks.
 func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, store *provisioning.Store, az *authz.Authorizer) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -110,6 +110,9 @@ func (s *Server) reloadOnSIGHUP(ctx context.Context, host *pluginhost.Host, stor
 			case <-ctx.Done():
 				return
 			case <-hup:
+			}
+			if s.tokens != nil {
+				s.tokens.reloadLogged()
 			}
 			if host != nil {
 				host.Rescan()

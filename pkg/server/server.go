@@ -38,6 +38,8 @@ type Server struct {
 	cfg        CompletedConfig
 	reconciler *app.Reconciler
 	kubeconfig string
+	// tokens is dpa's own bearer tokens (identity phase), reloaded on SIGHUP.
+	tokens *tokenTable
 }
 
 // cleanups are the shutdown steps of the phases started so far, run in reverse order.

@@ -12,11 +12,13 @@ import (
 )
 
 // uiHandler serves the standalone UI. Sign-in checks the token like a bearer token and
-// starts a session acting as that token's user.
-func uiHandler(tokens authenticator.Token, dir string, sessions *ui.Sessions) http.Handler {
+// starts a session acting as that token's user; its failures count in failures (shared with
+// the API's bearer tokens).
+func uiHandler(tokens authenticator.Token, dir string, sessions *ui.Sessions, failures *ui.FailureLimiter) http.Handler {
 	return ui.Handler(ui.Options{
 		Dir:      dir,
 		Sessions: sessions,
+		Failures: failures,
 		Authenticate: func(ctx context.Context, token string) (*ui.SessionUser, error) {
 			resp, ok, err := tokens.AuthenticateToken(ctx, token)
 			if err != nil || !ok || resp == nil {

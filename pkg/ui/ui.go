@@ -51,6 +51,9 @@ type Options struct {
 	Authenticate func(ctx context.Context, token string) (*SessionUser, error)
 	// Sessions keeps the sessions. Required.
 	Sessions *Sessions
+	// Failures counts failed sign-ins per client address (nil: a limiter of its own with the
+	// defaults). dpa shares it with the API's bearer tokens: one budget per address.
+	Failures *FailureLimiter
 	// Now is for tests.
 	Now func() time.Time
 }
@@ -59,7 +62,7 @@ type handler struct {
 	opts     Options
 	prefix   string
 	files    fs.FS
-	failures *failureLimiter
+	failures *FailureLimiter
 	// gzipped caches compressed copies of the bundle's scripts and styles (immutable).
 	gzipped sync.Map // name → []byte
 }
@@ -73,7 +76,10 @@ func Handler(opts Options) http.Handler {
 	if opts.Now == nil {
 		h.opts.Now = time.Now
 	}
-	h.failures = newFailureLimiter(h.opts.Now)
+	h.failures = opts.Failures
+	if h.failures == nil {
+		h.failures = NewFailureLimiter(DefaultFailureLimit, DefaultFailureWindow, h.opts.Now)
+	}
 	if opts.Dir != "" {
 		h.files = os.DirFS(opts.Dir)
 	} else {
@@ -273,10 +279,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 			h.renderLogin(w, http.StatusForbidden, page)
 			return
 		}
-		client := clientAddr(r)
-		if wait := h.failures.wait(client); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-			page.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %s.", wait.Round(time.Second)+time.Second)
+		client := ClientAddr(r)
+		if wait := h.failures.Wait(client); wait > 0 {
+			retry := RetryAfter(wait)
+			w.Header().Set("Retry-After", retry)
+			page.Error = fmt.Sprintf("Too many tokens from your address were not accepted. Try again in %ss.", retry)
 			h.renderLogin(w, http.StatusTooManyRequests, page)
 			return
 		}
@@ -305,13 +312,12 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if u == nil {
-			h.failures.fail(client)
+			h.failures.Fail(client)
 			page.Error = "The token was not accepted."
 			h.renderLogin(w, http.StatusUnauthorized, page)
 			return
 		}
-		h.failures.reset(client)
-		id, expires, err := h.opts.Sessions.Start(r.Context(), *u)
+		id, expires, err := h.opts.Sessions.Start(r.Context(), *u, token)
 		if err != nil {
 			page.Error = "Could not start a session."
 			h.renderLogin(w, http.StatusServiceUnavailable, page)

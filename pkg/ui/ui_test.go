@@ -174,7 +174,7 @@ func TestSessionExpiry(t *testing.T) {
 	s := NewSessions(NewMemorySessionStore(), time.Hour, 3*time.Hour)
 	s.now = func() time.Time { return now }
 	ctx := context.Background()
-	id, _, err := s.Start(ctx, SessionUser{Name: "a"})
+	id, _, err := s.Start(ctx, SessionUser{Name: "a"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestSessionExpiry(t *testing.T) {
 			t.Fatalf("after %v: alive=%v, want %v", step.advance, u != nil, step.alive)
 		}
 	}
-	id, _, _ = s.Start(ctx, SessionUser{Name: "b"})
+	id, _, _ = s.Start(ctx, SessionUser{Name: "b"}, "")
 	now = now.Add(61 * time.Minute)
 	if u, _ := s.Lookup(ctx, id); u != nil {
 		t.Error("a session idle for longer than the idle time still works")
@@ -380,5 +380,67 @@ func TestBundleServedCompressed(t *testing.T) {
 		if w.Header().Get("Content-Encoding") != "" || w.Body.String() != "console.log(1)" {
 			t.Errorf("Accept-Encoding %q: %v %q", ae, w.Header(), w.Body)
 		}
+	}
+}
+
+// fakeTokens is a TokenSource over a map of token → groups.
+type fakeTokens struct {
+	gen    uint64
+	groups map[string][]string
+	asked  int
+}
+
+func (f *fakeTokens) TokenGeneration() uint64 { return f.gen }
+func (f *fakeTokens) DescribeToken(string) (string, string) {
+	return "file", ""
+}
+func (f *fakeTokens) CurrentUser(src SessionSource) (*SessionUser, bool) {
+	f.asked++
+	for tok, g := range f.groups {
+		if src.Matches(tok) {
+			return &SessionUser{Name: tok, Groups: g}, true
+		}
+	}
+	return nil, true
+}
+
+// TestSessionsFollowTokens: sign-in records the token's source (never the token); a session
+// acts as its token's current user, asked once per generation of the tokens, and ends when the
+// token is gone.
+func TestSessionsFollowTokens(t *testing.T) {
+	ctx := context.Background()
+	tokens := &fakeTokens{groups: map[string][]string{goodToken: {"v"}}}
+	opts, sessions := testOptions(t, bundleDir(t))
+	sessions.FollowTokens(tokens)
+	h := Handler(opts)
+	id := signIn(t, h)
+	all, _ := sessions.store.List(ctx)
+	for _, s := range all {
+		if s.Source == nil || s.Source.Kind != "file" || !s.Source.Matches(goodToken) || s.Source.Matches("other") || strings.Contains(string(s.Source.Sum), goodToken) {
+			t.Fatalf("source %+v", s.Source)
+		}
+	}
+	for range 3 {
+		if u, _ := sessions.Lookup(ctx, id); u == nil || u.Groups[0] != "v" {
+			t.Fatalf("lookup: %v", u)
+		}
+	}
+	if tokens.asked != 1 {
+		t.Errorf("the token source was asked %d times within one generation", tokens.asked)
+	}
+	tokens.groups[goodToken], tokens.gen = []string{"e"}, 1
+	if u, _ := sessions.Lookup(ctx, id); u == nil || u.Groups[0] != "e" {
+		t.Errorf("after a reload: %v", u)
+	}
+	delete(tokens.groups, goodToken)
+	tokens.gen = 2
+	if n, err := sessions.Recheck(ctx); n != 1 || err != nil {
+		t.Errorf("re-check: %d %v", n, err)
+	}
+	if u, _ := sessions.Lookup(ctx, id); u != nil {
+		t.Errorf("a session outlived its token: %v", u)
+	}
+	if w := do(h, http.MethodGet, "/ui/", "", withCookie(id)); w.Code != http.StatusFound {
+		t.Errorf("/ui/ with the ended session: %d", w.Code)
 	}
 }

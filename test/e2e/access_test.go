@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -519,5 +522,179 @@ func TestUISessions(t *testing.T) {
 	// The raw token is no session.
 	if code, _ := d.as(t, session("vic-token"), "GET", collection, nil); code != 401 {
 		t.Fatalf("a token as cookie: %d", code)
+	}
+}
+
+// TestUISessionsFollowTheTokenFile: --token-auth-file is read again when it changes and on
+// SIGHUP. A removed token stops working without a restart and the UI sessions made from it
+// end; a changed line changes what its sessions may do; a broken file keeps the last good
+// tokens; after a restart a session whose token is gone is refused too.
+func TestUISessionsFollowTheTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	line := func(tok, name, group string) string { return fmt.Sprintf("%s,%s,%s,%q\n", tok, name, name, group) }
+	file := writeFile(t, dir, "tokens.csv", line("vic-token", "vic", "grafana:org:1:Viewer")+line("eve-token", "eve", "grafana:org:1:Viewer"))
+	// Without the failed-token throttle (TestBearerTokenThrottle): the removed tokens tried
+	// here would otherwise count against this client's address.
+	d := startServer(t, "", "--token-auth-file", file, "--auth-failure-limit", "0")
+	vic, eve := session(d.signIn(t, "vic-token")), session(d.signIn(t, "eve-token"))
+	dps := func(name string) map[string]any {
+		return map[string]any{"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+			"metadata": map[string]any{"name": name}, "spec": map[string]any{"pluginID": name, "pluginType": "app", "group": name + ".app", "version": "v1",
+				"services": []any{map[string]any{"type": "health"}}}}
+	}
+	for name, id := range map[string]identity{"vic's session": vic, "eve's session": eve, "vic's token": {token: "vic-token"}} {
+		if code, b := d.as(t, id, "GET", collection, nil); code != 200 {
+			t.Fatalf("%s: %d %s", name, code, b)
+		}
+	}
+	if code, b := d.as(t, eve, "POST", collection, dps("a")); code != 403 {
+		t.Fatalf("eve as a Viewer creates: %d %s", code, b)
+	}
+
+	// The file is rewritten: vic's token is gone, eve is a server admin now.
+	writeFile(t, dir, "tokens.csv", line("eve-token", "eve", "system:masters"))
+	eventually(t, 20*time.Second, "vic's token and session to end (file poll)", func() (bool, string) {
+		tc, _ := d.as(t, identity{token: "vic-token"}, "GET", collection, nil)
+		sc, _ := d.as(t, vic, "GET", collection, nil)
+		return tc == 401 && sc == 401, fmt.Sprintf("token %d, session %d", tc, sc)
+	})
+	if code, b := d.as(t, eve, "POST", collection, dps("a")); code != 201 {
+		t.Fatalf("eve's session after her line became an admin's: %d %s", code, b)
+	}
+	if code := d.signInStatus(t, "vic-token"); code != 401 {
+		t.Errorf("sign-in with the removed token: %d", code)
+	}
+
+	// A broken file keeps the last good tokens.
+	writeFile(t, dir, "tokens.csv", "eve-token,eve\n")
+	eventually(t, 20*time.Second, "the failed reload to be logged", func() (bool, string) {
+		return strings.Contains(d.log.String(), "--token-auth-file reload failed"), ""
+	})
+	if code, b := d.as(t, eve, "POST", collection, dps("b")); code != 201 {
+		t.Fatalf("eve's session after a broken file: %d %s", code, b)
+	}
+	if code, _ := d.as(t, identity{token: "eve-token"}, "GET", collection, nil); code != 200 {
+		t.Fatalf("eve's token after a broken file: %d", code)
+	}
+
+	// SIGHUP: a change the poll cannot see (same size, same modification time) is read at once.
+	good := line("eve-token", "eve", "system:masters") + line("zed-token", "zed", "grafana:org:1:Viewer")
+	writeFile(t, dir, "tokens.csv", good)
+	eventually(t, 20*time.Second, "the repaired file to be read", func() (bool, string) {
+		code, _ := d.as(t, identity{token: "zed-token"}, "GET", collection, nil)
+		return code == 200, fmt.Sprint(code)
+	})
+	zed := session(d.signIn(t, "zed-token"))
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "tokens.csv", strings.Replace(good, "eve-token", "eve-tokeX", 1))
+	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second) // a poll (5s) passes without noticing
+	if code, b := d.as(t, eve, "GET", collection, nil); code != 200 {
+		t.Fatalf("the unnoticed change took effect without SIGHUP: %d %s", code, b)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 4*time.Second, "eve's token and session to end after SIGHUP", func() (bool, string) {
+		tc, _ := d.as(t, identity{token: "eve-token"}, "GET", collection, nil)
+		sc, _ := d.as(t, eve, "GET", collection, nil)
+		return tc == 401 && sc == 401, fmt.Sprintf("token %d, session %d", tc, sc)
+	})
+
+	// A restart with zed's token gone: his session is refused at once.
+	if code, b := d.as(t, zed, "GET", collection, nil); code != 200 {
+		t.Fatalf("zed's session: %d %s", code, b)
+	}
+	d.stop()
+	writeFile(t, dir, "tokens.csv", line("amy-token", "amy", "grafana:org:1:Viewer"))
+	d.start()
+	if code, b := d.as(t, zed, "GET", collection, nil); code != 401 {
+		t.Fatalf("zed's session after a restart without his token: %d %s", code, b)
+	}
+}
+
+// signInStatus is the status of a sign-in with token.
+func (d *server) signInStatus(t *testing.T, token string) int {
+	t.Helper()
+	c := *d.httpClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(d.url+"/ui/login", map[string][]string{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestBearerTokenThrottle: after --auth-failure-limit bogus bearer tokens from one address,
+// that address gets 429 with Retry-After, its tokens unchecked — a valid one too, until the
+// wait is over; the UI's sign-in counts in the same budget; another address is not affected,
+// and its success resets nothing.
+func TestBearerTokenThrottle(t *testing.T) {
+	d := startServer(t, "", "--auth-failure-limit", "3")
+	from := func(ip string) *http.Client {
+		base := d.httpClient().Transport.(*http.Transport)
+		tr := base.Clone()
+		tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	get := func(c *http.Client, token string) *http.Response {
+		t.Helper()
+		resp, err := c.Do(mustReq(t, "GET", d.url+collection, "Bearer "+token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	one, two := from("127.0.0.1"), from("127.0.0.2")
+	if resp := get(two, d.token); resp.StatusCode != 200 {
+		t.Skipf("no client address 127.0.0.2 here: %d", resp.StatusCode)
+	}
+	for i := range 3 {
+		if resp := get(one, fmt.Sprintf("guess-%d", i)); resp.StatusCode != 401 {
+			t.Fatalf("guess %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	// The limit is reached: the next guess waits. (A guess more than a second later is checked
+	// and doubles the wait, so a slow machine gets there too.)
+	var throttled *http.Response
+	var at time.Time
+	for i := 3; i < 8 && throttled == nil; i++ {
+		if resp := get(one, fmt.Sprintf("guess-%d", i)); resp.StatusCode == http.StatusTooManyRequests {
+			throttled, at = resp, time.Now()
+		} else if resp.StatusCode != 401 {
+			t.Fatalf("guess %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if throttled == nil {
+		t.Fatal("8 bogus tokens from one address, never a 429")
+	}
+	retry, err := strconv.Atoi(throttled.Header.Get("Retry-After"))
+	if err != nil || retry < 1 || retry > 60 {
+		t.Fatalf("Retry-After %q", throttled.Header.Get("Retry-After"))
+	}
+	// Another address signs in and works; that resets nothing for the first.
+	if resp := get(two, d.token); resp.StatusCode != 200 {
+		t.Errorf("a valid token from another address: %d", resp.StatusCode)
+	}
+	// The valid token from the throttled address waits as well (whatever the other address
+	// did), and so does the UI's sign-in. (Valid tokens add no failure, should the wait be
+	// over on a slow machine.)
+	if resp := get(one, d.token); resp.StatusCode != http.StatusTooManyRequests && time.Since(at) < time.Duration(retry)*time.Second {
+		t.Errorf("a valid token from the throttled address within Retry-After: %d", resp.StatusCode)
+	}
+	if code := d.signInStatus(t, d.token); code != http.StatusTooManyRequests && time.Since(at) < time.Duration(retry)*time.Second {
+		t.Errorf("UI sign-in from the throttled address: %d", code)
+	}
+	time.Sleep(time.Until(at.Add(time.Duration(retry)*time.Second + 200*time.Millisecond)))
+	if resp := get(one, d.token); resp.StatusCode != 200 {
+		t.Errorf("a valid token after Retry-After: %d", resp.StatusCode)
 	}
 }
