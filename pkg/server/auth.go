@@ -305,8 +305,7 @@ func newClientCerts(o AuthenticationOptions) (clientCerts, error) {
 		return out, fmt.Errorf("--requestheader-client-ca-file: %w", err)
 	}
 	if rh != nil {
-		out.frontProxy = headerrequest.NewDynamicVerifyOptionsSecure(rh.CAContentProvider.VerifyOptions, rh.AllowedClientNames,
-			rh.UsernameHeaders, rh.UIDHeaders, rh.GroupHeaders, rh.ExtraHeaderPrefixes)
+		out.frontProxy = newFrontProxy(rh)
 		cas = append(cas, rh.CAContentProvider)
 		runner(rh.CAContentProvider)
 		out.headers = rh
