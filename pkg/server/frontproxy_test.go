@@ -1,13 +1,8 @@
 package server
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,46 +10,25 @@ import (
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
-	certutil "k8s.io/client-go/util/cert"
+
+	"github.com/dataplane-aggregator/dpa/internal/testpki"
 )
 
 // testCA makes a CA and signs client certificates with it.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
+type testCA struct{ *testpki.CA }
 
 func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := testpki.NewCA(t.TempDir(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: name}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
+	return &testCA{ca}
 }
 
 func (c *testCA) client(t testing.TB, cn string, notAfter time.Time) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, _, err := c.Issue(testpki.Spec{CommonName: cn, Usage: x509.ExtKeyUsageClientAuth, NotAfter: notAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +68,7 @@ func (p *proxiedRequest) std() *http.Request { return (*http.Request)(p) }
 // verifies again.
 func TestFrontProxy(t *testing.T) {
 	ca, other := newTestCA(t, "front-proxy-ca"), newTestCA(t, "other-ca")
-	roots := ca.pool
+	roots := ca.Pool
 	f := testFrontProxy(&roots, "front-proxy-client")
 	good := ca.client(t, "front-proxy-client", time.Now().Add(time.Hour))
 	for i := 0; i < 2; i++ { // the second round is answered from the cache
@@ -117,12 +91,12 @@ func TestFrontProxy(t *testing.T) {
 	}
 	// The CA is reloaded with another bundle: the chain remembered under the old one is
 	// verified again, and fails.
-	roots = other.pool
+	roots = other.Pool
 	if _, _, err := f.AuthenticateRequest(proxied(good).std()); err == nil {
 		t.Error("a chain verified under the old CA bundle passed after the reload")
 	}
 	// Past the chain's expiry the remembered verification is not used.
-	roots = ca.pool
+	roots = ca.Pool
 	short := ca.client(t, "front-proxy-client", time.Now().Add(time.Minute))
 	opts, _ := f.verifyOptions()
 	if err := f.verify([]*x509.Certificate{short}, opts, time.Now()); err != nil {
@@ -137,7 +111,7 @@ func TestFrontProxy(t *testing.T) {
 // (k8s.io/apiserver's verifier) and remembered.
 func BenchmarkFrontProxy(b *testing.B) {
 	ca := newTestCA(b, "front-proxy-ca")
-	roots := ca.pool
+	roots := ca.Pool
 	f := testFrontProxy(&roots, "front-proxy-client")
 	r := proxied(ca.client(b, "front-proxy-client", time.Now().Add(time.Hour))).std()
 	// (the headers authenticator removes the identity headers it read: set them again)

@@ -578,19 +578,25 @@ func (d *dpa) stop() {
 }
 
 func (d *dpa) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	return call(ctx, d.client, d.url, d.token, method, path, body)
+}
+
+// call sends one request with a bearer token (a JSON body when body is not nil) and reads the
+// whole answer.
+func call(ctx context.Context, client *http.Client, base, token, method, path string, body []byte) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.url+path, r)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+d.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := d.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

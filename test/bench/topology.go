@@ -3,20 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +19,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/internal/testpki"
 )
 
 var (
@@ -223,25 +218,7 @@ type target struct {
 }
 
 func (t target) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, t.url+path, r)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+t.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return call(ctx, t.client, t.url, t.token, method, path, body)
 }
 
 // expect sends the request and wants 200 with want in the body.
@@ -343,43 +320,29 @@ type kubeCluster struct {
 // any) still needs stop.
 func startKubeCluster(dir string) (*kubeCluster, error) {
 	k := &kubeCluster{dir: dir}
-	fp, err := newBenchCA(dir, "front-proxy-ca")
+	fp, err := testpki.NewCA(dir, "front-proxy-ca")
 	if err != nil {
 		return nil, err
 	}
-	k.frontProxyCA = fp.file
-	proxyClientCert, proxyClientKey, err := fp.issue("front-proxy-client", x509.ExtKeyUsageClientAuth)
+	k.frontProxyCA = fp.File
+	client := func(cn string) testpki.Spec { return testpki.Spec{CommonName: cn, Usage: x509.ExtKeyUsageClientAuth} }
+	proxyClientCert, proxyClientKey, err := fp.IssueFiles(client("front-proxy-client"))
 	if err != nil {
 		return nil, err
 	}
-	if k.dpaProxyCert, k.dpaProxyKey, err = fp.issue("dpa-front-proxy", x509.ExtKeyUsageClientAuth); err != nil {
+	if k.dpaProxyCert, k.dpaProxyKey, err = fp.IssueFiles(client("dpa-front-proxy")); err != nil {
 		return nil, err
 	}
-	serving, err := newBenchCA(dir, "kube-serving-ca")
+	serving, err := testpki.NewCA(dir, "kube-serving-ca")
 	if err != nil {
 		return nil, err
 	}
-	k.servingCA = serving.file
-	servingCert, servingKey, err := serving.issue("kube-apiserver", x509.ExtKeyUsageServerAuth)
+	k.servingCA = serving.File
+	servingCert, servingKey, err := serving.IssueFiles(testpki.Spec{CommonName: "kube-apiserver", Usage: x509.ExtKeyUsageServerAuth})
 	if err != nil {
 		return nil, err
 	}
-	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	saDER, err := x509.MarshalECPrivateKey(saKey)
-	if err != nil {
-		return nil, err
-	}
-	saPub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	if err := writePEMFile(filepath.Join(dir, "sa.key"), "EC PRIVATE KEY", saDER); err != nil {
-		return nil, err
-	}
-	if err := writePEMFile(filepath.Join(dir, "sa.pub"), "PUBLIC KEY", saPub); err != nil {
+	if err := testpki.WriteKeyPair(filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")); err != nil {
 		return nil, err
 	}
 	tokens := filepath.Join(dir, "kube-tokens.csv")
@@ -437,7 +400,7 @@ func startKubeCluster(dir string) (*kubeCluster, error) {
 		"--service-account-signing-key-file", filepath.Join(dir, "sa.key"),
 		"--authorization-mode", "RBAC", "--token-auth-file", tokens,
 		"--service-cluster-ip-range", "10.96.0.0/24",
-		"--requestheader-client-ca-file", fp.file, "--requestheader-allowed-names", "dpa-front-proxy",
+		"--requestheader-client-ca-file", fp.File, "--requestheader-allowed-names", "dpa-front-proxy",
 		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
 		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
 		"--proxy-client-cert-file", proxyClientCert, "--proxy-client-key-file", proxyClientKey,
@@ -570,69 +533,3 @@ func (k *kubeCluster) stop() {
 }
 
 // ---- certificates ----
-
-type benchCA struct {
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	file   string
-	dir    string
-	serial int64
-}
-
-func newBenchCA(dir, name string) (*benchCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	c := &benchCA{cert: cert, key: key, file: filepath.Join(dir, name+".crt"), dir: dir, serial: 1}
-	return c, writePEMFile(c.file, "CERTIFICATE", der)
-}
-
-// issue signs a client or server certificate for cn (a server certificate: localhost and
-// 127.0.0.1) and writes it and its key.
-func (c *benchCA) issue(cn string, usage x509.ExtKeyUsage) (certFile, keyFile string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	c.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(c.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		return "", "", err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", "", err
-	}
-	certFile, keyFile = filepath.Join(c.dir, cn+".crt"), filepath.Join(c.dir, cn+".key")
-	if err := writePEMFile(certFile, "CERTIFICATE", der); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, writePEMFile(keyFile, "EC PRIVATE KEY", keyDER)
-}
-
-func writePEMFile(file, typ string, der []byte) error {
-	return os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
-}

@@ -3,14 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	certutil "k8s.io/client-go/util/cert"
+	"github.com/dataplane-aggregator/dpa/internal/testpki"
 )
 
 // kubeAPIServerBin is the real kube-apiserver `make kube-bins` builds (test/kube); the
@@ -39,65 +33,25 @@ func kubeAPIServerBin(t *testing.T) string {
 }
 
 // ca is a certificate authority the tests make for one purpose (front proxy, webhooks, …).
-type ca struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	file    string // the CA certificate, PEM
-	dir     string
-	counter int64
-}
+type ca struct{ *testpki.CA }
 
 func newCA(t *testing.T, dir, name string) *ca {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := testpki.NewCA(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: name}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &ca{cert: cert, key: key, file: filepath.Join(dir, name+".crt"), dir: dir, counter: 1}
-	writePEM(t, c.file, "CERTIFICATE", cert.Raw)
-	return c
-}
-
-func writePEM(t *testing.T, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return &ca{c}
 }
 
 // issue signs a certificate for cn (organizations: groups) for client or server use and
 // writes it and its key; it returns the two file names.
 func (c *ca) issue(t *testing.T, cn string, orgs []string, usage x509.ExtKeyUsage, ips ...net.IP) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certFile, keyFile, err := c.IssueFiles(testpki.Spec{CommonName: cn, Organizations: orgs, Usage: usage, IPs: ips})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.counter++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(c.counter), Subject: pkix.Name{CommonName: cn, Organization: orgs},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		IPAddresses: ips,
-	}
-	if usage == x509.ExtKeyUsageServerAuth {
-		tmpl.DNSNames = []string{"localhost"}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(c.dir, cn+".crt"), filepath.Join(c.dir, cn+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
 	return certFile, keyFile
 }
 
@@ -130,22 +84,11 @@ func startKube(t *testing.T, extraArgs ...string) *kubeCluster {
 	proxyClientCert, proxyClientKey := k.frontProxy.issue(t, "front-proxy-client", nil, x509.ExtKeyUsageClientAuth)
 	servingCA := newCA(t, dir, "kube-serving-ca")
 	servingCert, servingKey := servingCA.issue(t, "kube-apiserver", nil, x509.ExtKeyUsageServerAuth, net.ParseIP("127.0.0.1"))
-	k.serverCA = servingCA.file
+	k.serverCA = servingCA.File
 
-	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	if err := testpki.WriteKeyPair(filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")); err != nil {
 		t.Fatal(err)
 	}
-	saDER, err := x509.MarshalECPrivateKey(saKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	saPub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Join(dir, "sa.key"), "EC PRIVATE KEY", saDER)
-	writePEM(t, filepath.Join(dir, "sa.pub"), "PUBLIC KEY", saPub)
 	tokens := filepath.Join(dir, "tokens.csv")
 	users := kubeAdminToken + ",kube-admin,kube-admin,system:masters\n" +
 		// Cluster users who reach dpa through the aggregator: a Grafana org viewer (and a
@@ -168,7 +111,7 @@ func startKube(t *testing.T, extraArgs ...string) *kubeCluster {
 		"--authorization-mode", "RBAC", "--token-auth-file", tokens,
 		// A config value only: nothing runs pods here and no traffic goes to it.
 		"--service-cluster-ip-range", "10.96.0.0/24",
-		"--requestheader-client-ca-file", k.frontProxy.file, "--requestheader-allowed-names", "dpa-front-proxy",
+		"--requestheader-client-ca-file", k.frontProxy.File, "--requestheader-allowed-names", "dpa-front-proxy",
 		"--requestheader-username-headers", "X-Remote-User", "--requestheader-group-headers", "X-Remote-Group",
 		"--requestheader-extra-headers-prefix", "X-Remote-Extra-",
 		"--proxy-client-cert-file", proxyClientCert, "--proxy-client-key-file", proxyClientKey,

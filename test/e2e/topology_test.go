@@ -263,7 +263,7 @@ func TestKubeAPIServerCallsPluginWebhooks(t *testing.T) {
 	kubeCert, kubeKey := webhookCA.issue(t, "kube-apiserver-webhooks", []string{"kube-webhooks"}, x509.ExtKeyUsageClientAuth)
 	outsiderCert, outsiderKey := webhookCA.issue(t, "outsider", []string{"someone"}, x509.ExtKeyUsageClientAuth)
 
-	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--client-ca-file", webhookCA.file,
+	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--client-ca-file", webhookCA.File,
 		"--webhook-group", "kube-webhooks", "--anonymous-conversion-groups", "example.datasource.grafana.app")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	waitAvailable(t, d, "example-datasource", "True PluginRunning", 60*time.Second)
@@ -381,7 +381,7 @@ func (s *server) doWithCert(t *testing.T, method, path string, body any, cert, k
 func TestBehindKubeAggregator(t *testing.T) {
 	k := startKube(t)
 	d := startServer(t, "", "--plugins-dir", examplePlugins(t), "--provisioning", filepath.Join(repo, "examples", "provisioning"),
-		"--requestheader-client-ca-file", k.frontProxy.file, "--requestheader-allowed-names", "front-proxy-client",
+		"--requestheader-client-ca-file", k.frontProxy.File, "--requestheader-allowed-names", "front-proxy-client",
 		"--tls-san", "dpa.default.svc")
 	d.kc(t, "apply", "-f", filepath.Join(repo, "examples", "dataplaneservices", "example-datasource.yaml"))
 	waitAvailable(t, d, "example-datasource", "True PluginRunning", 60*time.Second)
