@@ -541,22 +541,7 @@ func (d *dpa) pluginPID() int {
 // profile starts a CPU profile of dpa covering warm-up + duration and returns a func that
 // waits for it and writes it to path.
 func (d *dpa) profile(ctx context.Context, path string) func() {
-	secs := int((*warmup + *duration).Seconds())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		code, b, err := d.do(ctx, "GET", fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, secs)), nil)
-		if err == nil && code != 200 {
-			err = fmt.Errorf("HTTP %d: %.200s", code, b)
-		}
-		if err == nil {
-			err = os.WriteFile(path, b, 0o644)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench: profile %s: %v\n", path, err)
-		}
-	}()
-	return func() { <-done }
+	return target{client: d.client, url: d.url, token: d.token}.profile(ctx, path)
 }
 
 func (d *dpa) stop() {
