@@ -468,13 +468,7 @@ current-context: carol
 // signIn signs in at /ui/login with token and returns the session cookie's value.
 func (d *server) signIn(t *testing.T, token string) string {
 	t.Helper()
-	c := *d.httpClient()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.PostForm(d.url+"/ui/login", map[string][]string{"token": {token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := d.postSignIn(t, token)
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "dpa_session" && ck.Value != "" {
 			if strings.Contains(ck.Value, token) {
@@ -621,6 +615,12 @@ func TestUISessionsFollowTheTokenFile(t *testing.T) {
 // signInStatus is the status of a sign-in with token.
 func (d *server) signInStatus(t *testing.T, token string) int {
 	t.Helper()
+	return d.postSignIn(t, token).StatusCode
+}
+
+// postSignIn posts token to /ui/login without following the redirect (body closed).
+func (d *server) postSignIn(t *testing.T, token string) *http.Response {
+	t.Helper()
 	c := *d.httpClient()
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := c.PostForm(d.url+"/ui/login", map[string][]string{"token": {token}})
@@ -628,7 +628,7 @@ func (d *server) signInStatus(t *testing.T, token string) int {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
 
 // TestBearerTokenThrottle: after --auth-failure-limit bogus bearer tokens from one address,
