@@ -128,9 +128,6 @@ func New(o Options) (*Delegate, error) {
 	return d, nil
 }
 
-// FrontProxy reports whether the upstream is told the caller's identity.
-func (d *Delegate) FrontProxy() bool { return d.frontProxy }
-
 // Run reloads the client certificate when its files change, until ctx ends.
 func (d *Delegate) Run(ctx context.Context) {
 	if d.cert != nil {
