@@ -17,7 +17,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated plugin/src/api/endpoints.gen.ts
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api kube-bins clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api kube-bins helm-bin helm-lint clean
 
 all: build
 
@@ -69,7 +69,7 @@ test: lint generate-check plugin ui test-go test-fuzz test-ui test-ui-e2e
 # and run bin/dpa, the binary `make build` made (and the UI test uses), instead of their own.
 # -race needs cgo (test binaries only: bin/dpa stays a pure-Go build); -shuffle=on runs the
 # tests of each package in a random order (the seed is printed), so none may depend on another.
-test-go: build kube-bins
+test-go: build kube-bins helm-bin
 	DPA_BIN=$(CURDIR)/bin/dpa CGO_ENABLED=1 $(GO) test -race -shuffle=on -count=1 -timeout 60m $(GO_PKGS)
 
 # Go native fuzz targets (package:Target). Every `go test` runs their seed corpora (f.Add and
@@ -119,6 +119,15 @@ bench-api: build
 ## come from test/kube, a module of its own (the main go.mod stays free of k8s.io/kubernetes).
 kube-bins:
 	cd test/kube && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=v1.35.4 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35" -o $(CURDIR)/bin/ ./cmd/kube-apiserver ./cmd/etcd
+
+## helm-bin: Helm v4 into bin/helm, pinned in tools/helm (the chart tests render and lint with it)
+helm-bin:
+	cd tools/helm && $(GO) build -o $(CURDIR)/bin/helm helm.sh/helm/v4/cmd/helm
+
+## helm-lint: lint deploy/helm/dpa with its default values and each ci/ values file
+helm-lint: helm-bin
+	bin/helm lint --strict deploy/helm/dpa
+	@for f in deploy/helm/dpa/ci/*-values.yaml; do bin/helm lint --strict deploy/helm/dpa -f $$f; done
 
 clean:
 	rm -rf bin plugin/dist test-output
