@@ -17,7 +17,7 @@ DATA_DIR ?= ./data
 PORT     ?= 6443
 GENERATED := pkg/apis pkg/generated plugin/src/generated plugin/src/api/endpoints.gen.ts
 
-.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api kube-bins helm-bin helm-lint clean
+.PHONY: all generate generate-check build examples ui plugin run test test-go test-fuzz fuzz test-ui test-ui-e2e lint soak bench bench-api kube-bins helm-bin helm-lint image image-tar clean
 
 all: build
 
@@ -119,6 +119,17 @@ bench-api: build
 ## come from test/kube, a module of its own (the main go.mod stays free of k8s.io/kubernetes).
 kube-bins:
 	cd test/kube && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=v1.35.4 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35" -o $(CURDIR)/bin/ ./cmd/kube-apiserver ./cmd/etcd
+
+IMAGE ?= dataplane-aggregator/dpa
+
+## image: the container image with docker build (the Dockerfile; needs a container engine)
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) -t $(IMAGE):$(VERSION) .
+
+## image-tar: the same image without a container engine: bin/dpa-image.tar (docker load -i, crane push)
+image-tar: ui build
+	$(GO) run ./cmd/dpa-image -binary bin/dpa -o bin/dpa-image.tar -tag $(IMAGE):$(VERSION) \
+	  -version $(VERSION) -revision $(COMMIT)
 
 ## helm-bin: Helm v4 into bin/helm, pinned in tools/helm (the chart tests render and lint with it)
 helm-bin:

@@ -25,6 +25,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/dataplane-aggregator/dpa/internal/image"
 	"github.com/dataplane-aggregator/dpa/internal/testpki"
 )
 
@@ -167,6 +168,29 @@ func TestHelmChart(t *testing.T) {
 		v := strings.TrimSpace(string(version))
 		if chart.Version != v || chart.AppVersion != v {
 			t.Errorf("Chart.yaml version %q, appVersion %q; VERSION says %q", chart.Version, chart.AppVersion, v)
+		}
+	})
+
+	// The Deployment runs the image as internal/image defines it: its repository, user,
+	// data dir and plugins dir.
+	t.Run("agrees with the image", func(t *testing.T) {
+		deploy := find(t, objects(t, renderChart(t)), "Deployment", "")
+		spec := dict(deploy, "spec", "template", "spec")
+		c := dict(list(spec, "containers")[0])
+		if img := str(c, "image"); !strings.HasPrefix(img, image.Repository+":") {
+			t.Errorf("image %q, want %s:<tag>", img, image.Repository)
+		}
+		if uid, _ := dig(spec, "securityContext", "runAsUser").(float64); int(uid) != image.NonRoot {
+			t.Errorf("runAsUser %v, the image's user is %d", uid, image.NonRoot)
+		}
+		var args []string
+		for _, a := range list(c, "args") {
+			args = append(args, a.(string))
+		}
+		for _, want := range []string{"--data-dir=" + image.DataDir, "--plugins-dir=" + image.PluginsDir} {
+			if !slices.Contains(args, want) {
+				t.Errorf("args %v lack %s", args, want)
+			}
 		}
 	})
 
