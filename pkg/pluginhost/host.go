@@ -59,6 +59,8 @@ type PluginState struct {
 	// NotResponding says why the running process failed its last liveness
 	// probe ("" when it answered; see Options.ProbeInterval).
 	NotResponding string
+	// NotRespondingSince is when the probe first failed (zero while it answers).
+	NotRespondingSince time.Time
 }
 
 // Host manages the plugin processes. Create it with New.

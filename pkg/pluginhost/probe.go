@@ -52,6 +52,9 @@ func (e *entry) setProbe(inst *instance, problem string, took time.Duration) {
 	e.mu.Lock()
 	changed := e.cur == inst && inst.probeProblem != problem
 	if changed {
+		if inst.probeProblem == "" {
+			inst.probeSince = time.Now()
+		}
 		inst.probeProblem = problem
 	}
 	e.mu.Unlock()

@@ -67,10 +67,12 @@ type instance struct {
 	// probeProblem is why the last liveness probe failed ("": it answered; guarded by the
 	// entry's mu).
 	probeProblem string
-	cmd          *exec.Cmd // nil when standalone
-	pid          int
-	addr         string
-	socket       string // unix socket file to remove after a crash
+	// probeSince is when probeProblem became non-empty (guarded by the entry's mu).
+	probeSince time.Time
+	cmd        *exec.Cmd // nil when standalone
+	pid        int
+	addr       string
+	socket     string // unix socket file to remove after a crash
 
 	standalone *attachedRunner
 

@@ -91,6 +91,9 @@ func (e *entry) state() PluginState {
 		s.Services = e.cur.services
 		s.Unimplemented = e.cur.unimplemented
 		s.NotResponding = e.cur.probeProblem
+		if s.NotResponding != "" {
+			s.NotRespondingSince = e.cur.probeSince
+		}
 	}
 	return s
 }

@@ -81,11 +81,17 @@ func Desired(replica string, info pluginhost.PluginInfo, st pluginhost.PluginSta
 		Services:      slices.Clone(st.Services),
 		Unimplemented: slices.Clone(st.Unimplemented),
 	}
-	if e.Phase == "" {
+	since := st.Since
+	switch {
+	case e.Phase == "":
 		e.Phase = v0alpha1.PluginReplicaStatusPhaseIdle
+	case st.Phase == pluginhost.PhaseRunning && st.NotResponding != "":
+		// Running as a process, not as a plugin: the phase says what a caller meets.
+		e.Phase = v0alpha1.PluginReplicaStatusPhaseNotResponding
+		since = st.NotRespondingSince
 	}
-	if !st.Since.IsZero() {
-		s := st.Since.UTC().Format(time.RFC3339)
+	if !since.IsZero() {
+		s := since.UTC().Format(time.RFC3339)
 		e.Since = &s
 	}
 	if st.PID > 0 {

@@ -57,8 +57,17 @@ func TestDesired(t *testing.T) {
 			info:     pluginhost.PluginInfo{ID: "sa", Backend: true, Address: "127.0.0.1:1"},
 			st:       pluginhost.PluginState{Known: true, Phase: pluginhost.PhaseRunning, Running: true, NotResponding: "deadline exceeded"},
 			wantSpec: v0alpha1.PluginSpec{Id: "sa", Backend: true},
-			wantEntry: v0alpha1.PluginReplicaStatus{Replica: "r1", Phase: v0alpha1.PluginReplicaStatusPhaseRunning, Running: true,
+			wantEntry: v0alpha1.PluginReplicaStatus{Replica: "r1", Phase: v0alpha1.PluginReplicaStatusPhaseNotResponding, Running: true,
 				NotResponding: ptr("deadline exceeded"), Address: ptr("127.0.0.1:1")},
+		},
+		// A hung process is shown as such, since its probe first failed, not as Running.
+		"process not responding": {
+			info: ds,
+			st: pluginhost.PluginState{Known: true, Phase: pluginhost.PhaseRunning, Running: true, PID: 42, Since: since,
+				NotResponding: "no answer to the health probe within 5s", NotRespondingSince: since.Add(time.Hour)},
+			wantSpec: v0alpha1.PluginSpec{Id: "ds", Type: "datasource", Name: "DS", Version: "1.2.3", Backend: true},
+			wantEntry: v0alpha1.PluginReplicaStatus{Replica: "r1", Version: "1.2.3", Phase: v0alpha1.PluginReplicaStatusPhaseNotResponding, Running: true,
+				NotResponding: ptr("no answer to the health probe within 5s"), Pid: ptr(int64(42)), Since: ptr("2025-01-02T03:04:05Z")},
 		},
 	} {
 		spec, e := Desired("r1", tc.info, tc.st)

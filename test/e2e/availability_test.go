@@ -62,8 +62,26 @@ func TestAvailableFollowsHungPlugin(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(p.PID, syscall.SIGCONT) })
 	waitAvailable(t, d, "hung-ds", "False PluginNotResponding", 20*time.Second)
+	// kubectl shows the same state: the Plugin's phase, not "Running".
+	pluginPhase := func() (bool, string) {
+		out, _, err := d.kubectl("get", "plugins.aggregation.grafana.app", "example-datasource", "--no-headers",
+			"-o", "custom-columns=PHASE:.status.replicas[*].phase,WHY:.status.replicas[*].notResponding")
+		return err == nil, strings.TrimSpace(out)
+	}
+	eventually(t, 20*time.Second, "the Plugin's phase NotResponding", func() (bool, string) {
+		ok, out := pluginPhase()
+		return ok && strings.HasPrefix(out, "NotResponding") && strings.Contains(out, "health probe"), out
+	})
+	eventually(t, 5*time.Second, "kubectl get plugins says NotResponding", func() (bool, string) {
+		out, _, err := d.kubectl("get", "plugins.aggregation.grafana.app", "example-datasource", "--no-headers")
+		return err == nil && strings.Contains(out, " NotResponding "), out
+	})
 	if err := syscall.Kill(p.PID, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitAvailable(t, d, "hung-ds", "True PluginRunning", 20*time.Second)
+	eventually(t, 20*time.Second, "the Plugin's phase Running again", func() (bool, string) {
+		ok, out := pluginPhase()
+		return ok && strings.HasPrefix(out, "Running"), out
+	})
 }

@@ -10,6 +10,8 @@ describe('installed plugins model', () => {
     expect(summarize(p)).toEqual({
       phase: 'Running, Backoff',
       running: 1,
+      serving: 1,
+      notResponding: undefined,
       replicas: 2,
       restarts: 5,
       lastError: 'exit status 2',
@@ -84,5 +86,16 @@ describe('plugins page', () => {
     expect(within(crashy).getByTestId('plugin-restarts')).toHaveTextContent('4');
     expect(within(crashy).getByTestId('plugin-error')).toHaveTextContent('exit status 1');
     expect(within(screen.getByTestId('plugin-example-datasource')).getByTestId('plugin-running')).toHaveTextContent('Running · 1/1');
+  });
+
+  it('shows a hung plugin as not responding, with the probe message, never as serving', async () => {
+    const server = new FakeServer([dps('a')]);
+    const why = 'no answer to the health probe within 5s: context deadline exceeded';
+    server.plugins = [installedPlugin('hung-datasource', 'datasource', { phase: 'NotResponding', notResponding: why })];
+    renderApp(server, '/plugins');
+    const hung = await screen.findByTestId('plugin-hung-datasource');
+    expect(within(hung).getByTestId('plugin-running')).toHaveTextContent('NotResponding · 0/1');
+    expect(within(hung).getByTestId('plugin-not-responding')).toHaveTextContent(`Not responding: ${why}`);
+    expect(summarize(server.plugins[0])).toMatchObject({ running: 1, serving: 0, notResponding: why });
   });
 });

@@ -17,9 +17,17 @@ export type { ReplicaStatus };
 export const PLUGINS_RESOURCE = 'plugins';
 
 export interface PluginSummary {
-  /** Running on every replica that has it / on some / on none; Idle when none started it yet. */
+  /**
+   * The replicas' phases (one when they agree): Running, NotResponding (the process runs but
+   * missed its liveness probe), Backoff, Idle, …
+   */
   phase: string;
+  /** Replicas whose process runs (responding or not). */
   running: number;
+  /** Replicas whose process runs and answers its liveness probe: the ones that serve calls. */
+  serving: number;
+  /** Why a replica's process does not answer its probe (the first such replica's). */
+  notResponding?: string;
   replicas: number;
   restarts: number;
   lastError?: string;
@@ -43,6 +51,8 @@ export function summarize(p: InstalledPlugin): PluginSummary {
   return {
     phase: phases.length === 1 ? phases[0] : phases.length === 0 ? 'Unknown' : phases.join(', '),
     running,
+    serving: rs.filter((r) => r.running && !r.notResponding).length,
+    notResponding: rs.find((r) => r.notResponding)?.notResponding,
     replicas: rs.length,
     restarts: rs.reduce((n, r) => n + (r.restarts ?? 0), 0),
     lastError: rs.find((r) => r.lastError)?.lastError,

@@ -9,14 +9,15 @@ import { age } from '../api/urls';
 import { PageLayout } from '../components/PageLayout';
 import { getTableStyles } from './ListPage';
 
-function phaseColor(running: number, replicas: number, phase: string): BadgeColor {
-  if (replicas > 0 && running === replicas) {
+/** Green only when every replica serves; a hung process counts as not serving. */
+function phaseColor(serving: number, replicas: number, phase: string): BadgeColor {
+  if (replicas > 0 && serving === replicas) {
     return 'green';
   }
   if (phase === 'Idle') {
     return 'darkgrey';
   }
-  return running > 0 ? 'orange' : 'red';
+  return serving > 0 ? 'orange' : 'red';
 }
 
 /**
@@ -95,9 +96,10 @@ export function PluginsPage({ pollMs = 5000 }: { pollMs?: number }) {
                   <td>{p.spec.version}</td>
                   <td data-testid="plugin-running">
                     <Badge
-                      color={phaseColor(s.running, s.replicas, s.phase)}
-                      text={`${s.phase} · ${s.running}/${s.replicas}`}
-                      icon={s.running === s.replicas && s.replicas > 0 ? 'check' : 'exclamation-triangle'}
+                      color={phaseColor(s.serving, s.replicas, s.phase)}
+                      text={`${s.phase} · ${s.serving}/${s.replicas}`}
+                      icon={s.serving === s.replicas && s.replicas > 0 ? 'check' : 'exclamation-triangle'}
+                      tooltip={`${s.serving} of ${s.replicas} replicas serve calls`}
                     />
                   </td>
                   <td data-testid="plugin-restarts">{s.restarts}</td>
@@ -105,7 +107,8 @@ export function PluginsPage({ pollMs = 5000 }: { pollMs?: number }) {
                     {s.services?.map((x) => x.replace(/^pluginv2\./, '')).join(', ') ?? '—'}
                   </td>
                   <td className={styles.wrap} data-testid="plugin-error">
-                    {s.lastError ?? ''}
+                    {s.notResponding && <div data-testid="plugin-not-responding">Not responding: {s.notResponding}</div>}
+                    {s.lastError && <div>{s.lastError}</div>}
                   </td>
                   <td className={styles.narrowHidden} title={p.metadata.creationTimestamp}>
                     {age(p.metadata.creationTimestamp)}

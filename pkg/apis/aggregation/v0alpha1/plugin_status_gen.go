@@ -10,8 +10,9 @@ type PluginReplicaStatus struct {
 	// from spec.version while replicas disagree, e.g. during an upgrade).
 	Version string `json:"version"`
 	// phase of the plugin on this replica: Idle (not started: lazy, or no backend),
-	// Starting, Running, Backoff (exited or failed to start; a restart is pending) or
-	// Stopped.
+	// Starting, Running, NotResponding (the process runs but missed its last liveness
+	// probe; notResponding says why),
+	// Backoff (exited or failed to start; a restart is pending) or Stopped.
 	Phase PluginReplicaStatusPhase `json:"phase"`
 	// running is true while the plugin's process is up and connected.
 	Running bool `json:"running"`
@@ -22,7 +23,8 @@ type PluginReplicaStatus struct {
 	LastError *string `json:"lastError,omitempty"`
 	// notResponding says why the running process failed its last liveness probe.
 	NotResponding *string `json:"notResponding,omitempty"`
-	// since is when the plugin entered phase (RFC 3339).
+	// since is when the plugin entered phase (RFC 3339); for NotResponding, when its
+	// probe first failed.
 	Since *string `json:"since,omitempty"`
 	// pid of the plugin process on this replica's host (absent when not running or
 	// standalone).
@@ -68,11 +70,12 @@ func (PluginStatus) OpenAPIModelName() string {
 type PluginReplicaStatusPhase string
 
 const (
-	PluginReplicaStatusPhaseIdle     PluginReplicaStatusPhase = "Idle"
-	PluginReplicaStatusPhaseStarting PluginReplicaStatusPhase = "Starting"
-	PluginReplicaStatusPhaseRunning  PluginReplicaStatusPhase = "Running"
-	PluginReplicaStatusPhaseBackoff  PluginReplicaStatusPhase = "Backoff"
-	PluginReplicaStatusPhaseStopped  PluginReplicaStatusPhase = "Stopped"
+	PluginReplicaStatusPhaseIdle          PluginReplicaStatusPhase = "Idle"
+	PluginReplicaStatusPhaseStarting      PluginReplicaStatusPhase = "Starting"
+	PluginReplicaStatusPhaseRunning       PluginReplicaStatusPhase = "Running"
+	PluginReplicaStatusPhaseNotResponding PluginReplicaStatusPhase = "NotResponding"
+	PluginReplicaStatusPhaseBackoff       PluginReplicaStatusPhase = "Backoff"
+	PluginReplicaStatusPhaseStopped       PluginReplicaStatusPhase = "Stopped"
 )
 
 // OpenAPIModelName returns the OpenAPI model name for PluginReplicaStatusPhase.

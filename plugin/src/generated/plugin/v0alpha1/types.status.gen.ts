@@ -7,9 +7,10 @@ export interface ReplicaStatus {
 	// from spec.version while replicas disagree, e.g. during an upgrade).
 	version: string;
 	// phase of the plugin on this replica: Idle (not started: lazy, or no backend),
-	// Starting, Running, Backoff (exited or failed to start; a restart is pending) or
-	// Stopped.
-	phase: "Idle" | "Starting" | "Running" | "Backoff" | "Stopped";
+	// Starting, Running, NotResponding (the process runs but missed its last liveness
+	// probe; notResponding says why),
+	// Backoff (exited or failed to start; a restart is pending) or Stopped.
+	phase: "Idle" | "Starting" | "Running" | "NotResponding" | "Backoff" | "Stopped";
 	// running is true while the plugin's process is up and connected.
 	running: boolean;
 	// restarts counts the start attempts after the plugin first ran.
@@ -19,7 +20,8 @@ export interface ReplicaStatus {
 	lastError?: string;
 	// notResponding says why the running process failed its last liveness probe.
 	notResponding?: string;
-	// since is when the plugin entered phase (RFC 3339).
+	// since is when the plugin entered phase (RFC 3339); for NotResponding, when its
+	// probe first failed.
 	since?: string;
 	// pid of the plugin process on this replica's host (absent when not running or
 	// standalone).
