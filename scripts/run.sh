@@ -7,7 +7,8 @@ DATA_DIR=${DATA_DIR:-./data}
 PORT=${PORT:-6443}
 BIN=${BIN:-./bin/dpa}
 
-"$BIN" serve --data-dir "$DATA_DIR" --secure-port "$PORT" \
+# The example datasources point at dpa itself (examples/provisioning: url: ${DPA_URL}).
+DPA_URL="https://127.0.0.1:$PORT" "$BIN" serve --data-dir "$DATA_DIR" --secure-port "$PORT" \
   --plugins-dir examples/plugins --provisioning examples/provisioning "$@" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM

@@ -140,6 +140,8 @@ func (s *server) start() {
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", s.dataDir, "--secure-port", strconv.Itoa(s.port), "--log-level", "warn"}, s.args...)
 	s.cmd = exec.Command(dpaBin, args...)
+	// As `make run` does: examples/provisioning's datasources point at dpa itself (${DPA_URL}).
+	s.cmd.Env = append(os.Environ(), "DPA_URL="+s.url)
 	s.log = &syncBuffer{b: &bytes.Buffer{}}
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log

@@ -72,6 +72,8 @@ func main() {
 func (s *soak) start() error {
 	s.cmd = exec.Command(s.bin, "serve", "--data-dir", s.dir, "--secure-port", strconv.Itoa(s.port), "--log-level", "warn",
 		"--plugins-dir", s.plugins, "--provisioning", s.provisioning)
+	// examples/provisioning's datasources point at dpa itself (${DPA_URL}), as with `make run`.
+	s.cmd.Env = append(os.Environ(), fmt.Sprintf("DPA_URL=https://127.0.0.1:%d", s.port))
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard
 	if err := s.cmd.Start(); err != nil {
 		return err
