@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,11 +16,6 @@ import (
 )
 
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		// The request path allocates per call; a larger GC target measurably raised data-plane
-		// throughput (docs/benchmarks.md). GOGC and GOMEMLIMIT still override it.
-		debug.SetGCPercent(400)
-	}
 	if err := newRootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}

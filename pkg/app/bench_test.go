@@ -60,7 +60,7 @@ func BenchmarkReconcileList(b *testing.B) {
 
 type countingSink struct{ n *atomic.Int64 }
 
-func (s countingSink) SetRegistrations([]routes.Registration) { s.n.Add(1) }
+func (s countingSink) UpdateRegistrations([]routes.Registration, []routes.GroupVersion) { s.n.Add(1) }
 
 // lockedWriter is recordingWriter for concurrent reconciles.
 type lockedWriter struct {

@@ -43,50 +43,55 @@ type Reconciler struct {
 	// Now is the clock used for lastTransitionTime (tests replace it).
 	Now func() time.Time
 
-	// mu guards objects, byGV, gen, seen and published. It is never held during a status
-	// write or while the sinks run, so validation (ClaimedBy) waits for neither.
+	// mu guards objects, byGV, gen, seen, winners, dirty and published. It is never held
+	// during a status write or while the sinks run, so validation (ClaimedBy) waits for
+	// neither.
 	mu      sync.RWMutex
 	objects map[string]*v0alpha1.DataPlaneService
 	byGV    map[gvKey]map[string]struct{}
 	gen     uint64            // counts the changes to objects
 	seen    map[string]uint64 // per object, the gen of its last change
-	// winners is the registration of each group/version's winning claimant, order its keys
-	// sorted by group/version; both are kept up to date per event (updateWinnersLocked).
+	// winners is the registration of each group/version's winning claimant, kept up to date
+	// per event (updateWinnersLocked); dirty holds the group/versions whose winner may have
+	// changed since the last publish.
 	winners map[gvKey]routes.Registration
-	order   []gvKey
-	// published is the gen of the last registration set handed to the sinks.
+	dirty   map[gvKey]struct{}
+	// published is the gen of the last changes handed to the sinks.
 	published uint64
 
 	// pubMu serialises publishing (publishLatest).
 	pubMu sync.Mutex
 }
 
-// publishLatest hands the sinks the registration set of the current objects, unless a set
-// as new as every change made so far was published already. Reconciles running in several
-// informer workers wait here for one another: the first publishes, and the next publishes
-// once for every change made meanwhile, so that a burst of N events (start-up lists every
-// object) costs a few rebuilds of the route table instead of N (each rebuild is O(objects)).
+// publishLatest hands the sinks the changes to the winning registrations made since the last
+// publish, unless none is left. Reconciles running in several informer workers wait here for
+// one another: the first publishes, the next publishes every change made meanwhile at once.
+// Each publish costs what changed, not what is stored: a start-up over N objects is O(N).
 func (r *Reconciler) publishLatest() {
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
-	r.mu.RLock()
+	r.mu.Lock()
 	if r.published >= r.gen {
-		r.mu.RUnlock()
+		r.mu.Unlock()
 		return
 	}
-	regs, gen := r.registrationsLocked(), r.gen
-	r.mu.RUnlock()
+	set, removed := r.changesLocked()
+	gen := r.gen
+	r.mu.Unlock()
 	for _, sink := range r.Sinks {
-		sink.SetRegistrations(regs)
+		sink.UpdateRegistrations(set, removed)
 	}
 	r.mu.Lock()
 	r.published = gen
 	r.mu.Unlock()
 }
 
-type gvKey struct{ group, version string }
+// gvKey is a group/version, as the route table keys it.
+type gvKey = routes.GroupVersion
 
-func keyOf(o *v0alpha1.DataPlaneService) gvKey { return gvKey{o.Spec.Group, o.Spec.Version} }
+func keyOf(o *v0alpha1.DataPlaneService) gvKey {
+	return gvKey{Group: o.Spec.Group, Version: o.Spec.Version}
+}
 
 // statusWrite is a status update decided under the lock and performed after it.
 type statusWrite struct {
@@ -107,6 +112,7 @@ func NewReconciler(status StatusWriter, logger *slog.Logger, sinks ...routes.Sin
 		byGV:    map[gvKey]map[string]struct{}{},
 		seen:    map[string]uint64{},
 		winners: map[gvKey]routes.Registration{},
+		dirty:   map[gvKey]struct{}{},
 	}
 }
 
@@ -195,7 +201,7 @@ func (r *Reconciler) claimantsLocked(k gvKey) []*v0alpha1.DataPlaneService {
 func (r *Reconciler) ClaimedBy(group, version string) []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	claimants := r.claimantsLocked(gvKey{group, version})
+	claimants := r.claimantsLocked(gvKey{Group: group, Version: version})
 	names := make([]string, len(claimants))
 	for i, o := range claimants {
 		names[i] = o.Name
@@ -216,37 +222,41 @@ func registrationOf(w *v0alpha1.DataPlaneService) routes.Registration {
 	}
 }
 
-// updateWinnersLocked recomputes the winning registration of the affected group/versions.
+// updateWinnersLocked recomputes the winning registration of the affected group/versions and
+// marks them for the next publish.
 func (r *Reconciler) updateWinnersLocked(affected map[gvKey]bool) {
 	for k := range affected {
-		i, found := slices.BinarySearchFunc(r.order, k, compareKeys)
 		if claimants := r.claimantsLocked(k); len(claimants) > 0 {
 			r.winners[k] = registrationOf(claimants[0])
-			if !found {
-				r.order = slices.Insert(r.order, i, k)
-			}
-		} else if found {
+		} else {
 			delete(r.winners, k)
-			r.order = slices.Delete(r.order, i, i+1)
+		}
+		r.dirty[k] = struct{}{}
+	}
+}
+
+// changesLocked returns, and forgets, the changes since the last publish: the winning
+// registration of each changed group/version that has one, and the group/versions that lost
+// their last claimant. Both are sorted by group/version, so every replica publishes alike.
+func (r *Reconciler) changesLocked() (set []routes.Registration, removed []routes.GroupVersion) {
+	for k := range r.dirty {
+		if w, ok := r.winners[k]; ok {
+			set = append(set, w)
+		} else {
+			removed = append(removed, k)
 		}
 	}
+	clear(r.dirty)
+	slices.SortFunc(set, func(a, b routes.Registration) int { return compareKeys(a.GroupVersion(), b.GroupVersion()) })
+	slices.SortFunc(removed, compareKeys)
+	return set, removed
 }
 
 func compareKeys(a, b gvKey) int {
-	if c := strings.Compare(a.group, b.group); c != 0 {
+	if c := strings.Compare(a.Group, b.Group); c != 0 {
 		return c
 	}
-	return strings.Compare(a.version, b.version)
-}
-
-// registrationsLocked returns the winning registration of every group/version (the oldest
-// claimant), sorted by group/version.
-func (r *Reconciler) registrationsLocked() []routes.Registration {
-	regs := make([]routes.Registration, len(r.order))
-	for i, k := range r.order {
-		regs[i] = r.winners[k]
-	}
-	return regs
+	return strings.Compare(a.Version, b.Version)
 }
 
 // statusWritesLocked returns the status writes needed for the objects of the affected

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -41,19 +43,35 @@ func (w *recordingWriter) WriteStatus(_ context.Context, obj *v0alpha1.DataPlane
 	return out, nil
 }
 
-type recordingSink struct{ last []routes.Registration }
+// recordingSink applies the changes it is given, as the data plane does: what it holds is
+// what would be served.
+type recordingSink struct {
+	regs map[routes.GroupVersion]routes.Registration
+}
 
-func (s *recordingSink) SetRegistrations(regs []routes.Registration) { s.last = regs }
-
-// routed is the registration the sink was last given for group/version: what the data plane
-// serves.
-func (s *recordingSink) routed(group, version string) (routes.Registration, bool) {
-	for _, reg := range s.last {
-		if reg.Group == group && reg.Version == version {
-			return reg, true
-		}
+func (s *recordingSink) UpdateRegistrations(set []routes.Registration, removed []routes.GroupVersion) {
+	if s.regs == nil {
+		s.regs = map[routes.GroupVersion]routes.Registration{}
 	}
-	return routes.Registration{}, false
+	for _, gv := range removed {
+		delete(s.regs, gv)
+	}
+	for _, r := range set {
+		s.regs[r.GroupVersion()] = r
+	}
+}
+
+// served is every registration the sink holds, by group/version.
+func (s *recordingSink) served() []routes.Registration {
+	out := slices.Collect(maps.Values(s.regs))
+	slices.SortFunc(out, func(a, b routes.Registration) int { return compareKeys(a.GroupVersion(), b.GroupVersion()) })
+	return out
+}
+
+// routed is the registration the sink holds for group/version: what the data plane serves.
+func (s *recordingSink) routed(group, version string) (routes.Registration, bool) {
+	r, ok := s.regs[routes.GroupVersion{Group: group, Version: version}]
+	return r, ok
 }
 
 func object(name string, created time.Time, group, version string) *v0alpha1.DataPlaneService {
@@ -94,8 +112,8 @@ func TestReconcilerTableAndStatus(t *testing.T) {
 
 	a := object("a", now, "a.example.app", "v1")
 	reconcile(t, r, operator.ReconcileActionCreated, a)
-	if len(sink.last) != 1 || sink.last[0].Name != "a" || sink.last[0].PluginID != "p-a" || len(sink.last[0].Services) != 1 {
-		t.Fatalf("route table = %+v", sink.last)
+	if len(sink.served()) != 1 || sink.served()[0].Name != "a" || sink.served()[0].PluginID != "p-a" || len(sink.served()[0].Services) != 1 {
+		t.Fatalf("route table = %+v", sink.served())
 	}
 	reg, ok := sink.routed("a.example.app", "v1")
 	if !ok || reg.Name != "a" {
@@ -139,8 +157,8 @@ func TestReconcilerTableAndStatus(t *testing.T) {
 	}
 
 	reconcile(t, r, operator.ReconcileActionDeleted, cur)
-	if len(sink.last) != 0 {
-		t.Fatalf("route table after delete = %+v", sink.last)
+	if len(sink.served()) != 0 {
+		t.Fatalf("route table after delete = %+v", sink.served())
 	}
 }
 
@@ -159,8 +177,8 @@ func TestReconcilerConflictOldestWins(t *testing.T) {
 		for _, o := range order {
 			reconcile(t, r, operator.ReconcileActionCreated, o.DeepCopy())
 		}
-		if len(sink.last) != 1 || sink.last[0].Name != "zeta" {
-			t.Fatalf("order %s,%s,%s: winner = %+v", order[0].Name, order[1].Name, order[2].Name, sink.last)
+		if len(sink.served()) != 1 || sink.served()[0].Name != "zeta" {
+			t.Fatalf("order %s,%s,%s: winner = %+v", order[0].Name, order[1].Name, order[2].Name, sink.served())
 		}
 		if names := r.ClaimedBy("g.example.app", "v1"); len(names) != 3 || names[0] != "zeta" || names[1] != "alpha" || names[2] != "beta" {
 			t.Fatalf("ClaimedBy = %v", names)
@@ -174,8 +192,8 @@ func TestReconcilerConflictOldestWins(t *testing.T) {
 		// The winner leaves: the next oldest (alpha, by name on the tie) takes over and its
 		// status flips to True without an event of its own.
 		reconcile(t, r, operator.ReconcileActionDeleted, r.objects["zeta"])
-		if len(sink.last) != 1 || sink.last[0].Name != "alpha" {
-			t.Fatalf("after delete winner = %+v", sink.last)
+		if len(sink.served()) != 1 || sink.served()[0].Name != "alpha" {
+			t.Fatalf("after delete winner = %+v", sink.served())
 		}
 		if c := condition(r.objects["alpha"], ConditionRegistered); c.Status != "True" {
 			t.Fatalf("alpha after takeover = %+v", c)
@@ -228,7 +246,7 @@ type claimingSink struct {
 	claims []string
 }
 
-func (s *claimingSink) SetRegistrations([]routes.Registration) {
+func (s *claimingSink) UpdateRegistrations([]routes.Registration, []routes.GroupVersion) {
 	s.claims = s.r.ClaimedBy("a.grafana.app", "v1")
 }
 
@@ -257,7 +275,7 @@ func TestSinksRunOutsideTheLock(t *testing.T) {
 	}
 }
 
-// gateSink blocks in SetRegistrations until released, and counts its calls.
+// gateSink blocks in UpdateRegistrations until released, and counts its calls.
 type gateSink struct {
 	entered chan struct{}
 	release chan struct{}
@@ -265,11 +283,11 @@ type gateSink struct {
 	last    atomic.Pointer[[]routes.Registration]
 }
 
-func (s *gateSink) SetRegistrations(regs []routes.Registration) {
+func (s *gateSink) UpdateRegistrations(set []routes.Registration, _ []routes.GroupVersion) {
 	s.calls.Add(1)
 	s.entered <- struct{}{}
 	<-s.release
-	s.last.Store(&regs)
+	s.last.Store(&set)
 }
 
 // TestReconcilerCoalescesPublishes: events that arrive while the route table is being
@@ -329,8 +347,9 @@ func TestReconcilerCoalescesPublishes(t *testing.T) {
 	if n := sink.calls.Load(); n != 2 {
 		t.Errorf("%d publishes for 21 events arriving during a publish, want 2", n)
 	}
-	if regs := *sink.last.Load(); len(regs) != 21 {
-		t.Errorf("published %d registrations, want 21", len(regs))
+	// The second publish carries the 20 changes made while the first ran, and only them.
+	if regs := *sink.last.Load(); len(regs) != 20 || slices.ContainsFunc(regs, func(r routes.Registration) bool { return r.Name == "first" }) {
+		t.Errorf("the second publish carried %d registrations, want the 20 others", len(regs))
 	}
 	for i := 1; i <= 20; i++ {
 		if name := fmt.Sprintf("o%02d", i); !r.Holds(name) {

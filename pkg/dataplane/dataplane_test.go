@@ -795,7 +795,7 @@ func BenchmarkLookup(b *testing.B) {
 				Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1", Services: allServices(
 					routeSvc(v0alpha1.DataPlaneServiceServiceMethodGET, "/namespaces/{ns}/things/{name}"))}
 		}
-		tbl, _ := compile(regs, nil)
+		tbl, _ := new(table).update(regs, nil)
 		for _, c := range []struct{ name, method, rest string }{
 			{"resource", "GET", "/namespaces/default/datasources/abc/resource/x/y"},
 			{"query", "POST", "/namespaces/default/datasources/abc/query"},

@@ -49,16 +49,20 @@ func resourceList(e *gvEntry) *metav1.APIResourceList {
 // are sorted by Kubernetes version priority; the first is preferred.
 func (h *Handler) Groups() []metav1.APIGroup {
 	t := h.table.Load()
-	names := make([]string, 0, len(t.groups))
-	for g := range t.groups {
-		names = append(names, g)
-	}
-	sort.Strings(names)
-	out := make([]metav1.APIGroup, 0, len(names))
-	for _, g := range names {
-		out = append(out, groupDoc(g, t.groups[g]))
-	}
+	var out []metav1.APIGroup
+	t.groups(func(g string, versions map[string]*gvEntry) { out = append(out, groupDoc(g, versions)) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Group returns the discovery document of one group the data plane serves (false: it serves
+// none of its versions).
+func (h *Handler) Group(name string) (metav1.APIGroup, bool) {
+	versions := h.table.Load().versions(name)
+	if len(versions) == 0 {
+		return metav1.APIGroup{}, false
+	}
+	return groupDoc(name, versions), true
 }
 
 func groupDoc(g string, versions map[string]*gvEntry) metav1.APIGroup {
@@ -80,7 +84,7 @@ func groupDoc(g string, versions map[string]*gvEntry) metav1.APIGroup {
 // APIResourceList returns the discovery document of group/version, or false when the data
 // plane does not serve it.
 func (h *Handler) APIResourceList(group, version string) (*metav1.APIResourceList, bool) {
-	e := h.table.Load().groups[group][version]
+	e := h.table.Load().versions(group)[version]
 	if e == nil {
 		return nil, false
 	}
@@ -97,7 +101,7 @@ func (h *Handler) serveGroup(w http.ResponseWriter, r *http.Request, t *table) b
 	if p == "" || strings.Contains(p, "/") {
 		return false
 	}
-	versions := t.groups[p]
+	versions := t.versions(p)
 	if versions == nil {
 		return false
 	}

@@ -31,8 +31,8 @@ func FuzzMatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, method, path, pattern string) {
 		regs := []routes.Registration{{Name: "x", PluginID: "p", PluginType: "datasource", Group: "g", Version: "v1",
 			Services: allServices(routeSvc("", pattern))}}
-		tbl, problems := compile(regs, nil)
-		e := tbl.groups["g"]["v1"]
+		tbl, problems := new(table).update(regs, nil)
+		e := tbl.versions("g")["v1"]
 		if e == nil {
 			t.Fatalf("entry dropped: %v", problems)
 		}

@@ -127,9 +127,10 @@ type Options struct {
 	ProxyTransport *http.Transport
 	// UserAgent sent to plugins (default "dpa").
 	UserAgent string
-	// RoutesChanged is called after every route-table swap, so that what follows the table
+	// RoutesChanged is called after every route-table swap with the groups whose entries may
+	// have changed (not sorted, maybe repeated), so that what follows the table
 	// (the /apis discovery documents) is updated in one place with it. It must not block long.
-	RoutesChanged func()
+	RoutesChanged func(groups []string)
 	// Authorizer decides who may call each matched route (pkg/authz). Nil: authz's rules with
 	// Grafana's default policy.
 	Authorizer *authz.Authorizer
@@ -153,6 +154,7 @@ type Handler struct {
 	tracer  trace.Tracer
 	metrics *metrics
 	table   atomic.Pointer[table]
+	tableMu sync.Mutex // serialises table updates (each reads the last table)
 
 	proxyVerify   *http.Transport
 	proxyInsecure *http.Transport
@@ -232,30 +234,57 @@ func New(opts Options) *Handler {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	h.reqPrefix = hex.EncodeToString(b[:]) + "-"
-	empty, _ := compile(nil, nil)
-	h.table.Store(empty)
+	h.table.Store(&table{})
 	return h
 }
 
-// SetRegistrations implements routes.Sink: it compiles regs into a new immutable route table
-// and swaps it in. It does not retain regs.
-func (h *Handler) SetRegistrations(regs []routes.Registration) {
-	t, problems := compile(regs, h.table.Load())
+// UpdateRegistrations implements routes.Sink: it applies the changes to a new immutable route
+// table and swaps it in. It does not retain the slices.
+func (h *Handler) UpdateRegistrations(set []routes.Registration, removed []routes.GroupVersion) {
+	h.tableMu.Lock()
+	defer h.tableMu.Unlock()
+	t, problems := h.table.Load().update(set, removed)
 	for _, p := range problems {
 		h.log.Error("registration not served", "problem", p)
 	}
 	h.table.Store(t)
 	h.metrics.routes.Set(float64(t.regs))
 	if h.opts.RoutesChanged != nil {
-		h.opts.RoutesChanged()
+		groups := make([]string, 0, len(set)+len(removed))
+		for _, r := range set {
+			groups = append(groups, r.Group)
+		}
+		for _, gv := range removed {
+			groups = append(groups, gv.Group)
+		}
+		h.opts.RoutesChanged(groups)
 	}
+}
+
+// SetRegistrations replaces every registration with regs (what UpdateRegistrations does with
+// the difference to the current table); for callers that hold a whole set, as tests and
+// benchmarks do.
+func (h *Handler) SetRegistrations(regs []routes.Registration) {
+	want := make(map[routes.GroupVersion]bool, len(regs))
+	for _, r := range regs {
+		want[r.GroupVersion()] = true
+	}
+	var removed []routes.GroupVersion
+	h.table.Load().groups(func(g string, versions map[string]*gvEntry) {
+		for v := range versions {
+			if gv := (routes.GroupVersion{Group: g, Version: v}); !want[gv] {
+				removed = append(removed, gv)
+			}
+		}
+	})
+	h.UpdateRegistrations(regs, removed)
 }
 
 // Registered reports whether group/version is currently served by the data plane (version
 // "": any version). It is the data plane's view access reviews need (authz.DataPlaneGroups),
 // which ask about a group without a request; requests carry their routes.Match instead.
 func (h *Handler) Registered(group, version string) bool {
-	versions := h.table.Load().groups[group]
+	versions := h.table.Load().versions(group)
 	if version == "" {
 		return len(versions) > 0
 	}

@@ -1,7 +1,9 @@
 package dataplane
 
 import (
+	"fmt"
 	"net/http"
+	"reflect"
 	"testing"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
@@ -32,7 +34,7 @@ func TestMatch(t *testing.T) {
 		{Name: "query-only", PluginID: "q", PluginType: "datasource", Group: "q.grafana.app", Version: "v1",
 			Services: []v0alpha1.DataPlaneServiceService{{Type: v0alpha1.DataPlaneServiceServiceTypeQuery}}},
 	}
-	tbl, problems := compile(regs, nil)
+	tbl, problems := new(table).update(regs, nil)
 	if len(problems) != 0 {
 		t.Fatal(problems)
 	}
@@ -136,11 +138,11 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-// TestCompileReusesEntries: compiling against the previous table reuses the entries of
-// unchanged registrations as they are (and reports their problems again), and compiles
-// changed ones anew — a changed route, plugin or generation is never served from the old
-// entry.
-func TestCompileReusesEntries(t *testing.T) {
+// TestUpdateReusesEntries: an update keeps the entries of unchanged registrations as they
+// are, compiles changed ones anew — a changed route, plugin or generation is never served from
+// the old entry —, drops removed ones, reports problems only of what it compiled, and leaves
+// the previous table as it was (requests in flight still use it).
+func TestUpdateReusesEntries(t *testing.T) {
 	reg := func(name, group, path string, gen int64) routes.Registration {
 		return routes.Registration{Name: name, UID: "u-" + name, Generation: gen, PluginID: "p", PluginType: "datasource",
 			Group: group, Version: "v1", Services: []v0alpha1.DataPlaneServiceService{
@@ -149,18 +151,19 @@ func TestCompileReusesEntries(t *testing.T) {
 			}}
 	}
 	bad := reg("bad", "bad.grafana.app", "/x/{path...}/y", 1) // a catch-all must come last
-	prev, problems := compile([]routes.Registration{
+	prev, problems := new(table).update([]routes.Registration{
 		reg("a", "a.grafana.app", "/a", 1), reg("b", "b.grafana.app", "/b", 1), reg("c", "c.grafana.app", "/c", 1), bad,
 	}, nil)
-	if len(problems) != 1 {
-		t.Fatalf("problems = %v, want the bad route's", problems)
+	if len(problems) != 1 || prev.regs != 4 {
+		t.Fatalf("problems = %v (want the bad route's), %d entries", problems, prev.regs)
 	}
 	changed := reg("b", "b.grafana.app", "/b2", 2)
-	next, problems := compile([]routes.Registration{reg("a", "a.grafana.app", "/a", 1), changed, bad}, prev)
-	if len(problems) != 1 {
-		t.Errorf("a reused entry's problem is not reported again: %v", problems)
+	next, problems := prev.update([]routes.Registration{reg("a", "a.grafana.app", "/a", 1), changed},
+		[]routes.GroupVersion{{Group: "c.grafana.app", Version: "v1"}})
+	if len(problems) != 0 {
+		t.Errorf("an update reported problems of entries it did not compile: %v", problems)
 	}
-	entry := func(tb *table, g string) *gvEntry { return tb.groups[g]["v1"] }
+	entry := func(tb *table, g string) *gvEntry { return tb.versions(g)["v1"] }
 	if entry(next, "a.grafana.app") != entry(prev, "a.grafana.app") || entry(next, "bad.grafana.app") != entry(prev, "bad.grafana.app") {
 		t.Error("an unchanged registration's entry was compiled again")
 	}
@@ -175,5 +178,37 @@ func TestCompileReusesEntries(t *testing.T) {
 	}
 	if entry(next, "c.grafana.app") != nil || next.regs != 3 {
 		t.Errorf("a removed registration is still in the table (%d entries)", next.regs)
+	}
+	if entry(prev, "c.grafana.app") == nil || prev.regs != 4 {
+		t.Error("the update changed the previous table")
+	}
+	if _, herr := entry(prev, "b.grafana.app").match("GET", "/b"); herr != nil {
+		t.Errorf("the previous table no longer serves b's old route: %v", herr)
+	}
+}
+
+// TestUpdateCopiesOnlyWhatChanges: shards an update does not touch are shared with the
+// previous table, so a change to one of many registrations costs one shard.
+func TestUpdateCopiesOnlyWhatChanges(t *testing.T) {
+	var regs []routes.Registration
+	for i := range 2000 {
+		regs = append(regs, routes.Registration{Name: fmt.Sprintf("r%d", i), PluginID: "p", PluginType: "datasource",
+			Group: fmt.Sprintf("g%d.grafana.app", i), Version: "v1"})
+	}
+	prev, _ := new(table).update(regs, nil)
+	changed := regs[7]
+	changed.Generation = 2
+	next, _ := prev.update([]routes.Registration{changed}, nil)
+	shared := 0
+	for i := range next.shards {
+		if reflect.ValueOf(next.shards[i]).UnsafePointer() == reflect.ValueOf(prev.shards[i]).UnsafePointer() {
+			shared++
+		}
+	}
+	if shared != tableShards-1 {
+		t.Errorf("%d of %d shards shared after changing one registration, want all but one", shared, tableShards)
+	}
+	if next.versions(changed.Group)["v1"].src.Generation != 2 || prev.versions(changed.Group)["v1"].src.Generation != 0 {
+		t.Error("the change is not in the new table only")
 	}
 }

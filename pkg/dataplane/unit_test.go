@@ -185,8 +185,8 @@ func TestCompileReportsWhatItCannotServe(t *testing.T) {
 			Services: []v0alpha1.DataPlaneServiceService{{Type: v0alpha1.DataPlaneServiceServiceTypeRoute, Path: &bad}}},
 		{Name: "second", PluginID: "p", PluginType: "datasource", Group: "g.grafana.app", Version: "v1"},
 	}
-	tbl, problems := compile(regs, nil)
-	e := tbl.groups["g.grafana.app"]["v1"]
+	tbl, problems := new(table).update(regs, nil)
+	e := tbl.versions("g.grafana.app")["v1"]
 	if e == nil || e.name != "first" {
 		t.Fatalf("table: %+v", e)
 	}

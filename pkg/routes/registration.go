@@ -42,9 +42,18 @@ func sameValue[T comparable](a, b *T) bool {
 	return a == b || (a != nil && b != nil && *a == *b)
 }
 
-// Sink receives the complete set of active registrations each time it changes. The data
-// plane implements it by compiling an immutable route table and swapping it in atomically.
-// SetRegistrations must not block for long and must not retain the slice after returning.
+// GroupVersion is the API group/version a Registration claims.
+type GroupVersion struct{ Group, Version string }
+
+// GroupVersion returns the group/version r claims.
+func (r Registration) GroupVersion() GroupVersion { return GroupVersion{r.Group, r.Version} }
+
+// Sink receives the active registrations as changes: set holds each registration that is new
+// or changed since the previous call (one per group/version; it replaces what that
+// group/version had), removed the group/versions no longer served. A sink starts empty, and
+// the changes arrive in order, so a start-up over N objects costs O(N) in all, not O(N) per
+// call. The data plane implements it by updating an immutable route table and swapping it in
+// atomically. UpdateRegistrations must not block for long and must not retain the slices.
 type Sink interface {
-	SetRegistrations(regs []Registration)
+	UpdateRegistrations(set []Registration, removed []GroupVersion)
 }

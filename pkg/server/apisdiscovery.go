@@ -16,31 +16,41 @@ import (
 
 // discoverySink advertises the data plane's groups in /apis, in both the legacy and the
 // aggregated discovery documents. The data plane calls changed after every route-table swap
-// (dataplane.Options.RoutesChanged), so discovery follows the table in one place. Only groups
-// whose discovery content changed are touched: each update makes the server rebuild its
-// documents.
+// with the groups it touched (dataplane.Options.RoutesChanged), so discovery follows the table
+// in one place. Only those groups are looked at again, and only those whose discovery content
+// changed are touched: each update makes the server rebuild its documents.
 //
-// A refresh looks at every group (O(groups)), so it runs in one goroutine (run), coalesced:
-// a burst of swaps — start-up lists every stored object — costs a few refreshes instead of
-// one per swap (3,000 objects: 27 s to ready with a refresh per swap, docs/benchmarks.md).
+// Refreshes run in one goroutine (run), coalesced: a burst of swaps — start-up lists every
+// stored object — costs a few refreshes, each O(groups changed), instead of one per swap over
+// every group (3,000 objects: 27 s to ready with a full refresh per swap, docs/benchmarks.md).
 // Discovery follows the table within one refresh.
 type discoverySink struct {
-	dp     *dataplane.Handler
+	dp *dataplane.Handler
+	// mu guards server and groups, and is held through a refresh.
 	mu     sync.Mutex
 	server *genericapiserver.GenericAPIServer
-	groups map[string]groupDiscovery
-	kick   chan struct{} // capacity 1: a refresh is due
+	groups map[string]groupDiscovery // what is advertised, by group
+	// pendingMu guards pending: the groups to look at in the next refresh. changed never
+	// waits for a refresh in progress.
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+	kick      chan struct{} // capacity 1: a refresh is due
 }
 
 func newDiscoverySink() *discoverySink {
-	return &discoverySink{kick: make(chan struct{}, 1)}
+	return &discoverySink{kick: make(chan struct{}, 1), groups: map[string]groupDiscovery{}, pending: map[string]struct{}{}}
 }
 
-// changed asks for a refresh and returns at once.
-func (d *discoverySink) changed() {
+// changed asks for a refresh of groups and returns at once.
+func (d *discoverySink) changed(groups []string) {
+	d.pendingMu.Lock()
+	for _, g := range groups {
+		d.pending[g] = struct{}{}
+	}
+	d.pendingMu.Unlock()
 	select {
 	case d.kick <- struct{}{}:
-	default: // one is due already: it will see this change too
+	default: // one is due already: it will see these groups too
 	}
 }
 
@@ -62,23 +72,44 @@ type groupDiscovery struct {
 	versions []apidiscoveryv2.APIVersionDiscovery
 }
 
+// attach starts advertising on s: every group the data plane serves now, and from then on
+// the groups it changes.
 func (d *discoverySink) attach(s *genericapiserver.GenericAPIServer) {
 	d.mu.Lock()
 	d.server = s
 	d.mu.Unlock()
+	if d.dp != nil {
+		var all []string
+		for _, g := range d.dp.Groups() {
+			all = append(all, g.Name)
+		}
+		d.changed(all)
+	}
 	d.refresh()
 }
 
-// refresh advertises the data plane's current groups.
+// refresh advertises the pending groups as the data plane serves them now.
 func (d *discoverySink) refresh() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.server == nil || d.dp == nil {
 		return
 	}
-	want := map[string]groupDiscovery{}
-	for _, g := range d.dp.Groups() {
-		if g.Name == v0alpha1.GroupVersion.Group {
+	d.pendingMu.Lock()
+	pending := d.pending
+	d.pending = map[string]struct{}{}
+	d.pendingMu.Unlock()
+	for name := range pending {
+		if name == v0alpha1.GroupVersion.Group {
+			continue
+		}
+		g, served := d.dp.Group(name)
+		if !served {
+			if _, advertised := d.groups[name]; advertised {
+				d.server.DiscoveryGroupManager.RemoveGroup(name)
+				d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+				delete(d.groups, name)
+			}
 			continue
 		}
 		gd := groupDiscovery{group: g}
@@ -91,28 +122,22 @@ func (d *discoverySink) refresh() {
 				})
 			}
 		}
-		want[g.Name] = gd
-	}
-	for name := range d.groups {
-		if _, ok := want[name]; !ok {
-			d.server.DiscoveryGroupManager.RemoveGroup(name)
-			d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
-		}
-	}
-	for name, gd := range want {
 		if old, ok := d.groups[name]; ok && reflect.DeepEqual(old, gd) {
 			continue
 		}
 		d.server.DiscoveryGroupManager.AddGroup(gd.group)
-		// Replace the group's versions: a version may have gone or changed services.
-		d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		// Replace the group's versions: a version may have gone or changed services. (Not for
+		// a new group: RemoveGroup costs O(groups).)
+		if _, advertised := d.groups[name]; advertised {
+			d.server.AggregatedDiscoveryGroupManager.RemoveGroup(name)
+		}
 		for i, v := range gd.versions {
 			d.server.AggregatedDiscoveryGroupManager.AddGroupVersion(name, v)
 			// Plugin groups sort after built-in groups; earlier versions are preferred.
 			d.server.AggregatedDiscoveryGroupManager.SetGroupVersionPriority(metav1.GroupVersion{Group: name, Version: v.Version}, 1000, 1000-i)
 		}
+		d.groups[name] = gd
 	}
-	d.groups = want
 }
 
 func aggregatedResources(gv metav1.GroupVersion, in []metav1.APIResource) []apidiscoveryv2.APIResourceDiscovery {

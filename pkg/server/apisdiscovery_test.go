@@ -322,7 +322,7 @@ func TestDiscoverySinkChangedCoalesces(t *testing.T) {
 		t.Fatal("a new sink has a refresh due")
 	}
 	for range 3 {
-		sink.changed()
+		sink.changed([]string{"g.grafana.app"})
 	}
 	if len(sink.kick) != 1 {
 		t.Errorf("%d refreshes due after three changes, want 1", len(sink.kick))

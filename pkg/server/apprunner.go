@@ -12,12 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/grafana/grafana-app-sdk/k8s"
 	"github.com/grafana/grafana-app-sdk/k8s/apiserver"
-	"github.com/grafana/grafana-app-sdk/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/metadata"
 
 	"github.com/dataplane-aggregator/dpa/pkg/apis/aggregation/v0alpha1"
 )
@@ -36,11 +35,13 @@ func (s *Server) addAppRunner(srv *genericapiserver.GenericAPIServer, installer 
 	done.add(stopApp)
 	appDone := make(chan struct{})
 	var appRunning atomic.Bool
+	routes := s.routesLoadedGate(srv)
 	srv.AddPostStartHookOrDie("dpa-app", func(genericapiserver.PostStartHookContext) error {
 		a, err := installer.App()
 		if err != nil {
 			return err
 		}
+		go routes.waitOpen(appCtx, s.routesLoaded)
 		go func() {
 			defer close(appDone)
 			appRunning.Store(true)
@@ -56,7 +57,7 @@ func (s *Server) addAppRunner(srv *genericapiserver.GenericAPIServer, installer 
 			return errors.New("app runner is not running")
 		}
 		return nil
-	}), s.routesLoadedCheck(srv)); err != nil {
+	}), healthz.NamedCheck("dpa-routes", func(*http.Request) error { return routes.check() })); err != nil {
 		return err
 	}
 	srv.AddPreShutdownHookOrDie("dpa-app-stop", func() error {
@@ -83,18 +84,32 @@ func readyLog(log *slog.Logger, bind net.IP, port int, kubeconfig string, start 
 	}
 }
 
-// routesLoadedCheck is ready once the reconciler holds every DataPlaneService that was in
-// storage when the check first ran, i.e. the route table has what the informer's first list
-// brought. Before, a replica that just (re)started would answer 404 for routes it had not
-// loaded yet while a load balancer already sent it traffic.
-func (s *Server) routesLoadedCheck(srv *genericapiserver.GenericAPIServer) healthz.HealthChecker {
-	g := &loadGate{
+// routesLoadedGate is the dpa-routes readiness check: ready once the reconciler holds every
+// DataPlaneService that was in storage when the check first ran, i.e. the route table has
+// what the informer's first list brought. Before, a replica that just (re)started would
+// answer 404 for routes it had not loaded yet while a load balancer already sent it traffic.
+func (s *Server) routesLoadedGate(srv *genericapiserver.GenericAPIServer) *loadGate {
+	return &loadGate{
 		list:        func() (map[string]struct{}, error) { return s.storedServiceNames(srv) },
 		holds:       s.reconciler.Holds,
 		relistAfter: routesRelistAfter,
 		spawn:       func(f func()) { go f() },
 	}
-	return healthz.NamedCheck("dpa-routes", func(*http.Request) error { return g.check() })
+}
+
+// waitOpen checks the gate every 50 ms, whether or not anything probes /readyz, and calls
+// loaded once it opens (or returns when ctx ends).
+func (g *loadGate) waitOpen(ctx context.Context, loaded func()) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for g.check() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	loaded()
 }
 
 // routesRelistAfter: while the route table is still loading, the stored objects are listed
@@ -178,15 +193,15 @@ func (g *loadGate) startListLocked() {
 // storedServiceNames lists the names of the stored DataPlaneServices through the loopback
 // connection.
 func (s *Server) storedServiceNames(srv *genericapiserver.GenericAPIServer) (map[string]struct{}, error) {
-	cfg := rest.CopyConfig(srv.LoopbackClientConfig)
-	cfg.APIPath = "/apis"
-	client, err := v0alpha1.NewDataPlaneServiceClientFromGenerator(k8s.NewClientRegistry(*cfg, k8s.DefaultClientConfig()))
+	// Names only: the server sends each object's metadata, not the whole object (it is
+	// decoded here besides the informer's own list, on every start).
+	client, err := metadata.NewForConfig(srv.LoopbackClientConfig)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := client.ListAll(ctx, "", resource.ListOptions{})
+	l, err := client.Resource(v0alpha1.DataPlaneServiceKind().GroupVersionResource()).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,5 +81,33 @@ func TestLoadGate(t *testing.T) {
 	run()
 	if err := failing.check(); err == nil || !strings.Contains(err.Error(), "boom") || len(queued) != 1 {
 		t.Fatalf("failed listing: %v (%d listings queued, want 1)", err, len(queued))
+	}
+}
+
+// TestLoadGateWaitOpen: the gate is checked without any probe, and loaded runs once it opens
+// (it switches the garbage collector to its serving target), not before.
+func TestLoadGateWaitOpen(t *testing.T) {
+	var held atomic.Bool
+	g := &loadGate{
+		list:        func() (map[string]struct{}, error) { return map[string]struct{}{"a": {}}, nil },
+		holds:       func(string) bool { return held.Load() },
+		relistAfter: time.Hour,
+		spawn:       func(f func()) { go f() },
+	}
+	loaded := make(chan struct{})
+	go g.waitOpen(context.Background(), func() { close(loaded) })
+	select {
+	case <-loaded:
+		t.Fatal("loaded before the reconciler held the stored object")
+	case <-time.After(300 * time.Millisecond):
+	}
+	held.Store(true)
+	select {
+	case <-loaded:
+	case <-time.After(5 * time.Second):
+		t.Fatal("loaded did not run after the gate could open")
+	}
+	if g.check() != nil {
+		t.Error("the gate is not open after loaded ran")
 	}
 }

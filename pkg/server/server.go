@@ -40,6 +40,8 @@ type Server struct {
 	kubeconfig string
 	// tokens is dpa's own bearer tokens (identity phase), reloaded on SIGHUP.
 	tokens *tokenTable
+	// routesLoaded runs once the route table holds every stored object (gcPolicy).
+	routesLoaded func()
 }
 
 // cleanups are the shutdown steps of the phases started so far, run in reverse order.
@@ -60,6 +62,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// Everything dpa writes — SQLite files, sockets, keys, tokens, kubeconfig — is private to
 	// its user, whatever the mode of a data dir that already exists.
 	syscall.Umask(0o077)
+	s.routesLoaded = gcPolicy()
 	var done cleanups
 	defer done.run()
 

@@ -31,19 +31,24 @@ func main() {
 	bin := flag.String("dpa", "bin/dpa", "dpa binary")
 	n := flag.Int("n", 1000, "objects to create and get")
 	storage := flag.String("storage", "", "--storage for dpa (default: SQLite)")
+	keep := flag.String("dir", "", "data dir to use and keep (default: a temporary one); objects already in it are not created again")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the restart (from the first request dpa accepts until /readyz) to this file")
 	flag.Parse()
-	if err := run(*bin, *n, *storage); err != nil {
+	if err := run(*bin, *n, *storage, *keep, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int, storage string) error {
-	dir, err := os.MkdirTemp("", "dpa-apibench-")
-	if err != nil {
-		return err
+func run(bin string, n int, storage, keep, profile string) error {
+	dir := keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "dpa-apibench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -59,6 +64,9 @@ func run(bin string, n int, storage string) error {
 	// start runs dpa and returns once /readyz answers 200 (which waits for the route table
 	// to hold every stored DataPlaneService), with the time that took.
 	var cmd *exec.Cmd
+	// profiled, when set, is called once dpa accepts connections and returns when it is ready.
+	var profiled func(ready <-chan struct{})
+	profileDone := make(chan struct{})
 	start := func() (time.Duration, error) {
 		cmd = exec.Command(bin, args...)
 		cmd.Stderr = io.Discard
@@ -66,7 +74,17 @@ func run(bin string, n int, storage string) error {
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		ready := make(chan struct{})
+		defer close(ready)
+		profiling := profiled == nil
 		for {
+			if !profiling {
+				if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+					c.Close()
+					profiling = true
+					go profiled(ready)
+				}
+			}
 			resp, err := insecure.Get(base + "/readyz")
 			if err == nil {
 				resp.Body.Close()
@@ -120,7 +138,18 @@ func run(bin string, n int, storage string) error {
 	}
 
 	creates := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
+	first := 0
+	if keep != "" {
+		var l struct{ Items []json.RawMessage }
+		req, _ := http.NewRequest("GET", base+collection, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		if resp, err := client.Do(req); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&l)
+			resp.Body.Close()
+		}
+		first = len(l.Items)
+	}
+	for i := first; i < n; i++ {
 		obj, _ := json.Marshal(map[string]any{
 			"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
 			"metadata": map[string]any{"name": fmt.Sprintf("bench-%05d", i)},
@@ -133,6 +162,9 @@ func run(bin string, n int, storage string) error {
 			return err
 		}
 		creates = append(creates, d)
+	}
+	if len(creates) == 0 {
+		creates = append(creates, 0)
 	}
 	gets := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
@@ -160,10 +192,40 @@ func run(bin string, n int, storage string) error {
 	}
 
 	stop()
+	if profile != "" {
+		profiled = func(ready <-chan struct{}) {
+			// A 30 s profile from the first accepted connection: it covers the restart to
+			// ready (and what follows it within the 30 s).
+			t0 := time.Now()
+			req, _ := http.NewRequest("GET", base+"/debug/pprof/profile?seconds=30", nil)
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+			go func() {
+				defer close(profileDone)
+				long := &http.Client{Timeout: 90 * time.Second, Transport: client.Transport}
+				resp, err := long.Do(req)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "apibench: profile:", err)
+					return
+				}
+				defer resp.Body.Close()
+				f, err := os.Create(profile)
+				if err == nil {
+					_, _ = io.Copy(f, resp.Body)
+					f.Close()
+				}
+			}()
+			<-ready
+			fmt.Fprintf(os.Stderr, "apibench: profiling began %s before ready\n", time.Since(t0).Round(time.Millisecond))
+		}
+	}
 	warmStart, err := start()
 	if err != nil {
 		return err
 	}
+	// VmHWM is the peak resident set since the process started: the restart's peak.
+	peak := proc.StatusKiB(cmd.Process.Pid, "VmHWM")
+	time.Sleep(5 * time.Second)
+	steady := proc.StatusKiB(cmd.Process.Pid, "VmRSS")
 
 	fmt.Printf("cold start to /readyz 200: %s\n", coldStart.Round(time.Millisecond))
 	fmt.Printf("restart with %d objects to /readyz 200 (every route in the table): %s\n", n, warmStart.Round(time.Millisecond))
@@ -176,6 +238,10 @@ func run(bin string, n int, storage string) error {
 	fmt.Printf("storage mean (etcd_request_duration_seconds): create %s, update %s\n",
 		storageMean(metrics, "create"), storageMean(metrics, "update"))
 	fmt.Printf("RSS after the run, idle 5s: %d MiB\n", rss/1024)
+	fmt.Printf("restart with %d objects: peak RSS (VmHWM) %d MiB, RSS 5 s after ready %d MiB\n", n, peak/1024, steady/1024)
+	if profile != "" {
+		<-profileDone
+	}
 	return nil
 }
 
