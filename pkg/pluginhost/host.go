@@ -254,6 +254,13 @@ func (h *Host) superviseLocked(e *entry) {
 	go func() {
 		defer h.wg.Done()
 		e.supervise(stop)
+		// Removed (not stopped with the host): the process is gone, so are its series —
+		// unless the plugin came back meanwhile under the same id.
+		h.mu.Lock()
+		if _, back := h.entries[e.id]; !back && !stopped(h.stopCh) {
+			h.metrics.forget(e.id)
+		}
+		h.mu.Unlock()
 	}()
 }
 

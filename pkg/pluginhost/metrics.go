@@ -25,3 +25,10 @@ func (m *metrics) init(id string) {
 	m.restarts.WithLabelValues(id)
 	m.up.WithLabelValues(id).Set(0)
 }
+
+// forget removes a plugin's series once it left the plugins directory, so that a removed
+// plugin is not reported as down for as long as dpa runs.
+func (m *metrics) forget(id string) {
+	m.restarts.DeleteLabelValues(id)
+	m.up.DeleteLabelValues(id)
+}

@@ -93,6 +93,9 @@ func (h *Host) Rescan() {
 		delete(h.entries, id)
 		h.order = slices.DeleteFunc(h.order, func(o string) bool { return o == id })
 		e.removedOnce.Do(func() { close(e.removed) })
+		if !e.supervised {
+			h.metrics.forget(id) // never started: no supervisor forgets it
+		}
 		h.log.Info("plugin removed: stopping it", "plugin", id)
 		changed = append(changed, id)
 	}

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -117,6 +118,11 @@ func TestRescanFollowsThePluginsDir(t *testing.T) {
 		t.Errorf("after removal: Get = %v, want backendplugin.ErrNotFound", err)
 	}
 	waitFor(t, 10*time.Second, "the removed plugin's process to stop", func() bool { return !processAlive(pid) })
+	// Its series go too: a removed plugin is not reported as down (dpa_plugin_up 0) forever.
+	waitFor(t, 10*time.Second, "the removed plugin's metric series to go", func() bool {
+		return testutil.CollectAndCount(h.metrics.up, "dpa_plugin_up") == 0 &&
+			testutil.CollectAndCount(h.metrics.restarts, "dpa_plugin_restarts_total") == 0
+	})
 	for _, want := range []string{"plugin files changed: upgrading", "plugin upgraded", "plugin removed"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
