@@ -270,6 +270,15 @@ func TestStoreReload(t *testing.T) {
 	if s.LastError() != nil {
 		t.Error("LastError not cleared")
 	}
+
+	// Nothing changed: a reload reads nothing again and keeps the very same snapshot.
+	before := s.Config()
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Config() != before {
+		t.Error("a reload without a changed file replaced the configuration")
+	}
 }
 
 func TestEmptyDir(t *testing.T) {

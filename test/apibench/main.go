@@ -32,11 +32,19 @@ func main() {
 	n := flag.Int("n", 1000, "objects to create and get")
 	storage := flag.String("storage", "", "--storage for dpa (default: SQLite)")
 	keep := flag.String("dir", "", "data dir to use and keep (default: a temporary one); objects already in it are not created again")
+	kubeBin := flag.String("kube-apiserver", "", "also measure this kube-apiserver's restart with n objects of the same CRD, as the anchor (with -etcd; make kube-bins builds both)")
+	etcdBin := flag.String("etcd", "", "etcd for -kube-apiserver")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the restart (from the first request dpa accepts until /readyz) to this file")
 	flag.Parse()
 	if err := run(*bin, *n, *storage, *keep, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
+	}
+	if *kubeBin != "" {
+		if err := kubeAnchor(*kubeBin, *etcdBin, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "apibench: anchor:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -179,6 +187,13 @@ func run(bin string, n int, storage, keep, profile string) error {
 		return err
 	}
 	list := time.Since(listStart)
+	// kubectl get dps: a server-side Table of every object, as a user types it.
+	kubectlStart := time.Now()
+	kubectlOut, kubectlErr := exec.Command("kubectl", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "get", "dps", "--no-headers").Output()
+	kubectlTime := time.Since(kubectlStart)
+	if kubectlErr != nil {
+		return fmt.Errorf("kubectl get dps: %w", kubectlErr)
+	}
 
 	time.Sleep(5 * time.Second) // let the reconciler's status writes settle
 	rss := proc.StatusKiB(cmd.Process.Pid, "VmRSS")
@@ -232,6 +247,7 @@ func run(bin string, n int, storage, keep, profile string) error {
 	fmt.Printf("create x%d: p50 %s  p99 %s\n", n, pct(creates, 50), pct(creates, 99))
 	fmt.Printf("get    x%d: p50 %s  p99 %s\n", n, pct(gets, 50), pct(gets, 99))
 	fmt.Printf("list of %d objects: %s\n", n, list.Round(time.Millisecond))
+	fmt.Printf("kubectl get dps (%d rows): %s\n", strings.Count(string(kubectlOut), "\n"), kubectlTime.Round(time.Millisecond))
 	fmt.Printf("server-side mean (apiserver_request_duration_seconds): create %s, get %s, status update %s\n",
 		serverMean(metrics, `verb="POST"`, `subresource=""`), serverMean(metrics, `verb="GET"`, `scope="resource",subresource=""`),
 		serverMean(metrics, `verb="PUT"`, `subresource="status"`))

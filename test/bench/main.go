@@ -68,7 +68,7 @@ var (
 	dpaLogLevel = flag.String("dpa-log-level", "info", "dpa --log-level for the run (info is the default in production)")
 	callsFlag   = flag.String("calls", "QueryData,CallResource", "comma-separated calls to compare (QueryData, CallResource)")
 	concFlag    = flag.String("conc", "1,16", "comma-separated client concurrencies")
-	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, instr, lookup, live, memory, replicas, topology; default all)")
+	only        = flag.String("only", "", "comma-separated sections to run (compare, floor, instr, lookup, live, memory, replicas, scale, topology; default all)")
 	http2Flag   = flag.Bool("http2", false, "HTTP/2 for the client to dpa (default HTTP/1.1 keep-alive, one connection per client)")
 	think       = flag.Duration("think", 0, "pause between two calls of one client (default none; e.g. 300µs makes the direct calls as sparse as the calls through dpa)")
 	profileDir  = flag.String("dpa-profile", "", "save a CPU profile of dpa (via /debug/pprof) for every through-dpa scenario into this directory")
@@ -219,6 +219,11 @@ func run() error {
 	}
 	if section("replicas") {
 		if err := replicasSection(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	if section("scale") {
+		if err := scaleSection(ctx, tmp); err != nil {
 			return err
 		}
 	}
