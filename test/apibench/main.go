@@ -237,10 +237,10 @@ func run(bin string, n int, storage, keep, profile string) error {
 	if err != nil {
 		return err
 	}
-	// VmHWM is the peak resident set since the process started: the restart's peak.
-	peak := proc.StatusKiB(cmd.Process.Pid, "VmHWM")
 	time.Sleep(5 * time.Second)
 	steady := proc.StatusKiB(cmd.Process.Pid, "VmRSS")
+	// VmHWM is the peak resident set since the process started: the restart's peak.
+	peak := proc.StatusKiB(cmd.Process.Pid, "VmHWM")
 
 	fmt.Printf("cold start to /readyz 200: %s\n", coldStart.Round(time.Millisecond))
 	fmt.Printf("restart with %d objects to /readyz 200 (every route in the table): %s\n", n, warmStart.Round(time.Millisecond))
@@ -254,7 +254,7 @@ func run(bin string, n int, storage, keep, profile string) error {
 	fmt.Printf("storage mean (etcd_request_duration_seconds): create %s, update %s\n",
 		storageMean(metrics, "create"), storageMean(metrics, "update"))
 	fmt.Printf("RSS after the run, idle 5s: %d MiB\n", rss/1024)
-	fmt.Printf("restart with %d objects: peak RSS (VmHWM) %d MiB, RSS 5 s after ready %d MiB\n", n, peak/1024, steady/1024)
+	fmt.Printf("restart with %d objects: peak RSS (VmHWM, restart to 5 s after) %d MiB, RSS 5 s after ready %d MiB\n", n, peak/1024, steady/1024)
 	if profile != "" {
 		<-profileDone
 	}
