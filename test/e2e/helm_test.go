@@ -210,6 +210,10 @@ func TestHelmChart(t *testing.T) {
 			{"aggregated, own certificate without CA", []string{"--set", "apiService.enabled=true", "--set", "auth.requestHeader.name=ca", "--set", "tls.existingSecret=s"}, "set apiService.caBundle"},
 			{"scraped without a token", []string{"--set", "metrics.serviceMonitor.enabled=true"}, "tokenSecret.name"},
 			{"client certificate without upstream", []string{"--set", "delegate.clientCertSecret=s"}, "goes with delegate.url"},
+			// values.schema.json: a misspelt value or one out of its range is an error, not ignored.
+			{"a misspelt value", []string{"--set", "storge.dsn=postgres://x/y"}, "additional properties 'storge' not allowed"},
+			{"an unknown log level", []string{"--set", "log.level=verbose"}, "value must be one of"},
+			{"a duration that is none", []string{"--set", "shutdownDelay=20"}, "/shutdownDelay"},
 		} {
 			out, err := helm(t, append([]string{"template", chartRelease, chartDir, "--namespace", chartNS}, c.args...)...)
 			if err == nil || !strings.Contains(out, c.want) {
