@@ -134,14 +134,21 @@ func TestFallback(t *testing.T) {
 	}
 }
 
-// TestWithUI: /ui and /ui/… go to the UI before the API chain; nothing else does.
+// TestWithUI: /ui and /ui/… go to the UI before the API chain; nothing else does, but
+// /favicon.ico, which is sent to the UI's icon without credentials.
 func TestWithUI(t *testing.T) {
-	for path, want := range map[string]string{"/ui": "ui", "/ui/": "ui", "/ui/assets/x.js": "ui", "/uix": "api", "/apis/ui": "api", "/": "api"} {
+	for path, want := range map[string]string{"/ui": "ui", "/ui/": "ui", "/ui/assets/x.js": "ui", "/uix": "api", "/apis/ui": "api", "/": "api", "/favicon.icox": "api"} {
 		var got []string
 		withUI(recordingHandler("api", &got), recordingHandler("ui", &got)).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
 		if len(got) != 1 || !strings.HasPrefix(got[0], want+" ") {
 			t.Errorf("%s → %q, want %s", path, got, want)
 		}
+	}
+	var got []string
+	rec := httptest.NewRecorder()
+	withUI(recordingHandler("api", &got), recordingHandler("ui", &got)).ServeHTTP(rec, httptest.NewRequest("GET", "/favicon.ico", nil))
+	if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != "/ui/favicon.svg" || len(got) != 0 {
+		t.Errorf("/favicon.ico → %d %q (handlers %q), want a redirect to /ui/favicon.svg", rec.Code, rec.Header().Get("Location"), got)
 	}
 }
 

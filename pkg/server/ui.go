@@ -32,9 +32,14 @@ func uiHandler(tokens authenticator.Token, dir string, sessions *ui.Sessions, fa
 
 // withUI serves /ui and /ui/ before the API chain: the pages and the sign-in form need no
 // credentials (the UI handler checks the session itself); its API calls go through the
-// authenticated chain with the session cookie.
+// authenticated chain with the session cookie. /favicon.ico, which browsers ask for on their
+// own, is sent to the UI's icon (public, like the sign-in page), not answered 401.
 func withUI(api, uiH http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/favicon.ico" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, "/ui/favicon.svg", http.StatusMovedPermanently)
+			return
+		}
 		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
 			uiH.ServeHTTP(w, r)
 			return

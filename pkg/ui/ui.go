@@ -30,6 +30,13 @@ import (
 //go:embed all:dist
 var embedded embed.FS
 
+// favicon is the UI's icon, served at <prefix>/favicon.svg without a session and whether or
+// not the bundle is built: the sign-in page links it, so the browser does not ask dpa's API
+// for /favicon.ico (which needs credentials there: a 401 on every sign-in).
+//
+//go:embed favicon.svg
+var favicon []byte
+
 const (
 	// CookieName is the session cookie holding the session id.
 	CookieName = "dpa_session"
@@ -145,6 +152,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rel := strings.TrimPrefix(p, h.prefix) // starts with "/"
 	setSecurityHeaders(w)
 	switch rel {
+	case "/favicon.svg":
+		serveFavicon(w, r)
+		return
 	case "/login":
 		h.login(w, r)
 		return
@@ -186,6 +196,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.index(w, r)
 }
 
+func serveFavicon(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Header().Set("Content-Length", strconv.Itoa(len(favicon)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(favicon)
+	}
+}
+
 func (h *handler) bundlePresent() bool {
 	if h.files == nil {
 		return false
@@ -222,7 +247,8 @@ func (h *handler) notBuilt(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>UI not built</title></head>
+	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>UI not built</title>
+<link rel="icon" href="` + template.HTMLEscapeString(h.prefix) + `/favicon.svg" type="image/svg+xml"></head>
 <body style="font-family:sans-serif;max-width:40em;margin:3em auto">
 <h1>UI not built: run make ui</h1>
 <p>The web UI bundle is missing from this binary. Build it with <code>make ui</code>
@@ -235,6 +261,7 @@ or point the server at a built bundle directory.</p>
 var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sign in · Data Plane Aggregator</title>
+<link rel="icon" href="{{.Icon}}" type="image/svg+xml">
 <style>
 :root{color-scheme:light dark}
 body{font-family:Inter,Helvetica,Arial,sans-serif;background:#111217;color:#ccccdc;display:flex;min-height:100vh;align-items:center;justify-content:center;margin:0}
@@ -263,11 +290,11 @@ button:focus-visible{outline:2px solid #fff;outline-offset:2px}
 `))
 
 type loginPage struct {
-	Action, Next, Error string
+	Action, Next, Error, Icon string
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
-	page := loginPage{Action: h.prefix + "/login", Next: h.safeNext(r.FormValue("next"))}
+	page := loginPage{Action: h.prefix + "/login", Next: h.safeNext(r.FormValue("next")), Icon: h.prefix + "/favicon.svg"}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		h.renderLogin(w, http.StatusOK, page)

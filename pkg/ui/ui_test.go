@@ -291,6 +291,34 @@ func TestMissingBundlePage(t *testing.T) {
 	}
 }
 
+// TestFavicon: the icon is served without a session, with or without a bundle, and every
+// page dpa writes itself links it (else the browser asks the API for /favicon.ico: 401).
+func TestFavicon(t *testing.T) {
+	for name, dir := range map[string]string{"bundle": bundleDir(t), "no bundle": t.TempDir()} {
+		opts, _ := testOptions(t, dir)
+		h := Handler(opts)
+		w := do(h, http.MethodGet, "/ui/favicon.svg", "", nil)
+		if w.Code != 200 || w.Header().Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(w.Body.String(), "<svg") {
+			t.Errorf("%s: favicon %d %q", name, w.Code, w.Header().Get("Content-Type"))
+		}
+		if w := do(h, http.MethodPost, "/ui/favicon.svg", "", nil); w.Code != http.StatusMethodNotAllowed {
+			t.Errorf("%s: POST favicon %d", name, w.Code)
+		}
+		link := `<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">`
+		if w := do(h, http.MethodGet, "/ui/login", "", nil); !strings.Contains(w.Body.String(), link) {
+			t.Errorf("%s: the sign-in page does not link the favicon", name)
+		}
+		bad := do(h, http.MethodPost, "/ui/login", url.Values{"token": {"wrong"}}.Encode(), nil)
+		if bad.Code != http.StatusUnauthorized || !strings.Contains(bad.Body.String(), link) {
+			t.Errorf("%s: the sign-in error page does not link the favicon: %d", name, bad.Code)
+		}
+	}
+	opts, _ := testOptions(t, t.TempDir())
+	if w := do(Handler(opts), http.MethodGet, "/ui/", "", withCookie("any")); !strings.Contains(w.Body.String(), `href="/ui/favicon.svg"`) {
+		t.Errorf("the UI-not-built page does not link the favicon")
+	}
+}
+
 func TestSPAFallbackAndAssets(t *testing.T) {
 	opts, _ := testOptions(t, bundleDir(t))
 	h := Handler(opts)

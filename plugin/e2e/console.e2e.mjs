@@ -11,10 +11,16 @@
 // exist; as admin: Test (health) on datasource "example" → OK; a query → 200 and a frames
 // table with rows; a resource call (echo); the curl text has the real URL and no token;
 // metrics beside the services after some requests; no horizontal overflow at 800 and 1366 px
-// (with 25 routes); the app's instance Test; as a Viewer: no metrics, the console works.
+// (with 25 routes) and at 800 px no word broken across lines, URLs wrapped only after "/";
+// a failing stream's error line shown as an error; a query slower than 30 s (dpa runs with
+// --timeout query=45s) answered in the console, and Cancel on another; the plugin process
+// frozen (SIGSTOP): /ui/plugins says NotResponding with the probe's message and the console
+// warns that the service is not available; the app's instance Test; as a Viewer: no
+// metrics, the console works. On every page: no asset or document answered 4xx/5xx, no
+// console error, an icon that is served.
 import fs from 'node:fs';
 import path from 'node:path';
-import { API, AssertionError, axeCheck, launch, reporter, setTheme, testEnv } from './lib.mjs';
+import { API, AssertionError, axeCheck, brokenText, iconProblems, launch, reporter, setTheme, testEnv } from './lib.mjs';
 
 const { DPA_URL, DPA_TOKEN, DPA_VIEWER_TOKEN, OUT } = testEnv();
 const DS_GROUP = 'example.datasource.grafana.app';
@@ -22,7 +28,8 @@ fs.rmSync(path.join(OUT, 'console-failure.png'), { force: true });
 
 let failures = 0;
 const { log, assert } = reporter('console-e2e');
-const { context, page, consoleErrors, close } = await launch('dpa-console-e2e-', { permissions: ['clipboard-read', 'clipboard-write'] });
+const { context, page, problems, close } = await launch('dpa-console-e2e-', { permissions: ['clipboard-read', 'clipboard-write'] });
+const iconIssues = new Set();
 
 let shot = 0;
 const axeViolations = [];
@@ -39,6 +46,7 @@ async function shoot(name) {
     await page.screenshot({ path: file, fullPage: true });
     axeViolations.push(...(await axeCheck(page, `console ${name} (${mode})`)));
   }
+  (await iconProblems(page)).forEach((p) => iconIssues.add(p));
   log(`screenshots: console ${name}`);
 }
 
@@ -214,9 +222,130 @@ try {
   await shoot('1366');
   await shootPart('services-1366', page.locator('section[aria-labelledby="services-h"] tbody tr').nth(0).locator('xpath=ancestor::table'));
   await noOverflow(800);
+  // No word of the page broken across lines; URLs (and route paths, shown in full) wrap only
+  // after a "/". With the answer and its headers open.
+  if (!(await page.locator('details:has(table[aria-label="Response headers"])').evaluate((d) => d.open))) {
+    await page.getByText(/Response headers/).click();
+  }
+  const broken = await brokenText(page);
+  assert(broken.length === 0, `at 800 px no word is broken across lines and URLs break only after "/"${broken.length ? ':\n  ' + broken.slice(0, 20).join('\n  ') : ''}`);
+  const urlCount = await page.locator('main [data-url]').count();
+  const wrapped = await page.locator('main [data-url]').evaluateAll((els) => els.filter((e) => e.getClientRects().length > 1).length);
+  assert(urlCount > 25 && wrapped > 0, `the check saw the URLs, some of them wrapped (${wrapped} of ${urlCount})`);
+  const routePath = exampleDS.spec.services[12].path;
+  assert((await page.textContent('main')).includes(`/apis/${DS_GROUP}/v0alpha1${routePath}`), 'a long route path is on the page in full');
   await shoot('800');
   await shootPart('console-800', page.locator('section[aria-labelledby="console-h"]'));
   await page.setViewportSize({ width: 1366, height: 900 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+
+  // A stream that fails: dpa's last line {"error": <Status>} is shown as an error.
+  await pick('console-endpoint', 'stream ·');
+  await page.waitForFunction(() => document.querySelector('[data-testid="console-prefix"]')?.textContent?.endsWith('/stream/'));
+  await page.locator('#console-suffix').fill('fail/2');
+  await page.getByRole('button', { name: 'Listen' }).click();
+  await page.getByTestId('console-response').waitFor();
+  const streamErr = page.getByTestId('console-stream-error');
+  const shown = (await streamErr.count()) === 1;
+  const errText = shown ? await streamErr.textContent() : `no error shown; the messages: ${await page.getByTestId('console-messages').textContent()}`;
+  assert(shown && errText.includes('the fail channel failed after 2 frames') && errText.includes('502'), `a failing stream's error line is shown as an error (${errText.slice(0, 300)})`);
+  const msgs = await page.getByTestId('console-messages').textContent();
+  assert(!msgs.includes('"error"') && msgs.includes('failAfter'), 'and not among the stream messages');
+  await shootPart('stream-error', page.getByTestId('console-response'));
+
+  // A query slower than 30 s (the console's old client limit; dpa's deadline here is 45 s):
+  // the console waits, counting, then shows dpa's 200 in view and focused.
+  await pick('console-endpoint', 'query · POST /namespaces/{namespace}/datasources/{uid}/query');
+  await page.locator('#console-body').waitFor();
+  const slow = JSON.parse(await page.locator('#console-body').inputValue());
+  slow.queries[0].scenario = 'table';
+  slow.queries[0].points = 3;
+  slow.queries[0].delay = '35s';
+  await page.locator('#console-body').fill(JSON.stringify(slow, null, 2));
+  const sentAt = Date.now();
+  const slowResp = page
+    .waitForResponse((r) => r.url().endsWith('/datasources/example/query') && r.request().method() === 'POST', { timeout: 60000 })
+    .catch((e) => e);
+  await page.getByRole('button', { name: 'Send' }).click();
+  const waiting = page.getByTestId('console-waiting');
+  await waiting.waitFor();
+  assert((await waiting.getByRole('button', { name: 'Cancel' }).count()) === 1, 'while it waits the console offers Cancel');
+  // 31 s on its counter, or an answer (which, before the server's, would be the console giving up).
+  await page.waitForFunction(
+    () => parseInt(document.querySelector('[data-testid="console-elapsed"]')?.textContent ?? '0', 10) >= 31 || document.querySelector('[data-testid="console-response"]'),
+    null,
+    { timeout: 40000 }
+  );
+  const early = (await page.getByTestId('console-response').count()) ? await page.getByTestId('console-response').textContent() : '';
+  assert(!early && (await waiting.isVisible()), `after 31 s the console still waits, counting the seconds${early ? ` (it answered after ${Math.round((Date.now() - sentAt) / 1000)} s: ${early.slice(0, 120)})` : ''}`);
+  await shootPart('waiting', page.getByTestId('console'));
+  const slowAnswer = await slowResp;
+  assert(typeof slowAnswer.status === 'function' && slowAnswer.status() === 200, `dpa answered the slow query 200 (${slowAnswer.status?.() ?? slowAnswer})`);
+  await page.getByTestId('console-status').waitFor({ timeout: 20000 });
+  const took = Date.now() - sentAt;
+  assert((await page.getByTestId('console-status').textContent()).includes('HTTP 200') && took >= 34000, `the console shows the server's 200 after ${Math.round(took / 1000)} s`);
+  assert((await page.getByTestId('frame-table').first().locator('tbody tr').count()) === 3, 'with the frames of the answer');
+  const answerPlace = await page.getByTestId('console-response').evaluate((el) => {
+    const r = el.getBoundingClientRect();
+    return { top: Math.round(r.top), h: window.innerHeight, focused: el === document.activeElement };
+  });
+  assert(answerPlace.focused && answerPlace.top >= 0 && answerPlace.top < answerPlace.h, `the answer is in view and focused (${JSON.stringify(answerPlace)})`);
+  await shoot('slow-query');
+
+  // Cancel on a second such call: the request is aborted and the console says so.
+  const aborted = page.waitForEvent('requestfailed', { predicate: (r) => r.url().endsWith('/datasources/example/query'), timeout: 30000 }).catch((e) => e);
+  await page.getByRole('button', { name: 'Send' }).click();
+  await waiting.waitFor();
+  await page.waitForTimeout(2000);
+  await waiting.getByRole('button', { name: 'Cancel' }).click();
+  const clickedAt = Date.now();
+  await page.getByTestId('console-response').waitFor({ timeout: 45000 });
+  const after = Date.now() - clickedAt;
+  assert(
+    (await page.getByTestId('console-cancelled').count()) === 1 && after < 5000,
+    `Cancel ends the wait at once (${after} ms) and says so (${(await page.getByTestId('console-response').textContent()).slice(0, 100)})`
+  );
+  const abortedReq = await aborted;
+  assert(abortedReq.failure?.()?.errorText.includes('ABORTED'), `Cancel aborted the request (${abortedReq.failure?.()?.errorText ?? abortedReq})`);
+  assert(/cancelled the call after \d/.test(await page.getByTestId('console-cancelled').textContent()) && (await page.getByRole('button', { name: 'Send' }).isEnabled()), 'the console says it was cancelled, and Send works again');
+
+  // The plugin process frozen (SIGSTOP: it keeps its socket, only the probe notices).
+  const pidResp = await admin('GET', `/apis/${DS_GROUP}/v0alpha1/namespaces/default/datasources/example/resource/pid`);
+  const pid = pidResp.body?.pid;
+  assert(pid > 0, `the example datasource's process id (${pid})`);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await page.goto(`${DPA_URL}/ui/plugins`);
+    const prow = page.getByTestId('plugin-example-datasource');
+    await prow.waitFor();
+    let badge = '';
+    for (let i = 0; i < 60 && !/NotResponding/.test(badge); i++) {
+      await page.waitForTimeout(500);
+      badge = await prow.getByTestId('plugin-running').textContent();
+    }
+    assert(/^NotResponding · 0\/1$/.test(badge), `/ui/plugins shows the frozen plugin as NotResponding, serving 0 of 1 (${badge})`);
+    const nr = (await prow.getByTestId('plugin-not-responding').count()) ? await prow.getByTestId('plugin-not-responding').textContent() : '';
+    assert(/probe/.test(nr), `/ui/plugins shows the frozen plugin NotResponding, with the probe's message (${nr})`);
+    assert((await prow.getByText(/Running/).count()) === 0, 'and nowhere "Running"');
+    await shoot('plugin-frozen');
+    await page.goto(`${DPA_URL}/ui/services/example-datasource`);
+    const warn = page.getByTestId('console-unavailable');
+    await page.getByTestId('console').waitFor();
+    for (let i = 0; i < 60 && !(await warn.count()); i++) {
+      await page.waitForTimeout(500);
+    }
+    const warnText = (await warn.count()) ? await warn.textContent() : 'no warning shown';
+    assert(
+      warnText.includes('PluginNotResponding') && /not responding/.test(warnText),
+      `the console warns that the service is not available now, with reason and message (${warnText})`
+    );
+    await shoot('console-unavailable');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  await page.goto(`${DPA_URL}/ui/plugins`);
+  await page.getByTestId('plugin-example-datasource').getByText(/Running · 1\/1/).waitFor({ timeout: 30000 });
+  assert(true, 'after SIGCONT the plugin is Running again');
 
   // The app plugin: one instance per namespace.
   await page.goto(`${DPA_URL}/ui/services/example-app`);
@@ -246,6 +375,8 @@ try {
   await noOverflow(800);
   await shoot('viewer-800');
   assert(axeViolations.length === 0, `axe-core finds no violations on the console in either theme${axeViolations.length ? ':\n  ' + axeViolations.join('\n  ') : ''}`);
+  assert(iconIssues.size === 0, `every page has an icon that is served${iconIssues.size ? ':\n  ' + [...iconIssues].join('\n  ') : ''}`);
+  assert(problems.length === 0, `no asset or page answered 4xx/5xx and no console error on any page${problems.length ? ':\n  ' + problems.join('\n  ') : ''}`);
 } catch (e) {
   failures++;
   console.error(`FAIL: ${e instanceof AssertionError ? e.message : e.stack || e}`);
@@ -259,9 +390,8 @@ try {
   await close();
 }
 
-const relevantErrors = consoleErrors.filter((t) => !/status of 4\d\d|Failed to load resource/.test(t));
-if (relevantErrors.length) {
-  console.error('browser console errors:\n  ' + relevantErrors.join('\n  '));
+if (failures && problems.length) {
+  console.error('also seen in the browser:\n  ' + problems.join('\n  '));
 }
 if (failures) {
   console.error(`console e2e FAILED (screenshots in ${OUT})`);

@@ -10,12 +10,15 @@
 // with its conditions, edit it, hit a client-side check and a server-side 422 shown next to
 // the field (group/version already claimed by another object), delete it with confirmation,
 // sign out (the old session cookie is then refused), and sign in as a Viewer, who sees the
-// services but no write action.
+// services but no write action. On every page: no asset or document answered 4xx/5xx, no
+// console error, an icon that is served (no /favicon.ico asked of the API); keyboard: skip
+// links first on the list, a theme toggle that says the theme in use; at 800 px the detail
+// page breaks no word across lines.
 // Screenshots of every page in light and dark go to TEST_OUTPUT_DIR. Exits non-zero on failure.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { API, AssertionError, axeCheck, launch, reporter, testEnv } from './lib.mjs';
+import { API, AssertionError, axeCheck, brokenText, iconProblems, launch, reporter, testEnv } from './lib.mjs';
 
 const { DPA_URL, DPA_TOKEN, DPA_VIEWER_TOKEN, OUT } = testEnv();
 const KUBECONFIG = process.env.KUBECONFIG || '';
@@ -35,14 +38,9 @@ const BLOCKED_GROUP = `e2e-taken-${suffix}.grafana.app`;
 let step = 0;
 let failures = 0;
 const { log, assert } = reporter('e2e');
-const { context, page, consoleErrors, close } = await launch('dpa-e2e-profile-');
-// Every asset the UI loads exists (API answers are the test's business, not assets).
-const missingAssets = new Set();
-page.on('response', (r) => {
-  if (r.status() === 404 && !r.url().includes('/apis/')) {
-    missingAssets.add(r.url().replace(DPA_URL, ''));
-  }
-});
+// problems: every asset the UI loads is served, no console error (lib.mjs watchPage).
+const { context, page, problems, close } = await launch('dpa-e2e-profile-');
+const iconIssues = new Set();
 // The bundle is served compressed to browsers that accept it.
 const uncompressed = new Set();
 page.on('response', async (r) => {
@@ -79,6 +77,7 @@ async function shoot(name, useToggle = false) {
     await page.screenshot({ path: file, fullPage: true });
     axeViolations.push(...(await axeCheck(page, `${name} (${mode})`)));
   }
+  (await iconProblems(page)).forEach((p) => iconIssues.add(p));
   log(`screenshots: ${name}`);
 }
 
@@ -187,6 +186,18 @@ try {
   }));
   assert(layout.margin === '0px' && layout.overflow <= 0, `no body margin and no horizontal scrollbar at 1366 px (${JSON.stringify(layout)})`);
   assert((await page.title()).startsWith('Data plane services'), `the tab title names the page (${await page.title()})`);
+  // The theme toggle says the theme in use (and what pressing it does), before and after.
+  for (let i = 0; i < 2; i++) {
+    const mode = await page.evaluate(() => document.documentElement.dataset.theme);
+    const other = mode === 'dark' ? 'light' : 'dark';
+    const t = page.getByTestId('theme-toggle');
+    assert(
+      (await t.getAttribute('aria-label')) === `Theme: ${mode} (switch to ${other})` && (await t.textContent()) === `Theme: ${mode}`,
+      `the theme toggle says "Theme: ${mode} (switch to ${other})" (${await t.getAttribute('aria-label')})`
+    );
+    await t.click();
+    await page.waitForFunction((m) => document.documentElement.dataset.theme === m, other);
+  }
   await shoot('list', true);
 
   // --- Create through the form ------------------------------------------------------------
@@ -202,6 +213,7 @@ try {
     'client-side validation message shown next to Plugin ID'
   );
   assert((await page.getByTestId('field-metadata.name').textContent()).includes('DNS-1123'), 'client-side validation message shown next to Name');
+  assert((await page.getByTestId('plugin-not-installed').count()) === 0, 'one bad plugin id, one message (not also "not installed")');
   await shoot('create-client-errors');
 
   await fill('#dps-name', NAME);
@@ -271,6 +283,26 @@ try {
   await page.waitForURL(new RegExp(`/ui/services/${NAME}/edit$`));
   await page.waitForSelector('#dps-plugin-id');
   assert(await page.locator('#dps-name').isDisabled(), 'name is read-only when editing');
+  // The YAML view: a labelled monospace editor with line numbers and the line count.
+  await page.getByRole('group', { name: 'Editor' }).getByRole('radio', { name: 'YAML' }).check();
+  await page.locator('#dps-yaml').waitFor();
+  const yamlView = await page.evaluate(() => {
+    const ta = document.getElementById('dps-yaml');
+    return {
+      label: document.querySelector('label[for="dps-yaml"]')?.textContent ?? '',
+      mono: /mono|Menlo|Consolas/i.test(getComputedStyle(ta).fontFamily),
+      lines: ta.value.split('\n').length,
+      count: document.querySelector('[data-testid="yaml-lines"]')?.textContent ?? '',
+      gutter: document.querySelector('[data-testid="yaml-gutter"]')?.textContent.split('\n').length ?? 0,
+    };
+  });
+  assert(
+    yamlView.label.startsWith('YAML') && yamlView.mono && yamlView.count === `${yamlView.lines} lines` && yamlView.gutter === yamlView.lines,
+    `the YAML view is labelled, monospace, with line numbers and count (${JSON.stringify(yamlView)})`
+  );
+  await shoot('edit-yaml');
+  await page.getByRole('group', { name: 'Editor' }).getByRole('radio', { name: 'Form' }).check();
+  await page.waitForSelector('#dps-plugin-id');
   // Saving an unchanged form sends nothing.
   let puts = 0;
   const countPuts = (r) => {
@@ -510,6 +542,30 @@ try {
   const nf = parseInt(await page.getByTestId('reason-filter').getByText(/^\d+ PluginNotFound$/).textContent(), 10);
   assert(nf >= FLEET / 2 + 1, `the reason count covers the 150 services without a plugin (${nf} PluginNotFound)`);
   log(`first render of ${FLEET}+ services: ${firstRender} ms`);
+  // Keyboard: the skip links are the first two Tab stops; the pager is 3 presses away.
+  await page.evaluate(() => {
+    document.activeElement?.blur();
+    window.scrollTo(0, 0);
+  });
+  await page.keyboard.press('Tab');
+  assert((await page.evaluate(() => document.activeElement?.textContent)) === 'Skip to table', 'the first Tab stop on the list is "Skip to table"');
+  const skipVisible = await page.evaluate(() => {
+    const r = document.activeElement.getBoundingClientRect();
+    return r.width > 20 && r.height > 10 && r.top >= 0;
+  });
+  assert(skipVisible, 'the focused skip link is visible');
+  await page.keyboard.press('Tab');
+  assert((await page.evaluate(() => document.activeElement?.textContent)) === 'Skip to pager', 'the second is "Skip to pager"');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  const onPager = await page.evaluate(() => {
+    const a = document.activeElement;
+    const r = a.getBoundingClientRect();
+    return { inPager: !!a.closest('nav[aria-label="Pages"]'), inView: r.top >= 0 && r.bottom <= window.innerHeight, text: a.textContent };
+  });
+  assert(onPager.inPager && onPager.inView, `Enter on it, then Tab: a pager button, in view (${JSON.stringify(onPager)})`);
+  await page.keyboard.press('Shift+Tab');
+  await page.evaluate(() => document.activeElement?.blur());
   await shoot('fleet');
   // Filter by reason: every row says PluginNotFound, and the filter is in the URL.
   await page.getByTestId('reason-filter').getByText(/^\d+ PluginNotFound$/).click();
@@ -559,9 +615,18 @@ try {
   }
   await page.goto(`${DPA_URL}/ui/services/${BLOCKER}`);
   await page.getByRole('heading', { name: 'Spec' }).waitFor();
+  await page.getByRole('table', { name: 'Conditions' }).waitFor({ timeout: 30000 });
+  // Its plugin is not installed: the console says so (not "nothing you may call").
+  await page.getByTestId('console-empty').waitFor();
+  assert(
+    (await page.getByTestId('console-empty').textContent()).includes('e2e-blocker is not installed (PluginNotFound)'),
+    `the console of a service without its plugin says the plugin is not installed (${await page.getByTestId('console-empty').textContent()})`
+  );
   for (const width of [800, 1920]) {
     const l = await layoutAt(width);
     assert(l.overflow <= 0, `at ${width} px the detail page has no horizontal scrollbar (${l.overflow})`);
+    const broken = await brokenText(page);
+    assert(broken.length === 0, `at ${width} px no word on the detail page is broken across lines, URLs break only after "/"${broken.length ? ':\n  ' + broken.slice(0, 20).join('\n  ') : ''}`);
     await shoot(`detail-${width}px`);
   }
   await page.setViewportSize({ width: 1366, height: 900 });
@@ -645,7 +710,8 @@ try {
   const viewerWrite = await api('DELETE', `${API}/${NAME}`, undefined, { 'X-DPA-CSRF': '1' });
   assert(viewerWrite.status === 403, `the server refuses the Viewer's delete too (got ${viewerWrite.status})`);
   await shoot('viewer-detail');
-  assert(missingAssets.size === 0, `no asset is missing (${[...missingAssets].join(', ') || 'none'})`);
+  assert(iconIssues.size === 0, `every page has an icon that is served${iconIssues.size ? ':\n  ' + [...iconIssues].join('\n  ') : ''}`);
+  assert(problems.length === 0, `no asset or page answered 4xx/5xx and no console error on any page${problems.length ? ':\n  ' + problems.join('\n  ') : ''}`);
   assert(axeViolations.length === 0, `axe-core finds no violations on any page in either theme${axeViolations.length ? ':\n  ' + axeViolations.join('\n  ') : ''}`);
   assert(uncompressed.size === 0, `the bundle is served compressed (${[...uncompressed].join(', ') || 'all'})`);
 } catch (e) {
@@ -667,9 +733,8 @@ try {
   await close();
 }
 
-const relevantErrors = consoleErrors.filter((t) => !/status of 4\d\d|Failed to load resource/.test(t));
-if (relevantErrors.length) {
-  console.error('browser console errors:\n  ' + relevantErrors.join('\n  '));
+if (failures && problems.length) {
+  console.error('also seen in the browser:\n  ' + problems.join('\n  '));
 }
 if (failures) {
   console.error(`e2e FAILED (screenshots in ${OUT})`);

@@ -86,14 +86,18 @@ func (a *App) configure(cfg Settings) error {
 	}
 	a.client = &http.Client{
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       tlsCfg,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 30 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   8,
-			ForceAttemptHTTP2:     true,
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSClientConfig:     tlsCfg,
+			TLSHandshakeTimeout: 10 * time.Second,
+			// No ResponseHeaderTimeout: dpa answers every non-stream call by its own --timeout
+			// for the service type (a 504 that says which deadline), and the UI's request
+			// console must show that answer. The 30 s limit this had cut it off — at exactly the
+			// default query deadline, and before any longer one. A call ends when Grafana
+			// cancels it (the browser's request went away: the console's Cancel), through ctx.
+			IdleConnTimeout:     90 * time.Second,
+			MaxIdleConnsPerHost: 8,
+			ForceAttemptHTTP2:   true,
 		},
 		// Never follow redirects with the token attached.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

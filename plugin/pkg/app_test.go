@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -183,5 +184,43 @@ func TestCheckHealth(t *testing.T) {
 	none, _ := newApp(t, Settings{}, "").CheckHealth(context.Background(), &backend.CheckHealthRequest{})
 	if none.Status != backend.HealthStatusError || !strings.Contains(none.Message, "not configured") {
 		t.Errorf("no url: %+v", none)
+	}
+}
+
+// TestCallResourceWaitsForTheAggregator: no client limit on the aggregator's answer (dpa ends
+// each call at its --timeout); a cancelled call (the browser's request went away) ends the
+// upstream request at once.
+func TestCallResourceWaitsForTheAggregator(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // (the server notices a closed connection once the body is read)
+		<-r.Context().Done()      // never answers: only the caller can end this
+		close(upstreamDone)
+	}))
+	t.Cleanup(srv.Close)
+	a := newApp(t, Settings{URL: srv.URL, CACert: caPEM(srv)}, "tok")
+	if tr, ok := a.client.Transport.(*http.Transport); !ok || tr.ResponseHeaderTimeout != 0 {
+		t.Fatalf("the transport limits the wait for the aggregator's answer: %+v", a.client.Transport)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() {
+		var c collect
+		_ = a.CallResource(ctx, &backend.CallResourceRequest{PluginContext: admin(), Path: "/apis/g/v1/namespaces/default/datasources/x/query", Method: "POST", Body: []byte(`{}`)}, &c)
+		close(returned)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-returned:
+		t.Fatal("the call ended before the aggregator answered or the caller cancelled")
+	default:
+	}
+	cancel()
+	for _, ch := range []chan struct{}{returned, upstreamDone} {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatal("cancelling the call did not end the upstream request")
+		}
 	}
 }

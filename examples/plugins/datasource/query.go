@@ -24,27 +24,56 @@ type queryModel struct {
 	Status int `json:"status"`
 	// Message is the error message of the "error" scenario.
 	Message string `json:"message"`
+	// Delay makes the query wait this long (a Go duration, at most maxDelay) before it
+	// answers, e.g. "35s": a slow datasource, for deadlines and the UI's waiting. The wait
+	// ends early when the call is cancelled (dpa's --timeout, the client went away).
+	Delay string `json:"delay"`
 }
 
-const maxPoints = 100_000
+const (
+	maxPoints = 100_000
+	maxDelay  = 2 * time.Minute
+)
 
 // QueryData answers every query independently; a failing query does not fail
-// the others.
-func (inst *instance) QueryData(_ context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
+// the others. A cancelled call (while a query waits its delay) ends with the context's error.
+func (inst *instance) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 	resp := backend.NewQueryDataResponse()
 	for _, q := range req.Queries {
-		resp.Responses[q.RefID] = inst.query(q)
+		r, err := inst.query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		resp.Responses[q.RefID] = r
 	}
 	return resp, nil
 }
 
-func (inst *instance) query(q backend.DataQuery) backend.DataResponse {
+func (inst *instance) query(ctx context.Context, q backend.DataQuery) (backend.DataResponse, error) {
 	var m queryModel
 	if len(q.JSON) > 0 {
 		if err := json.Unmarshal(q.JSON, &m); err != nil {
-			return backend.ErrDataResponse(backend.StatusBadRequest, "invalid query JSON: "+err.Error())
+			return backend.ErrDataResponse(backend.StatusBadRequest, "invalid query JSON: "+err.Error()), nil
 		}
 	}
+	if m.Delay != "" {
+		d, err := time.ParseDuration(m.Delay)
+		if err != nil || d < 0 || d > maxDelay {
+			return backend.ErrDataResponse(backend.StatusBadRequest, fmt.Sprintf("delay must be a duration in [0,%s]", maxDelay)), nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return backend.DataResponse{}, ctx.Err()
+		}
+	}
+	return inst.answer(q, m), nil
+}
+
+// answer is the query's scenario.
+func (inst *instance) answer(q backend.DataQuery, m queryModel) backend.DataResponse {
 	if m.Scenario == "" {
 		m.Scenario = "random_walk"
 	}

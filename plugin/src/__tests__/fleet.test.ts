@@ -192,3 +192,77 @@ describe('ListWatch', () => {
     expect(lw.watches).toBe(0);
   });
 });
+
+describe('ListWatch pages', () => {
+  const page = (items: DataPlaneService[], rv: string, cont?: string, remaining?: number) => ({
+    items,
+    metadata: { resourceVersion: rv, continue: cont, remainingItemCount: remaining },
+  });
+
+  it('lists in pages of pageSize, shows the first list page by page with its progress, then watches from the snapshot', async () => {
+    const calls: Array<Record<string, string> | undefined> = [];
+    const pages = [page([ready('a'), ready('b')], '7', 'c1', 3), page([ready('c'), ready('d')], '7', 'c2', 1), page([ready('e')], '7')];
+    const src = {
+      collectionURL: () => '/apis/x',
+      list: async (params?: Record<string, string>) => {
+        calls.push(params);
+        return pages[calls.length - 1];
+      },
+    };
+    const seen: Array<[string[], unknown]> = [];
+    const urls: string[] = [];
+    let done: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const lw = new ListWatch(
+      src,
+      (items, loading) => {
+        seen.push([items.map((o) => o.metadata.name).sort(), loading]);
+        if (!loading) {
+          done();
+        }
+      },
+      () => {},
+      {
+        pageSize: 2,
+        progressive: true,
+        stream: (url) => {
+          urls.push(url);
+          return (async function* () {
+            await new Promise(() => {});
+          })();
+        },
+      }
+    ).start();
+    await finished;
+    await new Promise((r) => setTimeout(r, 10));
+    lw.stop();
+    expect(calls).toEqual([{ limit: '2' }, { limit: '2', continue: 'c1' }, { limit: '2', continue: 'c2' }]);
+    expect(seen).toEqual([
+      [['a', 'b'], { loaded: 2, total: 5 }],
+      [['a', 'b', 'c', 'd'], { loaded: 4, total: 5 }],
+      [['a', 'b', 'c', 'd', 'e'], undefined], // complete: no loading
+    ]);
+    expect(urls[0]).toContain('resourceVersion=7');
+  });
+
+  it('without progressive, or on a later list, delivers only whole collections', async () => {
+    const pages = [page([ready('a')], '3', 'k', 1), page([ready('b')], '3')];
+    let n = 0;
+    const src = { collectionURL: () => '/apis/x', list: async () => pages[n++ % 2] };
+    const seen: Array<[number, unknown]> = [];
+    let done: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const lw = new ListWatch(
+      src,
+      (items, loading) => {
+        seen.push([items.length, loading]);
+        done();
+      },
+      () => {},
+      { pageSize: 1, pollMs: 1000 }
+    ).start();
+    await finished;
+    lw.stop();
+    expect(seen).toEqual([[2, undefined]]);
+  });
+});

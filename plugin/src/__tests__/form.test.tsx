@@ -240,6 +240,11 @@ describe('review and YAML', () => {
     expect(screen.getByRole('button', { name: 'Review changes' })).toBeDisabled();
     const text = 'metadata:\n  name: y\nspec:\n  pluginID: old-id\n  pluginType: datasource\n  group: taken.grafana.app\n  version: v1\n  services:\n    - type: query\n';
     fireEvent.change(yaml, { target: { value: text } });
+    // The editor: labelled, numbered lines, the count, lines never wrapped.
+    expect(document.querySelector('label[for="dps-yaml"]')).toHaveTextContent(/^YAML/);
+    expect(screen.getByTestId('yaml-lines')).toHaveTextContent('10 lines');
+    expect(screen.getByTestId('yaml-gutter').textContent).toBe('1\n2\n3\n4\n5\n6\n7\n8\n9\n10');
+    expect(yaml.getAttribute('wrap')).toBe('off');
     expect(screen.getByRole('button', { name: 'Review changes' })).toBeEnabled();
     await userEvent.click(screen.getByRole('button', { name: 'Review changes' }));
     expect(await screen.findByText('The server rejected the service')).toBeInTheDocument();

@@ -16,7 +16,8 @@ export interface Call {
   body?: unknown;
 }
 
-type Reply = { status: number; body?: unknown };
+/** An answer; with wait, it comes once wait resolves (unless the request is aborted first). */
+export type Reply = { status: number; body?: unknown; wait?: Promise<unknown> };
 type Override = (call: Call) => Reply | undefined;
 
 /**
@@ -25,6 +26,8 @@ type Override = (call: Call) => Reply | undefined;
  */
 export class FakeServer {
   calls: Call[] = [];
+  /** Calls whose request was aborted (by the UI) while their answer was awaited. */
+  aborted: Call[] = [];
   objects = new Map<string, DataPlaneService>();
   overrides: Override[] = [];
   /** The Plugin resource's objects (installed plugins). */
@@ -51,6 +54,20 @@ export class FakeServer {
       }
     }
     reply = reply ?? this.handle(call);
+    if (reply.wait) {
+      const signal = init.signal;
+      await new Promise((resolve, reject) => {
+        if (signal?.aborted) {
+          reject(new DOMException('The operation was aborted.', 'AbortError'));
+          return;
+        }
+        signal?.addEventListener('abort', () => {
+          this.aborted.push(call);
+          reject(new DOMException('The operation was aborted.', 'AbortError'));
+        });
+        reply!.wait!.then(resolve, reject);
+      });
+    }
     const text = reply.body === undefined ? '' : JSON.stringify(reply.body);
     return {
       ok: reply.status >= 200 && reply.status < 300,

@@ -28,7 +28,7 @@ describe('list page', () => {
     expect(within(screen.getByTestId('row-gamma')).getByText('Pending')).toBeInTheDocument();
     // Only GETs, to the Grafana resource prefix, without the CSRF header.
     expect(server.calls.every((c) => c.method === 'GET')).toBe(true);
-    expect(server.calls[0].url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices');
+    expect(server.calls[0].url).toBe('/api/plugins/dataplane-aggregator-app/resources/apis/aggregation.grafana.app/v0alpha1/dataplaneservices?limit=500');
     expect(server.calls[0].headers['X-DPA-CSRF']).toBeUndefined();
   });
 
@@ -144,5 +144,31 @@ describe('delete', () => {
     await userEvent.click(within(dialog).getByRole('button', { name: /^Delete$/ }));
     await waitFor(() => expect(server.requests('DELETE', '/alpha-ds')).toHaveLength(1));
     await waitFor(() => expect(currentNav?.path).toBe('/'));
+  });
+});
+
+describe('list page at scale', () => {
+  it('shows the first page of a long list at once, says it is still loading, and drops the notice when all arrived', async () => {
+    const server = new FakeServer([dps('a'), dps('b')]);
+    let release: () => void = () => {};
+    const rest = new Promise<unknown>((r) => (release = () => r(undefined)));
+    server.overrides.push((c) => {
+      const u = new URL(c.url, 'https://x');
+      if (c.method !== 'GET' || !u.pathname.endsWith('/dataplaneservices') || u.searchParams.has('watch')) {
+        return undefined;
+      }
+      const all = [...server.objects.values()];
+      if (!u.searchParams.has('continue')) {
+        return { status: 200, body: { items: all.slice(0, 1), metadata: { resourceVersion: '100', continue: 'next', remainingItemCount: 1 } } };
+      }
+      return { status: 200, wait: rest, body: { items: all.slice(1), metadata: { resourceVersion: '100' } } };
+    });
+    renderApp(server);
+    await screen.findByTestId('row-a');
+    expect(screen.getByTestId('list-loading')).toHaveTextContent('Loading data plane services: 1 of 2');
+    expect(screen.queryByTestId('row-b')).not.toBeInTheDocument();
+    release();
+    await screen.findByTestId('row-b');
+    expect(screen.queryByTestId('list-loading')).not.toBeInTheDocument();
   });
 });

@@ -60,6 +60,22 @@ describe('editor and installed plugins', () => {
     expect(screen.queryByTestId('service-1-support')).not.toBeInTheDocument();
   });
 
+  it('shows one error for one bad id: the field\'s, not also "not installed"', async () => {
+    const server = new FakeServer();
+    server.plugins = [installedPlugin('example-datasource', 'datasource')];
+    renderApp(server, '/new');
+    await screen.findByText('New data plane service');
+    await screen.findByLabelText('Installed plugin');
+    const id = document.getElementById('dps-plugin-id') as HTMLInputElement;
+    await userEvent.type(id, 'Bad_Plugin');
+    expect(screen.queryByTestId('plugin-not-installed')).not.toBeInTheDocument();
+    await userEvent.click(screen.getByRole('button', { name: 'Create' }));
+    const field = await screen.findByTestId('field-spec.pluginID');
+    expect(field).toHaveTextContent('single dashes');
+    expect(screen.queryByTestId('plugin-not-installed')).not.toBeInTheDocument();
+    expect(screen.queryAllByText(/Bad_Plugin/)).toHaveLength(0); // no second message naming it
+  });
+
   it('without access to plugins, the form works as before', async () => {
     const server = new FakeServer([dps('a', { pluginID: 'some-plugin' })]);
     server.overrides.push((c) => (c.url.includes('/v0alpha1/plugins') ? { status: 403, body: { kind: 'Status', code: 403, message: 'no' } } : undefined));

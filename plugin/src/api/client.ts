@@ -1,7 +1,7 @@
 import { API_GROUP, API_VERSION, RESOURCE, type DataPlaneService, type DataPlaneServiceList } from './types';
 import { backendSrvHttp, toApiError, type HttpFn } from './http';
 import { PLUGINS_RESOURCE, type InstalledPlugin } from './plugins';
-import { ListWatch, type ListWatchOptions, type StreamFn } from './listwatch';
+import { ListWatch, type ListWatchOptions, type Loading, type StreamFn } from './listwatch';
 
 export const GRAFANA_API_BASE = '/api/plugins/dataplane-aggregator-app/resources';
 
@@ -126,7 +126,7 @@ export class DataPlaneServiceClient {
    * Grafana, whose plugin resource proxy does not stream a watch through).
    */
   listWatch(
-    onItems: (items: DataPlaneService[]) => void,
+    onItems: (items: DataPlaneService[], loading?: Loading) => void,
     onError: (err: unknown | null) => void,
     opts: Omit<ListWatchOptions, 'stream'> = {}
   ): Watcher {

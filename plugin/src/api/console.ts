@@ -1,7 +1,6 @@
 // The request console's model: which calls a DataPlaneService offers (from the generated
 // ENDPOINTS of pkg/routes and the spec's own routes), with the real namespace and datasource
 // uid filled in, how to send them through the UI's http layer, and the equivalent curl.
-import { lastValueFrom } from 'rxjs';
 import { getBackendSrv } from '@grafana/runtime';
 import { ENDPOINTS, VERBS } from './endpoints.gen';
 import { SERVICE_TYPES, type DataPlaneService, type ServiceType } from './types';
@@ -183,10 +182,51 @@ export interface ConsoleResponse {
   /** The body: parsed JSON, else text. */
   body: unknown;
   text: string;
-  /** Stream subscriptions: the messages read (one JSON event per line). */
+  /** Stream subscriptions: the messages read (one JSON event per line), without an error line. */
   messages?: string[];
+  /**
+   * Stream subscriptions: the Status of the error line `{"error": <Status>}` with which dpa
+   * ends a stream that failed (the plugin's RunStream returned an error, the plugin went away,
+   * the subscriber fell behind).
+   */
+  streamError?: StreamErrorStatus;
   /** A transport failure (no HTTP answer). */
   networkError?: string;
+  /** The user cancelled the call before its answer came. */
+  cancelled?: boolean;
+}
+
+/** The Kubernetes Status of a stream's error line. */
+export interface StreamErrorStatus {
+  kind?: string;
+  status?: string;
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * streamErrorOf recognises dpa's stream error line, `{"error": <Status>}` (one object whose
+ * only key is "error", holding a Kubernetes Status): the stream's last line when it failed.
+ * Anything else is an ordinary message.
+ */
+export function streamErrorOf(line: string): StreamErrorStatus | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    return undefined;
+  }
+  const keys = Object.keys(v);
+  const e = (v as { error?: unknown }).error;
+  if (keys.length !== 1 || keys[0] !== 'error' || !e || typeof e !== 'object') {
+    return undefined;
+  }
+  const st = e as StreamErrorStatus;
+  return st.kind === 'Status' || typeof st.code === 'number' ? st : undefined;
 }
 
 function normalizeBody(data: unknown): { body: unknown; text: string } {
@@ -213,18 +253,49 @@ function headerList(h: unknown): Array<[string, string]> {
   return out.sort((a, b) => a[0].localeCompare(b[0]));
 }
 
+const cancelledAfter = (start: number): ConsoleResponse => ({
+  status: 0,
+  ms: performance.now() - start,
+  headers: [],
+  body: undefined,
+  text: '',
+  cancelled: true,
+});
+
 /**
  * sendRequest sends one console call through Grafana's BackendSrv (inside Grafana: the app
  * plugin's resource proxy; standalone: the fetch-based one with the session cookie and the
  * CSRF header), the same layer as every other request of the UI. HTTP errors are answers
  * here, not exceptions.
+ *
+ * It sets no time limit of its own: dpa ends every non-stream call at its --timeout for the
+ * service type (504 with the server's reason), and that answer is what the user needs to see.
+ * A client limit would either cut the server's answer off (as the old 30 s one did with the
+ * default query deadline of 30 s) or need the server's --timeout, which dpa does not expose to
+ * clients. Grafana's own BackendSrv sets no limit either. The user ends a call with signal
+ * (the console's Cancel): the fetch is aborted and the answer says it was cancelled.
  */
-export async function sendRequest(url: string, method: string, body?: string): Promise<ConsoleResponse> {
+export function sendRequest(url: string, method: string, body?: string, opts: { signal?: AbortSignal } = {}): Promise<ConsoleResponse> {
   const start = performance.now();
   const withBody = body !== undefined && hasBody(method);
-  try {
-    const r = await lastValueFrom(
-      getBackendSrv().fetch<unknown>({
+  if (opts.signal?.aborted) {
+    return Promise.resolve(cancelledAfter(start));
+  }
+  return new Promise<ConsoleResponse>((resolve) => {
+    let settled = false;
+    const onAbort = () => {
+      sub.unsubscribe(); // aborts the fetch (Grafana's BackendSrv and the standalone one)
+      done(cancelledAfter(start));
+    };
+    const done = (r: ConsoleResponse) => {
+      if (!settled) {
+        settled = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      }
+    };
+    const sub = getBackendSrv()
+      .fetch<unknown>({
         method,
         url,
         data: withBody ? body : undefined,
@@ -232,34 +303,49 @@ export async function sendRequest(url: string, method: string, body?: string): P
         responseType: 'text',
         showErrorAlert: false,
         showSuccessAlert: false,
+        abortSignal: opts.signal,
       })
-    );
-    const ms = performance.now() - start;
-    return { status: r.status, statusText: r.statusText, ms, headers: headerList(r.headers), ...normalizeBody(r.data) };
-  } catch (e) {
-    const ms = performance.now() - start;
-    const fe = (e ?? {}) as { status?: number; statusText?: string; data?: unknown; message?: string; headers?: unknown };
-    if (!fe.status) {
-      return { status: 0, ms, headers: [], body: undefined, text: '', networkError: fe.statusText || fe.message || String(e) };
+      .subscribe({
+        next: (r) => done({ status: r.status, statusText: r.statusText, ms: performance.now() - start, headers: headerList(r.headers), ...normalizeBody(r.data) }),
+        error: (e) => {
+          const ms = performance.now() - start;
+          if (opts.signal?.aborted) {
+            done(cancelledAfter(start));
+            return;
+          }
+          const fe = (e ?? {}) as { status?: number; statusText?: string; data?: unknown; message?: string; headers?: unknown; cancelled?: boolean };
+          if (!fe.status) {
+            done({ status: 0, ms, headers: [], body: undefined, text: '', networkError: fe.statusText || fe.message || String(e) });
+            return;
+          }
+          done({ status: fe.status, statusText: fe.statusText, ms, headers: headerList(fe.headers), ...normalizeBody(fe.data) });
+        },
+      });
+    if (!settled) {
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
     }
-    return { status: fe.status, statusText: fe.statusText, ms, headers: headerList(fe.headers), ...normalizeBody(fe.data) };
-  }
+  });
 }
 
 /**
  * listenStream subscribes to a stream channel for up to ms milliseconds or max messages and
- * then leaves. BackendSrv buffers whole answers, so a subscription, which never ends, is read
- * with fetch's body stream (same origin, the same cookie; a GET needs no CSRF header).
+ * then leaves (signal leaves earlier: the console's Cancel). BackendSrv buffers whole answers,
+ * so a subscription, which never ends, is read with fetch's body stream (same origin, the
+ * same cookie; a GET needs no CSRF header). dpa's error line `{"error": <Status>}` ends the
+ * reading and is returned as streamError, not as a message.
  */
 export async function listenStream(
   url: string,
-  opts: { ms?: number; max?: number; fetchImpl?: typeof fetch } = {}
+  opts: { ms?: number; max?: number; fetchImpl?: typeof fetch; signal?: AbortSignal } = {}
 ): Promise<ConsoleResponse> {
   const doFetch = opts.fetchImpl ?? ((...a: Parameters<typeof fetch>) => window.fetch(...a));
   const controller = new AbortController();
   const start = performance.now();
   const timer = setTimeout(() => controller.abort(), opts.ms ?? 3000);
+  const cancel = () => controller.abort();
+  opts.signal?.addEventListener('abort', cancel, { once: true });
   const messages: string[] = [];
+  let streamError: StreamErrorStatus | undefined;
   try {
     const resp = await doFetch(url, { headers: { Accept: 'application/x-ndjson' }, credentials: 'same-origin', signal: controller.signal });
     const headers = headerList(resp.headers);
@@ -270,27 +356,55 @@ export async function listenStream(
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
     let buf = '';
+    const take = (lines: string[]) => {
+      for (const l of lines) {
+        if (l.trim() === '' || streamError) {
+          continue;
+        }
+        const e = streamErrorOf(l);
+        if (e) {
+          streamError = e;
+        } else {
+          messages.push(l);
+        }
+      }
+    };
     try {
-      while (messages.length < (opts.max ?? 20)) {
+      while (messages.length < (opts.max ?? 20) && !streamError) {
         const { done, value } = await reader.read();
         if (done) {
+          take([buf]);
           break;
         }
         buf += decoder.decode(value, { stream: true });
         const lines = buf.split('\n');
         buf = lines.pop() ?? '';
-        messages.push(...lines.filter((l) => l.trim() !== ''));
+        take(lines);
       }
     } catch {
-      // aborted: the listening time is over
+      // aborted: the listening time is over (or the user cancelled)
     } finally {
       controller.abort();
     }
-    return { status: resp.status, statusText: resp.statusText, ms: performance.now() - start, headers, body: undefined, text: messages.join('\n'), messages };
+    return {
+      status: resp.status,
+      statusText: resp.statusText,
+      ms: performance.now() - start,
+      headers,
+      body: undefined,
+      text: messages.join('\n'),
+      messages,
+      streamError,
+      cancelled: opts.signal?.aborted || undefined,
+    };
   } catch (e) {
+    if (opts.signal?.aborted) {
+      return cancelledAfter(start);
+    }
     return { status: 0, ms: performance.now() - start, headers: [], body: undefined, text: '', networkError: e instanceof Error ? e.message : String(e) };
   } finally {
     clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', cancel);
   }
 }
 
@@ -322,4 +436,29 @@ export function healthSummary(r: ConsoleResponse): { ok: boolean; text: string }
   }
   const msg = b.message || (typeof r.body === 'string' ? r.body : '') || r.statusText || '';
   return { ok: false, text: `${b.kind === 'Status' ? `HTTP ${r.status}` : b.status || `HTTP ${r.status}`}${msg ? ` — ${msg}` : ''}` };
+}
+
+/** Why the service does not serve calls now: its Available condition when that is False. */
+export function unavailable(obj: DataPlaneService): { reason: string; message: string } | undefined {
+  const c = obj.status?.conditions?.find((x) => x.type === 'Available');
+  if (!c || c.status !== 'False') {
+    return undefined;
+  }
+  return { reason: c.reason || 'Unavailable', message: c.message || '' };
+}
+
+/**
+ * emptyConsoleText says why the console offers no call at all: the service's plugin is not
+ * installed (or otherwise unavailable) — not a permissions problem — or, when the service is
+ * available, that the user may call nothing here.
+ */
+export function emptyConsoleText(obj: DataPlaneService): string {
+  const u = unavailable(obj);
+  if (u?.reason === 'PluginNotFound') {
+    return `The plugin ${obj.spec.pluginID} is not installed (PluginNotFound): dpa serves no calls for this service until it is.`;
+  }
+  if (u) {
+    return `This service is not available (${u.reason})${u.message ? `: ${u.message}` : ''}.`;
+  }
+  return 'Nothing here that you may call.';
 }

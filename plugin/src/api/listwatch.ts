@@ -24,8 +24,18 @@ export function lineSplitter(): (chunk: string) => string[] {
 }
 
 export interface ListWatchSource {
-  list(): Promise<DataPlaneServiceList>;
+  /** One page of the collection: params are the Kubernetes list's limit and continue. */
+  list(params?: Record<string, string>): Promise<DataPlaneServiceList>;
   collectionURL(): string;
+}
+
+/**
+ * Loading is where a first list stands while its pages arrive: loaded of about total
+ * (the server's remainingItemCount, when it gives one).
+ */
+export interface Loading {
+  loaded: number;
+  total?: number;
 }
 
 export interface ListWatchOptions {
@@ -36,18 +46,29 @@ export interface ListWatchOptions {
   batchMs?: number;
   /** The first retry after a failure; doubled up to 30 s. */
   retryMs?: number;
+  /** Objects per list page (the Kubernetes limit/continue protocol, one consistent snapshot). Default 500. */
+  pageSize?: number;
+  /**
+   * Deliver the first list page by page, each with its Loading, so that the first rows of
+   * 10,000 objects do not wait for all of them. Only for an onItems that shows Loading.
+   */
+  progressive?: boolean;
 }
 
 /**
  * ListWatch keeps a local copy of every DataPlaneService the way a Kubernetes informer does:
- * list, then watch from the list's resourceVersion (with bookmarks), apply each event, resume
- * from the last resourceVersion when the server ends the watch, and list again when it says
- * 410 Gone. onItems gets the whole collection after each batch of changes; onError(null)
+ * list (in pages), then watch from the list's resourceVersion (with bookmarks), apply each
+ * event, resume from the last resourceVersion when the server ends the watch, and list again
+ * when it says 410 Gone. onItems gets the whole collection after each batch of changes — and,
+ * on the first list only, the objects so far after each page with loading set (so a page can
+ * say "loading" instead of showing a partial collection as if it were all); onError(null)
  * clears a previous error.
  */
 export class ListWatch {
   private readonly items = new Map<string, DataPlaneService>();
   private rv = '';
+  /** A first list completed: later lists (after 410 Gone) replace the items in one update. */
+  private listed = false;
   private stopped = false;
   private abort = new AbortController();
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
@@ -58,7 +79,7 @@ export class ListWatch {
 
   constructor(
     private readonly src: ListWatchSource,
-    private readonly onItems: (items: DataPlaneService[]) => void,
+    private readonly onItems: (items: DataPlaneService[], loading?: Loading) => void,
     private readonly onError: (err: unknown | null) => void,
     private readonly opts: ListWatchOptions = {}
   ) {}
@@ -103,12 +124,32 @@ export class ListWatch {
   }
 
   private async relist() {
-    const list = await this.src.list();
+    const fresh = new Map<string, DataPlaneService>();
+    const first = !this.listed;
+    let cont = '';
+    let rv = '';
+    do {
+      const params: Record<string, string> = { limit: String(this.opts.pageSize ?? 500) };
+      if (cont) {
+        params.continue = cont;
+      }
+      const page = await this.src.list(params);
+      for (const o of page.items) {
+        fresh.set(o.metadata.name, o);
+      }
+      cont = page.metadata.continue ?? '';
+      rv = page.metadata.resourceVersion ?? rv;
+      if (cont && first && this.opts.progressive && !this.stopped) {
+        const rest = page.metadata.remainingItemCount;
+        this.onItems([...fresh.values()], { loaded: fresh.size, total: rest === undefined ? undefined : fresh.size + rest });
+      }
+    } while (cont && !this.stopped);
     this.items.clear();
-    for (const o of list.items) {
-      this.items.set(o.metadata.name, o);
+    for (const [name, o] of fresh) {
+      this.items.set(name, o);
     }
-    this.rv = list.metadata.resourceVersion ?? '';
+    this.rv = rv;
+    this.listed = true;
     this.onError(null);
     this.flush();
   }

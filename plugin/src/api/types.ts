@@ -29,7 +29,7 @@ export interface DataPlaneService extends Omit<GeneratedDataPlaneService, 'metad
 export interface DataPlaneServiceList {
   apiVersion?: string;
   kind?: string;
-  metadata: { resourceVersion?: string; continue?: string };
+  metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
   items: DataPlaneService[];
 }
 

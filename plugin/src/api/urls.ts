@@ -44,3 +44,11 @@ export function age(ts: string | undefined, now: number = Date.now()): string {
   }
   return `${Math.floor(h / 24)}d`;
 }
+
+/**
+ * urlSegments splits a URL or path after each "/", the only places where the UI lets it wrap:
+ * "/apis/g/v/{uid}" → ["/", "apis/", "g/", "v/", "{uid}"]. Joined, the segments are the text.
+ */
+export function urlSegments(url: string): string[] {
+  return url.match(/[^/]*\/|[^/]+$/g) ?? [];
+}

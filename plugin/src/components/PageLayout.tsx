@@ -5,16 +5,19 @@ import type { GrafanaTheme2 } from '@grafana/data';
 import { useStyles2 } from '@grafana/ui';
 import { useEnv } from '../context';
 import { Flash } from '../flash';
+import { SkipLinks, type SkipLink } from './SkipLinks';
 
 interface Props {
   title: string;
   subTitle?: string;
   actions?: React.ReactNode;
+  /** The page's skip links: first on the page (standalone: before the header). */
+  skipLinks?: SkipLink[];
   children: React.ReactNode;
 }
 
 /** Grafana: PluginPage chrome with a breadcrumb; standalone: a plain heading row. */
-export function PageLayout({ title, subTitle, actions, children }: Props) {
+export function PageLayout({ title, subTitle, actions, skipLinks = [], children }: Props) {
   const { chrome } = useEnv();
   const styles = useStyles2(getStyles);
   useEffect(() => {
@@ -27,6 +30,7 @@ export function PageLayout({ title, subTitle, actions, children }: Props) {
     return (
       <PluginPage pageNav={{ text: title, subTitle }} actions={actions}>
         <div className={styles.body}>
+          <SkipLinks links={skipLinks} />
           <Flash />
           {children}
         </div>
@@ -35,6 +39,7 @@ export function PageLayout({ title, subTitle, actions, children }: Props) {
   }
   return (
     <main className={styles.main}>
+      <SkipLinks links={skipLinks} />
       <div className={styles.header}>
         <div>
           <h1 className={styles.title}>{title}</h1>

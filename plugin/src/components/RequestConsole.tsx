@@ -1,4 +1,4 @@
-import React, { useCallback, useEffect, useMemo, useState } from 'react';
+import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { css, cx } from '@emotion/css';
 import type { GrafanaTheme2, SelectableValue } from '@grafana/data';
 import { usePluginContext } from '@grafana/data';
@@ -11,6 +11,7 @@ import {
   consolePath,
   curlCommand,
   defaultMethod,
+  emptyConsoleText,
   exampleBody,
   fillTemplate,
   hasBody,
@@ -19,11 +20,14 @@ import {
   listenStream,
   namespacesOf,
   sendRequest,
+  unavailable,
   type ConsoleEndpoint,
   type ConsoleResponse,
   type ConsoleTarget,
 } from '../api/console';
 import { frameTable, queryResults } from '../api/frames';
+import { ScrollX } from './ScrollX';
+import { MessageText, UrlText } from './UrlText';
 
 /** A console target with what the user may do there (the server's access reviews). */
 interface Target extends ConsoleTarget {
@@ -186,6 +190,18 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
   const [body, setBody] = useState('');
   const [resp, setResp] = useState<ConsoleResponse | null>(null);
   const [sending, setSending] = useState(false);
+  const inFlight = useRef<AbortController | null>(null);
+  const answer = useRef<HTMLDivElement>(null);
+  // A call in flight when the page goes away is aborted.
+  useEffect(() => () => inFlight.current?.abort(), []);
+  // The answer is brought into view and focused: it may be far below the Send button.
+  useEffect(() => {
+    if (resp && answer.current) {
+      answer.current.scrollIntoView?.({ block: 'start', behavior: 'auto' });
+      answer.current.focus({ preventScroll: true });
+    }
+  }, [resp]);
+  const down = unavailable(obj);
 
   const filled = ep ? fillTemplate(ep.template, target) : { prefix: '', suffix: '' };
   const templateKey = `${ep?.key}|${target?.key}`;
@@ -198,6 +214,11 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
     setSuffix(fillTemplate(ep.template, target).suffix);
     setBody(exampleBody(ep.type, obj, target));
     setResp(null);
+    // A call still out belongs to the endpoint left: it is dropped, not shown here.
+    const out = inFlight.current;
+    inFlight.current = null;
+    out?.abort();
+    setSending(false);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [templateKey]);
 
@@ -221,13 +242,21 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
     if (!ep || built.error) {
       return;
     }
+    const ctl = new AbortController();
+    inFlight.current = ctl;
     setSending(true);
     setResp(null);
     const url = `${client.base}${built.path}`;
-    const r = subscription ? await listenStream(url, { ms: 3000, max: 20 }) : await sendRequest(url, m, hasBody(m) ? body : undefined);
-    setResp(r);
-    setSending(false);
+    const r = subscription
+      ? await listenStream(url, { ms: 3000, max: 20, signal: ctl.signal })
+      : await sendRequest(url, m, hasBody(m) ? body : undefined, { signal: ctl.signal });
+    if (inFlight.current === ctl) {
+      inFlight.current = null;
+      setResp(r);
+      setSending(false);
+    }
   };
+  const cancel = () => inFlight.current?.abort();
 
   const epOptions: Array<SelectableValue<string>> = offered.map((e) => ({
     value: e.key,
@@ -255,75 +284,77 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
             {isApp ? 'The app instance in each namespace you can see.' : 'The datasources this plugin serves in each namespace you can see.'}{' '}
             Calls go to dpa as you, exactly as shown in the curl command below.
           </p>
-          <table className={styles.table} aria-label={isApp ? 'App instances' : 'Datasources'}>
-            <thead>
-              <tr>
-                <th scope="col" className={styles.nsCol}>
-                  Namespace
-                </th>
-                <th scope="col">{isApp ? 'App' : 'Datasource'}</th>
-                <th scope="col">Health</th>
-              </tr>
-            </thead>
-            <tbody>
-              {states.map((s) =>
-                s.loading && s.targets.length === 0 ? (
-                  <tr key={s.namespace}>
-                    <td>{s.namespace}</td>
-                    <td colSpan={2}>Loading…</td>
-                  </tr>
-                ) : s.error ? (
-                  <tr key={s.namespace}>
-                    <td>{s.namespace}</td>
-                    <td colSpan={2} className={styles.error}>
-                      {s.error}
-                    </td>
-                  </tr>
-                ) : s.targets.length === 0 ? (
-                  <tr key={s.namespace}>
-                    <td>{s.namespace}</td>
-                    <td colSpan={2} className={styles.muted}>
-                      No datasources of this plugin that you can read
-                    </td>
-                  </tr>
-                ) : (
-                  s.targets.map((t) => {
-                    const h = health[t.key];
-                    return (
-                      <tr key={t.key} data-testid={`target-${t.key}`}>
-                        <td>{t.namespace}</td>
-                        <td className={styles.wrap}>
-                          {t.title}
-                          {t.uid !== undefined && <span className={cx(styles.mono, styles.muted)}> uid {t.uid}</span>}
-                        </td>
-                        <td className={styles.wrap}>
-                          {!t.allowed ? (
-                            <span className={styles.muted} title={t.reason}>
-                              Not allowed{t.reason ? `: ${t.reason}` : ''}
-                            </span>
-                          ) : healthEp ? (
-                            <div className={styles.health}>
-                              <Button size="sm" variant="secondary" icon="heart-rate" onClick={() => test(t)} disabled={h?.running} aria-label={`Test ${t.key}`}>
-                                Test
-                              </Button>
-                              {h?.running && <span className={styles.muted}>Testing…</span>}
-                              {h && !h.running && (
-                                <span data-testid={`health-${t.key}`} className={h.ok ? styles.ok : styles.error}>
-                                  {h.text}
-                                </span>
-                              )}
-                            </div>
-                          ) : (
-                            <span className={styles.muted}>No health service declared</span>
-                          )}
-                        </td>
-                      </tr>
-                    );
-                  })
-                )
-              )}
-            </tbody>
-          </table>
+          <ScrollX label={isApp ? 'App instances' : 'Datasources'}>
+            <table className={styles.table} aria-label={isApp ? 'App instances' : 'Datasources'}>
+              <thead>
+                <tr>
+                  <th scope="col" className={styles.nsCol}>
+                    Namespace
+                  </th>
+                  <th scope="col">{isApp ? 'App' : 'Datasource'}</th>
+                  <th scope="col">Health</th>
+                </tr>
+              </thead>
+              <tbody>
+                {states.map((s) =>
+                  s.loading && s.targets.length === 0 ? (
+                    <tr key={s.namespace}>
+                      <td>{s.namespace}</td>
+                      <td colSpan={2}>Loading…</td>
+                    </tr>
+                  ) : s.error ? (
+                    <tr key={s.namespace}>
+                      <td>{s.namespace}</td>
+                      <td colSpan={2} className={styles.error}>
+                        <MessageText text={s.error} />
+                      </td>
+                    </tr>
+                  ) : s.targets.length === 0 ? (
+                    <tr key={s.namespace}>
+                      <td>{s.namespace}</td>
+                      <td colSpan={2} className={styles.muted}>
+                        No datasources of this plugin that you can read
+                      </td>
+                    </tr>
+                  ) : (
+                    s.targets.map((t) => {
+                      const h = health[t.key];
+                      return (
+                        <tr key={t.key} data-testid={`target-${t.key}`}>
+                          <td>{t.namespace}</td>
+                          <td>
+                            {t.title}
+                            {t.uid !== undefined && <span className={cx(styles.mono, styles.muted)}> uid {t.uid}</span>}
+                          </td>
+                          <td>
+                            {!t.allowed ? (
+                              <span className={styles.muted} title={t.reason}>
+                                Not allowed{t.reason ? `: ${t.reason}` : ''}
+                              </span>
+                            ) : healthEp ? (
+                              <div className={styles.health}>
+                                <Button size="sm" variant="secondary" icon="vial" onClick={() => test(t)} disabled={h?.running} aria-label={`Test ${t.key}`}>
+                                  Test
+                                </Button>
+                                {h?.running && <span className={styles.muted}>Testing…</span>}
+                                {h && !h.running && (
+                                  <span data-testid={`health-${t.key}`} className={h.ok ? styles.ok : styles.error}>
+                                    <MessageText text={h.text ?? ''} />
+                                  </span>
+                                )}
+                              </div>
+                            ) : (
+                              <span className={styles.muted}>No health service declared</span>
+                            )}
+                          </td>
+                        </tr>
+                      );
+                    })
+                  )
+                )}
+              </tbody>
+            </table>
+          </ScrollX>
           <form
             className={styles.addNs}
             onSubmit={(e) => {
@@ -380,11 +411,21 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
                   <TextArea id="console-body" aria-label="Request body" rows={Math.min(12, Math.max(3, body.split('\n').length))} value={body} onChange={(e) => setBody(e.currentTarget.value)} className={styles.mono} />
                 </Field>
               )}
+              {down && (
+                <Alert title={`This service is not available now: ${down.reason}`} severity="warning" data-testid="console-unavailable">
+                  <span data-testid="console-unavailable-message">
+                    <MessageText text={down.message} />
+                  </span>{' '}
+                  Calls are still sent; dpa answers them with its error.
+                </Alert>
+              )}
               <div className={styles.row}>
                 <Button icon={sending ? 'spinner' : 'play'} onClick={send} disabled={sending || !!built.error}>
                   {subscription ? 'Listen' : 'Send'}
                 </Button>
+                {sending && <Waiting subscription={subscription} onCancel={cancel} />}
               </div>
+              {resp && <ResponseView resp={resp} ref={answer} />}
               <div>
                 <div className={styles.curlHeader}>
                   <span className={styles.label}>curl</span>
@@ -396,10 +437,14 @@ export function RequestConsole({ obj }: { obj: DataPlaneService }) {
                   {curl}
                 </pre>
               </div>
-              {resp && <ResponseView resp={resp} />}
             </div>
           ) : (
-            states.length > 0 && !states.some((s) => s.loading) && <p className={styles.muted}>Nothing here that you may call.</p>
+            states.length > 0 &&
+            !states.some((s) => s.loading) && (
+              <p className={down ? styles.warning : styles.muted} data-testid="console-empty">
+                {emptyConsoleText(obj)}
+              </p>
+            )
           )}
           {notOffered.length > 0 && (
             <p className={styles.muted} data-testid="console-not-offered">
@@ -418,8 +463,8 @@ function PathInput(props: { prefix: string; suffix: string; placeholder: string;
   const styles = useStyles2(getStyles);
   return (
     <div className={styles.pathRow}>
-      <code className={styles.prefix} title={props.prefix} data-testid="console-prefix">
-        {props.prefix}
+      <code className={styles.prefix} data-testid="console-prefix">
+        <UrlText text={props.prefix} />
       </code>
       <Input
         id="console-suffix"
@@ -433,16 +478,53 @@ function PathInput(props: { prefix: string; suffix: string; placeholder: string;
   );
 }
 
+/**
+ * While a call is out: how long it has waited (dpa answers every non-stream call by its
+ * --timeout for the service type, so this does not run forever) and Cancel.
+ */
+function Waiting({ subscription, onCancel }: { subscription: boolean; onCancel: () => void }) {
+  const styles = useStyles2(getStyles);
+  const [seconds, setSeconds] = useState(0);
+  useEffect(() => {
+    const start = Date.now();
+    const t = setInterval(() => setSeconds(Math.floor((Date.now() - start) / 1000)), 1000);
+    return () => clearInterval(t);
+  }, []);
+  return (
+    <div className={styles.waiting} data-testid="console-waiting">
+      <span role="status">{subscription ? 'Listening to the stream…' : 'Waiting for the answer…'}</span>
+      {/* Not announced every second: the status above is, once. */}
+      <span className={styles.muted} data-testid="console-elapsed" aria-live="off">
+        {seconds} s
+      </span>
+      <Button variant="secondary" size="sm" icon="times" onClick={onCancel}>
+        Cancel
+      </Button>
+    </div>
+  );
+}
+
 function statusColor(status: number): 'green' | 'orange' | 'red' {
   return status >= 200 && status < 300 ? 'green' : status >= 400 && status < 500 ? 'orange' : 'red';
 }
 
-export function ResponseView({ resp }: { resp: ConsoleResponse }) {
+/** The answer to one call; focusable (tabIndex -1) so the console can move focus to it. */
+export const ResponseView = React.forwardRef<HTMLDivElement, { resp: ConsoleResponse }>(function ResponseView({ resp }, ref) {
   const styles = useStyles2(getStyles);
   const results = queryResults(resp.body);
   const st = asStatus(resp.body);
+  if (resp.cancelled && !resp.messages) {
+    return (
+      <div className={styles.response} data-testid="console-response" role="region" aria-label="Answer" tabIndex={-1} ref={ref}>
+        <Alert title="Cancelled" severity="info" data-testid="console-cancelled">
+          You cancelled the call after {(resp.ms / 1000).toFixed(1)} s, before dpa answered: the request was aborted.
+        </Alert>
+      </div>
+    );
+  }
+  const se = resp.streamError;
   return (
-    <div className={styles.response} data-testid="console-response" aria-live="polite">
+    <div className={styles.response} data-testid="console-response" role="region" aria-label="Answer" tabIndex={-1} ref={ref}>
       <div className={styles.row}>
         {resp.networkError ? (
           <Badge color="red" text={`No answer: ${resp.networkError}`} />
@@ -451,9 +533,19 @@ export function ResponseView({ resp }: { resp: ConsoleResponse }) {
         )}
         <span data-testid="console-latency">{resp.ms.toFixed(0)} ms</span>
       </div>
+      {se && (
+        <Alert title={`The stream failed: ${se.reason || 'Error'} (${se.code ?? '—'})`} severity="error" data-testid="console-stream-error">
+          <span data-testid="console-stream-error-message">
+            <MessageText text={se.message ?? ''} />
+          </span>
+        </Alert>
+      )}
+      {resp.cancelled && resp.messages && <div className={styles.muted}>You stopped listening after {(resp.ms / 1000).toFixed(1)} s.</div>}
       {st?.status === 'Failure' && (
         <Alert title={`${st.reason || 'Error'} (${st.code ?? resp.status})`} severity={resp.status === 403 ? 'warning' : 'error'}>
-          <span data-testid="console-status-message">{st.message}</span>
+          <span data-testid="console-status-message">
+            <MessageText text={st.message ?? ''} />
+          </span>
         </Alert>
       )}
       {results.map((r) => (
@@ -463,7 +555,7 @@ export function ResponseView({ resp }: { resp: ConsoleResponse }) {
           </div>
           {r.error && (
             <div className={styles.error}>
-              {r.error}
+              <MessageText text={r.error} />
               {r.errorSource ? ` (${r.errorSource})` : ''}
             </div>
           )}
@@ -504,25 +596,30 @@ export function ResponseView({ resp }: { resp: ConsoleResponse }) {
       ))}
       {resp.messages && (
         <div>
-          <div className={styles.label}>{resp.messages.length} stream messages</div>
+          <div className={styles.label}>
+            {resp.messages.length} stream message{resp.messages.length === 1 ? '' : 's'}
+            {se ? ' before the error' : ''}
+          </div>
           <pre className={styles.pre} data-testid="console-messages" aria-label="Stream messages" tabIndex={0}>
-            {resp.messages.join('\n') || '(none within the listening time)'}
+            {resp.messages.join('\n') || (se ? '(none)' : '(none within the listening time)')}
           </pre>
         </div>
       )}
       {resp.headers.length > 0 && (
         <details>
           <summary>Response headers ({resp.headers.length})</summary>
-          <table className={styles.headers} aria-label="Response headers">
-            <tbody>
-              {resp.headers.map(([k, v]) => (
-                <tr key={k}>
-                  <th scope="row">{k}</th>
-                  <td>{v}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ScrollX label="Response headers">
+            <table className={styles.headers} aria-label="Response headers">
+              <tbody>
+                {resp.headers.map(([k, v]) => (
+                  <tr key={k}>
+                    <th scope="row">{k}</th>
+                    <td>{v}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </ScrollX>
         </details>
       )}
       {!resp.messages && resp.text !== '' && (
@@ -535,25 +632,25 @@ export function ResponseView({ resp }: { resp: ConsoleResponse }) {
       )}
     </div>
   );
-}
+});
 
 const getStyles = (theme: GrafanaTheme2) => ({
   section: css({ minWidth: 0 }),
   h: css({ fontSize: theme.typography.h4.fontSize, margin: theme.spacing(1, 0) }),
   muted: css({ color: theme.colors.text.secondary }),
-  ok: css({ color: theme.colors.success.text, overflowWrap: 'anywhere' }),
-  error: css({ color: theme.colors.error.text, overflowWrap: 'anywhere' }),
+  ok: css({ color: theme.colors.success.text }),
+  error: css({ color: theme.colors.error.text }),
+  warning: css({ color: theme.colors.warning.text }),
   mono: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: theme.typography.bodySmall.fontSize }),
-  wrap: css({ overflowWrap: 'anywhere' }),
   label: css({ fontWeight: theme.typography.fontWeightMedium, color: theme.colors.text.secondary }),
   table: css({
     width: '100%',
     borderCollapse: 'collapse',
-    tableLayout: 'fixed',
     'th, td': { padding: theme.spacing(1), borderBottom: `1px solid ${theme.colors.border.weak}`, textAlign: 'left', verticalAlign: 'middle' },
     th: { color: theme.colors.text.secondary, fontWeight: theme.typography.fontWeightMedium },
   }),
-  nsCol: css({ width: '18%' }),
+  nsCol: css({ width: '18%', whiteSpace: 'nowrap' }),
+  waiting: css({ display: 'flex', gap: theme.spacing(1), alignItems: 'center' }),
   health: css({ display: 'flex', gap: theme.spacing(1), alignItems: 'center', flexWrap: 'wrap', minWidth: 0 }),
   addNs: css({ display: 'flex', gap: theme.spacing(1), flexWrap: 'wrap', margin: theme.spacing(1, 0, 2) }),
   console: css({
@@ -571,7 +668,6 @@ const getStyles = (theme: GrafanaTheme2) => ({
   prefix: css({
     fontFamily: theme.typography.fontFamilyMonospace,
     fontSize: theme.typography.bodySmall.fontSize,
-    overflowWrap: 'anywhere',
     minWidth: 0,
     maxWidth: '100%',
   }),
@@ -584,11 +680,22 @@ const getStyles = (theme: GrafanaTheme2) => ({
     overflow: 'auto',
     maxHeight: 360,
     maxWidth: '100%',
-    whiteSpace: 'pre-wrap',
-    overflowWrap: 'anywhere',
+    // Lines as they are (curl, JSON, stream messages): the box scrolls, words never break
+    // (Grafana's global styles would wrap a <pre> anywhere).
+    whiteSpace: 'pre',
+    wordBreak: 'normal',
+    overflowWrap: 'normal',
     fontSize: theme.typography.bodySmall.fontSize,
   }),
-  response: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(1), minWidth: 0 }),
+  response: css({
+    display: 'flex',
+    flexDirection: 'column',
+    gap: theme.spacing(1),
+    minWidth: 0,
+    scrollMarginTop: theme.spacing(2),
+    '&:focus': { outline: 'none' },
+    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}`, outlineOffset: 2 },
+  }),
   result: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(0.5), minWidth: 0 }),
   frameWrap: css({ minWidth: 0 }),
   scrollX: css({ overflowX: 'auto', maxWidth: '100%', maxHeight: 360 }),
@@ -601,7 +708,7 @@ const getStyles = (theme: GrafanaTheme2) => ({
   }),
   headers: css({
     fontSize: theme.typography.bodySmall.fontSize,
-    'th, td': { padding: theme.spacing(0.25, 1), textAlign: 'left', verticalAlign: 'top', overflowWrap: 'anywhere' },
+    'th, td': { padding: theme.spacing(0.25, 1), textAlign: 'left', verticalAlign: 'top' },
     th: { color: theme.colors.text.secondary, fontWeight: theme.typography.fontWeightMedium, whiteSpace: 'nowrap' },
   }),
 });

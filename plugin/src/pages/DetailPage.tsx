@@ -13,6 +13,8 @@ import { flash } from '../flash';
 import { PageLayout } from '../components/PageLayout';
 import { RequestConsole } from '../components/RequestConsole';
 import { MetricsCell, useServiceMetrics } from '../components/ServiceMetrics';
+import { ScrollX } from '../components/ScrollX';
+import { MessageText, UrlText } from '../components/UrlText';
 
 export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: number }) {
   const { client, canWrite } = useEnv();
@@ -118,30 +120,39 @@ export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: num
               Conditions
             </h2>
             {obj.status?.conditions?.length ? (
-              <table className={styles.table} aria-label="Conditions">
-                <thead>
-                  <tr>
-                    <th scope="col">Type</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Reason</th>
-                    <th scope="col">Message</th>
-                    <th scope="col">Last transition</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {obj.status.conditions.map((c) => (
-                    <tr key={c.type}>
-                      <td>{c.type}</td>
-                      <td>{c.status}</td>
-                      <td>{c.reason}</td>
-                      <td className={styles.wrap}>{c.message}</td>
-                      <td title={c.lastTransitionTime} className={styles.wrap}>
-                        {c.lastTransitionTime ? `${age(c.lastTransitionTime)} ago (${c.lastTransitionTime})` : '—'}
-                      </td>
+              <ScrollX label="Conditions">
+                <table className={styles.table} aria-label="Conditions">
+                  <thead>
+                    <tr>
+                      <th scope="col">Type</th>
+                      <th scope="col">Status</th>
+                      <th scope="col">Reason</th>
+                      <th scope="col">Message</th>
+                      <th scope="col">Last transition</th>
                     </tr>
-                  ))}
-                </tbody>
-              </table>
+                  </thead>
+                  <tbody>
+                    {obj.status.conditions.map((c) => (
+                      <tr key={c.type}>
+                        <td className={styles.nowrap}>{c.type}</td>
+                        <td className={styles.nowrap}>{c.status}</td>
+                        <td className={styles.nowrap}>{c.reason}</td>
+                        <td className={styles.message}>{c.message ? <MessageText text={c.message} /> : null}</td>
+                        <td title={c.lastTransitionTime}>
+                          {c.lastTransitionTime ? (
+                            <>
+                              <span className={styles.nowrap}>{age(c.lastTransitionTime)} ago</span>{' '}
+                              <span className={styles.nowrap}>({c.lastTransitionTime})</span>
+                            </>
+                          ) : (
+                            '—'
+                          )}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </ScrollX>
             ) : (
               <p className={styles.muted}>No conditions reported yet: the aggregator has not reconciled this object.</p>
             )}
@@ -169,7 +180,9 @@ export function DetailPage({ name, pollMs = 5000 }: { name: string; pollMs?: num
 /**
  * The declared services with the URLs they are served at and, for those who may read dpa's
  * /metrics, each type's request rate, 5xx ratio and p95 latency. Narrow screens drop the
- * Method and Path columns (the Served at URLs carry both) and long text wraps.
+ * Method and Path columns (the Served at URLs carry both). Words never break: URLs and route
+ * paths wrap after a "/" only (shown in full, never cut with "…"), and a table too wide for
+ * the page scrolls inside itself.
  */
 function ServicesSection({ obj }: { obj: DataPlaneService }) {
   const { client } = useEnv();
@@ -187,52 +200,52 @@ function ServicesSection({ obj }: { obj: DataPlaneService }) {
           Request rates and latencies come from dpa&apos;s /metrics, which needs a server admin (or group system:monitoring).
         </p>
       )}
-      <table className={styles.servicesTable} aria-label="Services">
-        <thead>
-          <tr>
-            <th scope="col" className={styles.colType}>
-              Type
-            </th>
-            <th scope="col" className={cx(styles.colMethod, styles.wide)}>
-              Method
-            </th>
-            <th scope="col" className={cx(styles.colPath, styles.wide)}>
-              Path
-            </th>
-            <th scope="col">Served at</th>
-            {showMetrics && (
-              <th scope="col" className={styles.colMetrics} title="Requests per second, share answered 5xx and 95th percentile latency between the last two samples of /metrics">
-                Traffic
+      <ScrollX label="Services">
+        <table className={styles.servicesTable} aria-label="Services">
+          <thead>
+            <tr>
+              <th scope="col">
+                Type
               </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {obj.spec.services.map((s, i) => (
-            <tr key={i}>
-              <td className={styles.wrap}>{s.type}</td>
-              <td className={styles.wide}>{s.type === 'route' ? s.method || 'any' : '—'}</td>
-              <td className={cx(styles.mono, styles.wide, styles.ellipsis)} title={s.type === 'route' ? s.path : undefined}>
-                {s.type === 'route' ? s.path : '—'}
-              </td>
-              <td>
-                <ul className={styles.urls}>
-                  {concreteURLs(obj, s).map((u) => (
-                    <li key={u.method + u.path} className={cx(styles.mono, styles.wrap)} title={`${u.method} ${u.path}`}>
-                      <span className={styles.method}>{u.method}</span> {u.path}
-                    </li>
-                  ))}
-                </ul>
-              </td>
+              <th scope="col" className={styles.wide}>
+                Method
+              </th>
+              <th scope="col" className={styles.wide}>
+                Path
+              </th>
+              <th scope="col">Served at</th>
               {showMetrics && (
-                <td className={styles.wrap}>
-                  <MetricsCell metrics={metrics} type={s.type} shared={s.type === 'route' && routes > 1} />
-                </td>
+                <th scope="col" title="Requests per second, share answered 5xx and 95th percentile latency between the last two samples of /metrics">
+                  Traffic
+                </th>
               )}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {obj.spec.services.map((s, i) => (
+              <tr key={i}>
+                <td className={styles.nowrap}>{s.type}</td>
+                <td className={cx(styles.wide, styles.nowrap)}>{s.type === 'route' ? s.method || 'any' : '—'}</td>
+                <td className={cx(styles.mono, styles.wide)}>{s.type === 'route' && s.path ? <UrlText text={s.path} /> : '—'}</td>
+                <td>
+                  <ul className={styles.urls}>
+                    {concreteURLs(obj, s).map((u) => (
+                      <li key={u.method + u.path} className={styles.mono}>
+                        <span className={styles.method}>{u.method}</span> <UrlText text={u.path} />
+                      </li>
+                    ))}
+                  </ul>
+                </td>
+                {showMetrics && (
+                  <td>
+                    <MetricsCell metrics={metrics} type={s.type} shared={s.type === 'route' && routes > 1} />
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollX>
     </section>
   );
 }
@@ -258,21 +271,19 @@ const getStyles = (theme: GrafanaTheme2) => ({
     gap: theme.spacing(0.5, 3),
     margin: 0,
     dt: { color: theme.colors.text.secondary },
-    dd: { margin: 0, minWidth: 0, overflowWrap: 'anywhere' },
+    // A word breaks only when it cannot fit a line on its own (a 253-character group).
+    dd: { margin: 0, minWidth: 0, overflowWrap: 'break-word' },
   }),
-  table: css({ ...tableStyles(theme), 'td, th': { overflowWrap: 'anywhere' } }),
-  servicesTable: css({ ...tableStyles(theme), tableLayout: 'fixed' }),
+  table: css(tableStyles(theme)),
+  servicesTable: css(tableStyles(theme)),
   section: css({ minWidth: 0 }),
-  colType: css({ width: '11%' }),
-  colMethod: css({ width: '7%' }),
-  colPath: css({ width: '20%' }),
-  colMetrics: css({ width: '17%' }),
   // Below 900 px the Method and Path columns go: the Served at URLs show both.
   wide: css({ '@media (max-width: 900px)': { display: 'none' } }),
-  wrap: css({ overflowWrap: 'anywhere', minWidth: 0 }),
-  ellipsis: css({ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap' }),
+  nowrap: css({ whiteSpace: 'nowrap' }),
+  // Prose wraps between words; a single word longer than the column widens the table.
+  message: css({ minWidth: '16ch' }),
   mono: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: theme.typography.bodySmall.fontSize }),
-  method: css({ fontWeight: theme.typography.fontWeightBold, display: 'inline-block', minWidth: 56 }),
+  method: css({ fontWeight: theme.typography.fontWeightBold, display: 'inline-block', minWidth: 56, whiteSpace: 'nowrap' }),
   urls: css({ listStyle: 'none', margin: 0, padding: 0 }),
   muted: css({ color: theme.colors.text.secondary }),
   yamlHeader: css({ display: 'flex', alignItems: 'center', justifyContent: 'space-between' }),
@@ -283,5 +294,10 @@ const getStyles = (theme: GrafanaTheme2) => ({
     overflow: 'auto',
     fontSize: theme.typography.bodySmall.fontSize,
     maxHeight: 480,
+    // Grafana's global styles wrap <pre> anywhere (word-break: break-all): YAML lines stay
+    // whole and the box scrolls.
+    whiteSpace: 'pre',
+    wordBreak: 'normal',
+    overflowWrap: 'normal',
   }),
 });

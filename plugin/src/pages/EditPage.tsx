@@ -11,7 +11,6 @@ import {
   LoadingPlaceholder,
   RadioButtonGroup,
   Select,
-  TextArea,
   useStyles2,
 } from '@grafana/ui';
 import { parse as parseYAML } from 'yaml';
@@ -26,13 +25,14 @@ import {
   type ServiceType,
 } from '../api/types';
 import { ApiError, causesByField, errorMessage } from '../api/errors';
-import { cleanServices, validateObject, type FieldErrors } from '../api/validation';
+import { cleanServices, validateObject, validatePluginID, type FieldErrors } from '../api/validation';
 import { flash } from '../flash';
 import { lineDiff, type DiffLine } from '../api/diff';
 import { clearDraft, draftKey, loadDraft, saveDraft } from '../api/drafts';
 import { editableYAML } from '../api/yaml';
 import { summarize, suggestedServices, supports, type InstalledPlugin } from '../api/plugins';
 import { PageLayout } from '../components/PageLayout';
+import { YamlEditor } from '../components/YamlEditor';
 
 const TYPE_OPTIONS: Array<SelectableValue<ServiceType>> = SERVICE_TYPES.map((t) => ({ label: t, value: t }));
 const METHOD_OPTIONS = HTTP_METHODS.map((m) => ({ label: m || 'Any', value: m }));
@@ -414,14 +414,7 @@ export function EditPage({ name }: Props) {
             error={yamlError ?? undefined}
             data-testid="field-yaml"
           >
-            <TextArea
-              id="dps-yaml"
-              rows={Math.min(40, Math.max(12, yamlText.split('\n').length + 1))}
-              value={yamlText}
-              spellCheck={false}
-              className={styles.yaml}
-              onChange={(e) => onYAML(e.currentTarget.value)}
-            />
+            <YamlEditor id="dps-yaml" value={yamlText} onChange={onYAML} />
           </Field>
         ) : (
         <>
@@ -469,7 +462,8 @@ export function EditPage({ name }: Props) {
           error={errorFor('spec.pluginID')}
           onChange={(v) => update((d) => (d.spec.pluginID = v), ['spec.pluginID'])}
         />
-        {plugins !== null && draft.spec.pluginID !== '' && !installed && (
+        {/* One message per bad id: an id that is not even well-formed gets its field error only. */}
+        {plugins !== null && draft.spec.pluginID !== '' && !installed && !errorFor('spec.pluginID') && !validatePluginID(draft.spec.pluginID) && (
           <div className={styles.warning} data-testid="plugin-not-installed">
             No installed plugin has the id {draft.spec.pluginID}: the service will be Not ready (PluginNotFound) until one is installed.
           </div>
@@ -689,7 +683,6 @@ function focusFirstInvalid() {
 }
 
 const getStyles = (theme: GrafanaTheme2) => ({
-  yaml: css({ fontFamily: theme.typography.fontFamilyMonospace, fontSize: theme.typography.bodySmall.fontSize }),
   warning: css({ color: theme.colors.warning.text, fontSize: theme.typography.bodySmall.fontSize, flexBasis: '100%' }),
   reviewTitle: css({ fontSize: theme.typography.h4.fontSize }),
   review: css({ outline: 'none', padding: theme.spacing(2), border: `1px solid ${theme.colors.border.medium}`, borderRadius: theme.shape.radius.default }),

@@ -19,6 +19,7 @@ import {
 } from '@grafana/ui';
 import { useEnv, useNav, servicePath } from '../context';
 import type { DataPlaneService } from '../api/types';
+import type { Loading } from '../api/listwatch';
 import { errorMessage } from '../api/errors';
 import { age } from '../api/urls';
 import { PAGE_SIZE, fleetView, formatQuery, parseQuery, readiness, type FleetQuery, type ReadyState, type SortKey } from '../api/fleet';
@@ -26,6 +27,10 @@ import { DeleteButton } from '../components/DeleteButton';
 import { flash } from '../flash';
 import { AppLink } from '../components/Link';
 import { PageLayout } from '../components/PageLayout';
+
+/** Targets of the list's skip links (the table, ~190 Tab presses above the pager at 50 rows). */
+const TABLE_ID = 'dpa-services-table';
+const PAGER_ID = 'dpa-services-pager';
 
 const TYPE_OPTIONS = [
   { label: 'All', value: '' },
@@ -124,6 +129,8 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
   const nav = useNav();
   const styles = useStyles2(getStyles);
   const [items, setItems] = useState<DataPlaneService[] | null>(null);
+  // While the first list's pages arrive: how far it is (the rows shown are the loaded ones).
+  const [loading, setLoading] = useState<Loading | undefined>(undefined);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [actionError, setActionError] = useState<string | null>(null);
   const [restart, setRestart] = useState(0);
@@ -131,7 +138,15 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
   const tableRef = useRef<HTMLTableElement>(null);
 
   useEffect(() => {
-    const w = client.listWatch(setItems, (e) => setLoadError(e === null ? null : errorMessage(e)), { pollMs });
+    const w = client.listWatch(
+      (all, progress) => {
+        setItems(all);
+        setLoading(progress);
+      },
+      (e) => setLoadError(e === null ? null : errorMessage(e)),
+      // 10,000 services: the first 500 are shown at once, the rest as they arrive.
+      { pollMs, progressive: true }
+    );
     return () => w.stop();
   }, [client, pollMs, restart]);
 
@@ -163,9 +178,13 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
     ...(['Ready', 'NotReady', 'Pending'] as ReadyState[]).map((s) => ({ label: `${STATE_LABEL[s]} ${view.byState[s]}`, value: s })),
   ];
   const first = (view.page - 1) * PAGE_SIZE + 1;
+  const skipLinks =
+    items !== null && view.matched > 0
+      ? [{ label: 'Skip to table', target: TABLE_ID }, ...(view.pages > 1 ? [{ label: 'Skip to pager', target: PAGER_ID }] : [])]
+      : [];
 
   return (
-    <PageLayout title="Data plane services" subTitle="Plugins whose routes the aggregator serves" actions={createButton}>
+    <PageLayout title="Data plane services" subTitle="Plugins whose routes the aggregator serves" actions={createButton} skipLinks={skipLinks}>
       {loadError && (
         <Alert title="Could not load data plane services" severity="error">
           <p>{loadError}</p>
@@ -180,6 +199,11 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
         </Alert>
       )}
       {items === null && !loadError && <LoadingPlaceholder text="Loading data plane services…" />}
+      {loading && (
+        <Alert title={`Loading data plane services: ${loading.loaded} of ${loading.total ?? 'more'}`} severity="info" data-testid="list-loading">
+          Counts, filters and the order cover the services loaded so far until all have arrived.
+        </Alert>
+      )}
       {items !== null && items.length === 0 && (
         <EmptyState
           variant="call-to-action"
@@ -240,7 +264,7 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                   : `${view.matched} of ${items.length} services match`}
                 {view.pages > 1 && ` · showing ${first}–${first + view.rows.length - 1}`}
               </p>
-              <table className={styles.table} aria-label="Data plane services" ref={tableRef}>
+              <table className={styles.table} aria-label="Data plane services" ref={tableRef} id={TABLE_ID} tabIndex={-1}>
                 <thead>
                   <tr>
                     {COLUMNS.map((c) => {
@@ -275,16 +299,20 @@ export function ListPage({ pollMs = 5000 }: { pollMs?: number }) {
                   ))}
                 </tbody>
               </table>
-              <Pagination
-                className={styles.pagination}
-                currentPage={view.page}
-                numberOfPages={view.pages}
-                hideWhenSinglePage
-                onNavigate={(page) => {
-                  update({ page });
-                  tableRef.current?.scrollIntoView?.({ block: 'start' });
-                }}
-              />
+              {view.pages > 1 && (
+                <nav aria-label="Pages" id={PAGER_ID} tabIndex={-1} className={styles.pager}>
+                  <Pagination
+                    className={styles.pagination}
+                    currentPage={view.page}
+                    numberOfPages={view.pages}
+                    hideWhenSinglePage
+                    onNavigate={(page) => {
+                      update({ page });
+                      tableRef.current?.scrollIntoView?.({ block: 'start' });
+                    }}
+                  />
+                </nav>
+              )}
             </>
           )}
         </>
@@ -316,6 +344,7 @@ const getStyles = (theme: GrafanaTheme2) => ({
   reasonsLabel: css({ color: theme.colors.text.secondary }),
   count: css({ color: theme.colors.text.secondary, margin: theme.spacing(2, 0, 0) }),
   pagination: css({ marginTop: theme.spacing(2), justifyContent: 'center' }),
+  pager: css({ '&:focus': { outline: 'none' }, '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` } }),
   narrowHidden: css({ [NARROW]: { display: 'none' } }),
   wrap: css({ overflowWrap: 'anywhere' }),
   sortButton: css({
@@ -328,7 +357,7 @@ const getStyles = (theme: GrafanaTheme2) => ({
   }),
   sortIdle: css({ opacity: 0.4 }),
   search: css({ flex: '1 1 320px', maxWidth: 520 }),
-  table: getTableStyles(theme),
+  table: cx(getTableStyles(theme), css({ '&:focus': { outline: 'none' }, '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` } })),
   mono: css({ fontFamily: theme.typography.fontFamilyMonospace }),
   actionsCell: css({ width: 1, whiteSpace: 'nowrap' }),
   actions: css({ display: 'flex', gap: theme.spacing(1), justifyContent: 'flex-end' }),

@@ -10,7 +10,11 @@ export interface FetchBackendOptions {
   /** Called on 401 (e.g. redirect to the sign-in page). */
   onUnauthorized?: () => void;
   fetchImpl?: typeof fetch;
-  /** A request that gets no answer within this fails (default 30 s), so no page waits forever. */
+  /**
+   * A page's own request (list, object, access review) that gets no answer within this fails
+   * (default 30 s), so no page waits forever. Requests that carry an abortSignal have no such
+   * limit: their caller ends them (the request console, whose Cancel aborts the call).
+   */
   timeoutMs?: number;
 }
 
@@ -59,22 +63,36 @@ export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSr
         }
       }
       const url = buildURL(options.url, options.params);
-      const timeoutMs = opts.timeoutMs ?? 30000;
+      // No client limit on a request whose caller holds an abortSignal, as with Grafana's
+      // BackendSrv (which has none at all): the request console waits for dpa, which ends every
+      // non-stream call at its --timeout (a 504 that says so); a limit here used to cut that
+      // answer off at 30 s — exactly the default query deadline — and before any longer
+      // --timeout. The user ends such a call with Cancel (the signal).
+      const timeoutMs = options.abortSignal ? undefined : (opts.timeoutMs ?? 30000);
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              timedOut = true;
+              controller.abort();
+              subscriber.error({
+                status: 0,
+                statusText: `The server did not answer within ${Math.round(timeoutMs / 1000)} s`,
+                data: undefined,
+                config: options,
+              });
+            }, timeoutMs);
+      const onAbort = () => controller.abort();
+      if (options.abortSignal?.aborted) {
         controller.abort();
-        subscriber.error({
-          status: 0,
-          statusText: `The server did not answer within ${Math.round(timeoutMs / 1000)} s`,
-          data: undefined,
-          config: options,
-        });
-      }, timeoutMs);
+      }
+      options.abortSignal?.addEventListener('abort', onAbort, { once: true });
       doFetch(url, { method, headers, body, credentials: 'same-origin', signal: controller.signal })
         .then(async (resp) => {
           const text = await resp.text();
           clearTimeout(timer);
+          options.abortSignal?.removeEventListener('abort', onAbort);
           let data: unknown = text;
           if (text && (resp.headers.get('content-type') ?? '').includes('json')) {
             try {
@@ -106,12 +124,17 @@ export function createFetchBackendSrv(opts: FetchBackendOptions = {}): BackendSr
         })
         .catch((e) => {
           clearTimeout(timer);
-          if (!controller.signal.aborted && !timedOut) {
+          options.abortSignal?.removeEventListener('abort', onAbort);
+          if (options.abortSignal?.aborted) {
+            // As Grafana's BackendSrv reports a cancelled request.
+            subscriber.error({ status: -1, statusText: 'Request was aborted', cancelled: true, data: undefined, config: options });
+          } else if (!controller.signal.aborted && !timedOut) {
             subscriber.error({ status: 0, statusText: e instanceof Error ? e.message : String(e), data: undefined, config: options });
           }
         });
       return () => {
         clearTimeout(timer);
+        options.abortSignal?.removeEventListener('abort', onAbort);
         controller.abort();
       };
     });

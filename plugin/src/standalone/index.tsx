@@ -9,9 +9,10 @@ import { DataPlaneServiceClient } from '../api/client';
 import { EnvProvider, NavProvider, useCanWrite, useHistoryNav, type Env } from '../context';
 import { Routes } from '../components/App';
 import { AppLink } from '../components/Link';
+import { SkipLinkHost } from '../components/SkipLinks';
+import { ThemeToggle, type Mode } from './ThemeToggle';
 import { createFetchBackendSrv, fetchStream } from './backendSrv';
 
-type Mode = 'light' | 'dark';
 const THEME_KEY = 'dpa.theme';
 
 function initialMode(): Mode {
@@ -42,16 +43,7 @@ function Header({ mode, onToggle }: { mode: Mode; onToggle: () => void }) {
         <span>Data Plane Aggregator</span>
       </AppLink>
       <nav className={styles.right} aria-label="Session">
-        <Button
-          variant="secondary"
-          fill="text"
-          icon="adjust-circle"
-          aria-label={mode === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
-          onClick={onToggle}
-          data-testid="theme-toggle"
-        >
-          {mode === 'dark' ? 'Light theme' : 'Dark theme'}
-        </Button>
+        <ThemeToggle mode={mode} onToggle={onToggle} />
         <form method="post" action={`${UI_BASE}/logout`} className={styles.logout}>
           <Button type="submit" variant="secondary" fill="text" icon="signout">
             Sign out
@@ -111,8 +103,10 @@ function Root() {
       <GlobalStyles />
       <EnvProvider value={env}>
         <NavProvider value={nav}>
-          <Header mode={mode} onToggle={toggle} />
-          <Routes />
+          <SkipLinkHost>
+            <Header mode={mode} onToggle={toggle} />
+            <Routes />
+          </SkipLinkHost>
         </NavProvider>
       </EnvProvider>
     </ThemeContext.Provider>
