@@ -12,12 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/dataplane-aggregator/dpa/internal/testpki"
+	"github.com/dataplane-aggregator/dpa/test/internal/fanout"
 	"github.com/dataplane-aggregator/dpa/test/internal/proc"
 )
 
@@ -115,31 +114,21 @@ func kubeAnchor(kubeAPIServer, etcdBin string, n int) error {
 			return fmt.Errorf("the CRD is not served after 1m")
 		}
 	}
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				obj, _ := json.Marshal(map[string]any{
-					"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
-					"metadata": map[string]any{"name": fmt.Sprintf("bench-%05d", i)},
-					"spec": map[string]any{"pluginID": "bench", "pluginType": "datasource",
-						"group": fmt.Sprintf("g%05d.bench.grafana.app", i), "version": "v1",
-						"services": []any{map[string]any{"type": "query"}}},
-				})
-				if code, b, err := do("POST", collection, obj); err != nil || code != 201 {
-					once.Do(func() { firstErr = fmt.Errorf("creating bench-%05d: %d %s %v", i, code, b, err) })
-					return
-				}
-			}
+	if err := fanout.Each(n, 8, func(i int) error {
+		obj, _ := json.Marshal(map[string]any{
+			"apiVersion": "aggregation.grafana.app/v0alpha1", "kind": "DataPlaneService",
+			"metadata": map[string]any{"name": fmt.Sprintf("bench-%05d", i)},
+			"spec": map[string]any{"pluginID": "bench", "pluginType": "datasource",
+				"group": fmt.Sprintf("g%05d.bench.grafana.app", i), "version": "v1",
+				"services": []any{map[string]any{"type": "query"}}},
 		})
-	}
-	wg.Wait()
-	if firstErr != nil {
+		if code, b, err := do("POST", collection, obj); err != nil || code != 201 {
+			return fmt.Errorf("creating bench-%05d: %d %s %v", i, code, b, err)
+		}
+		return nil
+	}); err != nil {
 		stop()
-		return firstErr
+		return err
 	}
 	stop()
 	client.CloseIdleConnections()

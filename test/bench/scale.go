@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dataplane-aggregator/dpa/test/internal/fanout"
 )
 
 // scaleN is how many datasources and DataPlaneServices the scale section adds.
@@ -182,22 +184,9 @@ func writeDatasources(file string, n, gen int) error {
 // createServices creates n DataPlaneServices of the example plugin (groups g00000.scale…),
 // eight at a time.
 func createServices(ctx context.Context, d *dpa, n int) error {
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				if err := d.apply(ctx, fmt.Sprintf("scale-%05d", i), fmt.Sprintf("g%05d.scale.grafana.app", i), "v1"); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
+	return fanout.Each(n, 8, func(i int) error {
+		return d.apply(ctx, fmt.Sprintf("scale-%05d", i), fmt.Sprintf("g%05d.scale.grafana.app", i), "v1")
+	})
 }
 
 func median[T cmp.Ordered](s []T) T {
