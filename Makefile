@@ -107,8 +107,8 @@ SOAK_DURATION ?= 2m
 soak: build examples
 	$(GO) build -o bin/soak ./test/soak && bin/soak -dpa bin/dpa -plugins examples/plugins -provisioning examples/provisioning -duration $(SOAK_DURATION)
 
-## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency,
-## and the resource API (cold start, create/get p50 over 1,000 objects, restart with them, idle RSS)
+## bench: data-plane overhead against direct gRPC, route lookup, apply-to-live latency, the
+## scale section (1 vs 10,000 datasources/services end to end, reloads), and bench-api first
 bench: bench-api
 	scripts/bench.sh
 

@@ -3,8 +3,9 @@
 # plugins into a temp dir, then in one run compares direct gRPC calls to the example plugin
 # with the same calls through a real `dpa serve` (concurrency 1 and 16), times route lookup
 # with 1 vs 10,000 registrations and 1 vs 10,000 datasources, apply → route-live latency,
-# memory, two replicas on PostgreSQL (apply on A → live on B, idle database load), and the
-# topology hops (a plugin query through a real kube-apiserver's aggregator to dpa, and a
+# memory, two replicas on PostgreSQL (apply on A → live on B, idle database load), the same
+# query end to end with 1 vs 10,000 datasources and DataPlaneServices and during provisioning
+# reloads (scale section), and the topology hops (a plugin query through a real kube-apiserver's aggregator to dpa, and a
 # request the kube-apiserver serves itself through dpa as its front proxy; `make kube-bins`
 # builds them into bin/ first). See docs/benchmarks.md.
 #
